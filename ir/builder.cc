@@ -1,0 +1,102 @@
+#include "ir/builder.h"
+
+#include "ir/strings.h"
+#include "ir/verifier.h"
+
+namespace kiln::ir {
+
+NodeId Builder::emit(OpKind op, std::vector<NodeId> inputs, Attrs attrs, Type declared) {
+  if (!status_.ok()) return -1;
+  for (NodeId in : inputs) {
+    if (in < 0) return -1;
+  }
+  Node node{op, std::move(inputs), std::move(attrs), std::move(declared), layer_, phase_};
+  auto type = infer_type(*graph_, node);
+  if (!type.ok()) {
+    std::string operands;
+    for (NodeId in : node.inputs) {
+      str_append(&operands, operands.empty() ? "" : ", ", type_string(type_of(in)));
+    }
+    status_ = absl::InvalidArgumentError(str_cat("layer ", layer_.empty() ? "-" : layer_,
+                                                      ": ", op_name(op), "(", operands,
+                                                      "): ", type.status().message()));
+    return -1;
+  }
+  node.type = *type;
+  return graph_->add(std::move(node));
+}
+
+const Type& Builder::type_of(NodeId id) const { return graph_->nodes[id].type; }
+
+NodeId Builder::input(const std::string& name, Type type) {
+  return emit(OpKind::kInput, {}, {{"name", name}}, std::move(type));
+}
+
+NodeId Builder::variable(const std::string& name, Shape shape, bool trainable,
+                         const std::string& init) {
+  return emit(OpKind::kVariable, {},
+              {{"name", name}, {"trainable", int64_t{trainable}}, {"init", init}},
+              Type{DType::kF32, std::move(shape)});
+}
+
+NodeId Builder::constant(double value, Shape shape) {
+  return emit(OpKind::kConstant, {}, {{"value", value}}, Type{DType::kF32, std::move(shape)});
+}
+
+NodeId Builder::random_uniform(int64_t seed, Shape shape) {
+  return emit(OpKind::kRandomUniform, {}, {{"seed", seed}}, Type{DType::kF32, std::move(shape)});
+}
+
+NodeId Builder::cast(NodeId x, DType to) {
+  return emit(OpKind::kCast, {x}, {{"to", std::string(dtype_name(to))}});
+}
+
+NodeId Builder::reshape(NodeId x, Shape shape) {
+  if (x < 0) return -1;
+  return emit(OpKind::kReshape, {x}, {}, Type{type_of(x).dtype, std::move(shape)});
+}
+
+NodeId Builder::broadcast(NodeId x, Shape shape, std::vector<int64_t> dims) {
+  if (x < 0) return -1;
+  return emit(OpKind::kBroadcast, {x}, {{"dims", std::move(dims)}},
+              Type{type_of(x).dtype, std::move(shape)});
+}
+
+NodeId Builder::broadcast_to(NodeId x, Shape shape) {
+  if (x < 0) return -1;
+  size_t rank = type_of(x).shape.size();
+  if (rank == shape.size()) return x;
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < rank; ++i) dims.push_back(static_cast<int64_t>(shape.size() - rank + i));
+  return broadcast(x, std::move(shape), std::move(dims));
+}
+
+NodeId Builder::reduce_sum(NodeId x, int64_t axis) {
+  return emit(OpKind::kReduceSum, {x}, {{"axis", axis}});
+}
+NodeId Builder::reduce_max(NodeId x, int64_t axis) {
+  return emit(OpKind::kReduceMax, {x}, {{"axis", axis}});
+}
+NodeId Builder::argmax(NodeId x, int64_t axis) {
+  return emit(OpKind::kArgMax, {x}, {{"axis", axis}});
+}
+NodeId Builder::one_hot(NodeId x, int64_t depth) {
+  return emit(OpKind::kOneHot, {x}, {{"depth", depth}});
+}
+NodeId Builder::output(const std::string& name, NodeId x) {
+  return emit(OpKind::kOutput, {x}, {{"name", name}});
+}
+
+NodeId Builder::scale(NodeId x, double factor) {
+  if (x < 0) return -1;
+  return mul(x, constant(factor, type_of(x).shape));
+}
+
+NodeId Builder::mean_all(NodeId x) {
+  if (x < 0) return -1;
+  int64_t count = num_elements(type_of(x).shape);
+  while (x >= 0 && !type_of(x).shape.empty()) x = reduce_sum(x, 0);
+  return scale(x, 1.0 / static_cast<double>(count));
+}
+
+}  // namespace kiln::ir

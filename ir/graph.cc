@@ -1,0 +1,60 @@
+#include "ir/graph.h"
+
+namespace kiln::ir {
+
+std::string_view phase_name(Phase phase) {
+  switch (phase) {
+    case Phase::kForward:
+      return "fwd";
+    case Phase::kBackward:
+      return "bwd";
+    case Phase::kUpdate:
+      return "upd";
+  }
+  return "?";
+}
+
+NodeId Graph::add(Node node) {
+  nodes.push_back(std::move(node));
+  return static_cast<NodeId>(nodes.size()) - 1;
+}
+
+namespace {
+NodeId find_named(const Graph& g, OpKind op, std::string_view name) {
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (n.op == op && attr_string(n.attrs, "name") == name) return static_cast<NodeId>(i);
+  }
+  return -1;
+}
+}  // namespace
+
+NodeId Graph::find_output(std::string_view name) const {
+  return find_named(*this, OpKind::kOutput, name);
+}
+
+NodeId Graph::find_variable(std::string_view name) const {
+  return find_named(*this, OpKind::kVariable, name);
+}
+
+std::vector<NodeId> Graph::nodes_of(OpKind op) const {
+  std::vector<NodeId> ids;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].op == op) ids.push_back(static_cast<NodeId>(i));
+  }
+  return ids;
+}
+
+void Graph::remove(const std::vector<bool>& dead) {
+  std::vector<NodeId> new_id(nodes.size(), -1);
+  std::vector<Node> kept;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (dead[i]) continue;
+    new_id[i] = static_cast<NodeId>(kept.size());
+    kept.push_back(std::move(nodes[i]));
+    for (NodeId& in : kept.back().inputs) in = new_id[in];
+  }
+  nodes = std::move(kept);
+}
+
+}  // namespace kiln::ir

@@ -1,0 +1,220 @@
+#include "ir/op.h"
+
+#include <algorithm>
+#include <array>
+
+#include "absl/status/status.h"
+#include "ir/strings.h"
+
+namespace kiln::ir {
+namespace {
+
+using Operands = std::vector<Type>;
+
+absl::Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
+
+absl::Status RequireF32(const Type& t, std::string_view what) {
+  if (t.dtype == DType::kF32) return absl::OkStatus();
+  return Invalid(str_cat(what, " must be f32, got ", type_string(t)));
+}
+
+absl::StatusOr<Type> LeafShape(const Operands&, const Attrs&, const Type& declared) {
+  return declared;
+}
+
+absl::StatusOr<Type> F32LeafShape(const Operands&, const Attrs&, const Type& declared) {
+  if (auto s = RequireF32(declared, "result"); !s.ok()) return s;
+  return declared;
+}
+
+absl::StatusOr<Type> VariableShape(const Operands& in, const Attrs& attrs, const Type& declared) {
+  const std::string& init = attr_string(attrs, "init");
+  if (init != "zeros" && init != "glorot_uniform" && init.rfind("constant:", 0) != 0) {
+    return Invalid(str_cat("unknown initializer \"", init,
+                                "\" (expected zeros, glorot_uniform or constant:VALUE)"));
+  }
+  if (init == "glorot_uniform" && declared.shape.size() != 2) {
+    return Invalid(str_cat("glorot_uniform needs a rank-2 kernel, got ",
+                                type_string(declared)));
+  }
+  return F32LeafShape(in, attrs, declared);
+}
+
+absl::StatusOr<Type> UnaryShape(const Operands& in, const Attrs&, const Type&) {
+  if (auto s = RequireF32(in[0], "operand"); !s.ok()) return s;
+  return in[0];
+}
+
+absl::StatusOr<Type> IdentityShape(const Operands& in, const Attrs&, const Type&) { return in[0]; }
+
+absl::Status SameTypes(const Operands& in) {
+  if (in[0] == in[1]) return absl::OkStatus();
+  return Invalid(str_cat("operand types differ: ", type_string(in[0]), " vs ",
+                              type_string(in[1]), " (broadcast explicitly)"));
+}
+
+absl::StatusOr<Type> BinaryShape(const Operands& in, const Attrs&, const Type&) {
+  if (auto s = SameTypes(in); !s.ok()) return s;
+  if (auto s = RequireF32(in[0], "operands"); !s.ok()) return s;
+  return in[0];
+}
+
+absl::StatusOr<Type> CompareShape(const Operands& in, const Attrs&, const Type&) {
+  if (auto s = SameTypes(in); !s.ok()) return s;
+  return Type{DType::kF32, in[0].shape};
+}
+
+absl::StatusOr<Type> CastShape(const Operands& in, const Attrs& attrs, const Type&) {
+  Type t{DType::kF32, in[0].shape};
+  if (!parse_dtype(attr_string(attrs, "to"), &t.dtype)) {
+    return Invalid(str_cat("unknown dtype \"", attr_string(attrs, "to"), "\""));
+  }
+  return t;
+}
+
+absl::StatusOr<Type> ReshapeShape(const Operands& in, const Attrs&, const Type& declared) {
+  if (num_elements(in[0].shape) != num_elements(declared.shape) ||
+      in[0].dtype != declared.dtype) {
+    return Invalid(str_cat("cannot reshape ", type_string(in[0]), " to ",
+                                type_string(declared)));
+  }
+  return declared;
+}
+
+absl::StatusOr<Type> BroadcastShape(const Operands& in, const Attrs& attrs, const Type& declared) {
+  const auto& dims = attr_ints(attrs, "dims");
+  const Shape& from = in[0].shape;
+  if (dims.size() != from.size()) {
+    return Invalid(str_cat("dims has ", dims.size(), " entries for a rank-", from.size(),
+                                " operand"));
+  }
+  for (size_t i = 0; i < dims.size(); ++i) {
+    bool in_range = dims[i] >= 0 && dims[i] < static_cast<int64_t>(declared.shape.size());
+    if (!in_range || (i > 0 && dims[i] <= dims[i - 1])) {
+      return Invalid("dims must be increasing result axes");
+    }
+    if (declared.shape[dims[i]] != from[i]) {
+      return Invalid(str_cat("cannot broadcast ", type_string(in[0]), " to ",
+                                  type_string(declared), ": operand axis ", i, " has size ",
+                                  from[i], " but result axis ", dims[i], " has size ",
+                                  declared.shape[dims[i]]));
+    }
+  }
+  if (declared.dtype != in[0].dtype) return Invalid("broadcast cannot change the dtype");
+  return declared;
+}
+
+absl::StatusOr<Type> TransposeShape(const Operands& in, const Attrs&, const Type&) {
+  if (in[0].shape.size() != 2) {
+    return Invalid(str_cat("transpose needs a rank-2 operand, got ", type_string(in[0])));
+  }
+  return Type{in[0].dtype, {in[0].shape[1], in[0].shape[0]}};
+}
+
+absl::StatusOr<Type> MatMulShape(const Operands& in, const Attrs&, const Type&) {
+  const Shape& a = in[0].shape;
+  const Shape& b = in[1].shape;
+  if (a.size() != 2 || b.size() != 2 || a[1] != b[0]) {
+    return Invalid(str_cat("matmul needs [m,k] x [k,n], got ", type_string(in[0]), " x ",
+                                type_string(in[1])));
+  }
+  if (auto s = RequireF32(in[0], "operands"); !s.ok()) return s;
+  if (auto s = RequireF32(in[1], "operands"); !s.ok()) return s;
+  return Type{DType::kF32, {a[0], b[1]}};
+}
+
+absl::StatusOr<Shape> ReducedShape(const Type& t, const Attrs& attrs) {
+  int64_t axis = attr_int(attrs, "axis");
+  if (axis < 0 || axis >= static_cast<int64_t>(t.shape.size())) {
+    return Invalid(str_cat("axis ", axis, " is out of range for ", type_string(t)));
+  }
+  Shape s = t.shape;
+  s.erase(s.begin() + axis);
+  return s;
+}
+
+absl::StatusOr<Type> ReduceShape(const Operands& in, const Attrs& attrs, const Type&) {
+  if (auto s = RequireF32(in[0], "operand"); !s.ok()) return s;
+  auto shape = ReducedShape(in[0], attrs);
+  if (!shape.ok()) return shape.status();
+  return Type{DType::kF32, *shape};
+}
+
+absl::StatusOr<Type> ArgMaxShape(const Operands& in, const Attrs& attrs, const Type&) {
+  auto shape = ReducedShape(in[0], attrs);
+  if (!shape.ok()) return shape.status();
+  return Type{DType::kI32, *shape};
+}
+
+absl::StatusOr<Type> OneHotShape(const Operands& in, const Attrs& attrs, const Type&) {
+  if (in[0].dtype != DType::kI32) {
+    return Invalid(str_cat("one_hot needs i32 indices, got ", type_string(in[0])));
+  }
+  int64_t depth = attr_int(attrs, "depth");
+  if (depth <= 0) return Invalid("depth must be positive");
+  Shape s = in[0].shape;
+  s.push_back(depth);
+  return Type{DType::kF32, s};
+}
+
+absl::StatusOr<Type> AssignShape(const Operands& in, const Attrs& attrs, const Type& declared) {
+  if (auto s = SameTypes(in); !s.ok()) return s;
+  return in[1];
+}
+
+std::vector<AttrSpec> ParseAttrSpecs(std::string_view spec) {
+  std::vector<AttrSpec> specs;
+  while (!spec.empty()) {
+    size_t end = std::min(spec.find(' '), spec.size());
+    std::string_view word = spec.substr(0, end);
+    if (word.size() > 2) {
+      specs.push_back({word.substr(0, word.size() - 2), static_cast<AttrKind>(word.back())});
+    }
+    spec.remove_prefix(std::min(end + 1, spec.size()));
+  }
+  return specs;
+}
+
+const std::array<OpInfo, kNumOps>& Table() {
+  static const auto* table = new std::array<OpInfo, kNumOps>{{
+#define KILN_OP(Enum, name, arity, shape_rule, attrs) \
+  OpInfo{name, arity, &shape_rule, ParseAttrSpecs(attrs)},
+#include "ir/ops.def"
+#undef KILN_OP
+  }};
+  return *table;
+}
+
+template <typename T>
+const T& Get(const Attrs& attrs, std::string_view name) {
+  static const T kEmpty{};
+  auto it = attrs.find(name);
+  if (it == attrs.end()) return kEmpty;
+  const T* v = std::get_if<T>(&it->second);
+  return v ? *v : kEmpty;
+}
+
+}  // namespace
+
+const OpInfo& op_info(OpKind op) { return Table()[static_cast<size_t>(op)]; }
+
+bool op_from_name(std::string_view name, OpKind* op) {
+  for (int i = 0; i < kNumOps; ++i) {
+    if (Table()[i].name == name) {
+      *op = static_cast<OpKind>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+int64_t attr_int(const Attrs& attrs, std::string_view name) { return Get<int64_t>(attrs, name); }
+double attr_float(const Attrs& attrs, std::string_view name) { return Get<double>(attrs, name); }
+const std::string& attr_string(const Attrs& attrs, std::string_view name) {
+  return Get<std::string>(attrs, name);
+}
+const std::vector<int64_t>& attr_ints(const Attrs& attrs, std::string_view name) {
+  return Get<std::vector<int64_t>>(attrs, name);
+}
+
+}  // namespace kiln::ir

@@ -1,0 +1,43 @@
+// Element types and static shapes of IR values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln::ir {
+
+/// Element type of a value.
+enum class DType : uint8_t { kF32, kI32, kU8 };
+
+/// A static shape; the batch dimension is part of it.
+using Shape = std::vector<int64_t>;
+
+/// Short textual name of a dtype ("f32", "i32", "u8").
+std::string_view dtype_name(DType dtype);
+
+/// Parses a dtype name; returns false when `name` is not one.
+bool parse_dtype(std::string_view name, DType* dtype);
+
+/// Size of one element in bytes.
+int dtype_size(DType dtype);
+
+/// Number of elements of a shape (1 for a scalar).
+int64_t num_elements(const Shape& shape);
+
+/// The type of a value: element type plus static shape.
+struct Type {
+  DType dtype = DType::kF32;
+  Shape shape;
+
+  bool operator==(const Type&) const = default;
+};
+
+/// Formats a shape as "[32,784]".
+std::string shape_string(const Shape& shape);
+
+/// Formats a type as "f32[32,784]".
+std::string type_string(const Type& type);
+
+}  // namespace kiln::ir

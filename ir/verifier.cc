@@ -1,0 +1,121 @@
+#include "ir/verifier.h"
+
+#include <set>
+
+#include "ir/strings.h"
+
+namespace kiln::ir {
+namespace {
+
+bool KindMatches(const AttrValue& v, AttrKind kind) {
+  switch (kind) {
+    case AttrKind::kInt:
+      return std::holds_alternative<int64_t>(v);
+    case AttrKind::kFloat:
+      return std::holds_alternative<double>(v);
+    case AttrKind::kString:
+      return std::holds_alternative<std::string>(v);
+    case AttrKind::kInts:
+      return std::holds_alternative<std::vector<int64_t>>(v);
+  }
+  return false;
+}
+
+std::string_view KindName(AttrKind kind) {
+  switch (kind) {
+    case AttrKind::kInt:
+      return "int";
+    case AttrKind::kFloat:
+      return "float";
+    case AttrKind::kString:
+      return "string";
+    case AttrKind::kInts:
+      return "int list";
+  }
+  return "?";
+}
+
+absl::Status CheckAttrs(const Node& n) {
+  const OpInfo& info = op_info(n.op);
+  for (const AttrSpec& spec : info.attrs) {
+    auto it = n.attrs.find(spec.name);
+    if (it == n.attrs.end()) return absl::InvalidArgumentError(
+        str_cat("missing attribute '", spec.name, "'"));
+    if (!KindMatches(it->second, spec.kind)) {
+      return absl::InvalidArgumentError(
+          str_cat("attribute '", spec.name, "' must be a ", KindName(spec.kind)));
+    }
+  }
+  for (const auto& [name, value] : n.attrs) {
+    bool declared = false;
+    for (const AttrSpec& spec : info.attrs) declared |= spec.name == name;
+    if (!declared) return absl::InvalidArgumentError(
+        str_cat("unknown attribute '", name, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) {
+  const Node& n = g.nodes[id];
+  const OpInfo& info = op_info(n.op);
+  if (static_cast<int>(n.inputs.size()) != info.arity) {
+    return absl::InvalidArgumentError(
+        str_cat("expects ", info.arity, " operands, got ", n.inputs.size()));
+  }
+  for (NodeId in : n.inputs) {
+    if (in < 0 || in >= id) {
+      return absl::InvalidArgumentError(
+          str_cat("operand %", in, " is not defined before use"));
+    }
+  }
+  if (auto s = CheckAttrs(n); !s.ok()) return s;
+  auto type = infer_type(g, n);
+  if (!type.ok()) return type.status();
+  if (!(*type == n.type)) {
+    return absl::InvalidArgumentError(str_cat("declared type ", type_string(n.type),
+                                                   " but the operands give ",
+                                                   type_string(*type)));
+  }
+  if (n.op == OpKind::kAssign && g.nodes[n.inputs[0]].op != OpKind::kVariable) {
+    return absl::InvalidArgumentError("assign target must be a variable");
+  }
+  if (n.op == OpKind::kInput || n.op == OpKind::kVariable || n.op == OpKind::kOutput) {
+    std::string key = str_cat(op_name(n.op), " ", attr_string(n.attrs, "name"));
+    if (!names->insert(key).second) {
+      return absl::InvalidArgumentError(
+          str_cat("duplicate ", op_name(n.op), " name \"", attr_string(n.attrs, "name"),
+                       "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string describe_node(const Graph& graph, NodeId id) {
+  const Node& n = graph.nodes[id];
+  return str_cat("%", id, " = ", op_name(n.op), " (layer ",
+                      n.layer.empty() ? "-" : n.layer, ", ", phase_name(n.phase), ")");
+}
+
+absl::StatusOr<Type> infer_type(const Graph& graph, const Node& node) {
+  std::vector<Type> operands;
+  operands.reserve(node.inputs.size());
+  for (NodeId in : node.inputs) operands.push_back(graph.nodes[in].type);
+  return op_info(node.op).shape_rule(operands, node.attrs, node.type);
+}
+
+absl::Status verify(const Graph& graph) {
+  std::set<std::string> names;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    NodeId id = static_cast<NodeId>(i);
+    if (auto s = CheckNode(graph, id, &names); !s.ok()) {
+      return absl::InvalidArgumentError(str_cat("graph \"", graph.name, "\": ",
+                                                     describe_node(graph, id), ": ",
+                                                     s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kiln::ir

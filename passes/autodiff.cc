@@ -1,0 +1,202 @@
+// Reverse-mode automatic differentiation with one gradient rule per op.
+#include <algorithm>
+#include <map>
+
+#include "ir/strings.h"
+#include "ir/builder.h"
+#include "passes/passes.h"
+
+namespace kiln::passes {
+namespace {
+
+using ir::NodeId;
+using ir::OpKind;
+
+// What a gradient rule sees: the node being differentiated (by id: emitting
+// nodes may reallocate the node list), its output gradient and a builder.
+struct GradContext {
+  ir::Builder& b;
+  NodeId id;
+  NodeId grad;
+
+  const ir::Node& node() const { return b.graph().nodes[id]; }
+  NodeId in(size_t i) const { return node().inputs[i]; }
+  ir::Shape in_shape(size_t i) const { return b.shape_of(in(i)); }
+  NodeId ones_like(NodeId x) { return b.constant(1.0, b.shape_of(x)); }
+};
+
+// A rule returns one gradient per operand (-1: none flows to that operand);
+// an empty result means the op is not differentiable.
+using Grads = std::vector<NodeId>;
+using GradRule = Grads (*)(GradContext&);
+
+Grads NoGrad(GradContext&) { return {}; }
+Grads GradInput(GradContext& c) { return NoGrad(c); }
+Grads GradVariable(GradContext& c) { return NoGrad(c); }
+Grads GradConstant(GradContext& c) { return NoGrad(c); }
+Grads GradRandomUniform(GradContext& c) { return NoGrad(c); }
+Grads GradGreater(GradContext& c) { return NoGrad(c); }
+Grads GradEqual(GradContext& c) { return NoGrad(c); }
+Grads GradArgMax(GradContext& c) { return NoGrad(c); }
+Grads GradOneHot(GradContext& c) { return NoGrad(c); }
+Grads GradOutput(GradContext& c) { return NoGrad(c); }
+Grads GradAssign(GradContext& c) { return NoGrad(c); }
+
+Grads GradNeg(GradContext& c) { return {c.b.neg(c.grad)}; }
+Grads GradExp(GradContext& c) { return {c.b.mul(c.grad, c.id)}; }
+Grads GradLog(GradContext& c) { return {c.b.div(c.grad, c.in(0))}; }
+Grads GradSqrt(GradContext& c) { return {c.b.div(c.grad, c.b.scale(c.id, 2.0))}; }
+Grads GradTanh(GradContext& c) {
+  NodeId y = c.id;
+  return {c.b.mul(c.grad, c.b.sub(c.ones_like(y), c.b.mul(y, y)))};
+}
+Grads GradAdd(GradContext& c) { return {c.grad, c.grad}; }
+Grads GradSub(GradContext& c) { return {c.grad, c.b.neg(c.grad)}; }
+Grads GradMul(GradContext& c) {
+  NodeId a = c.in(0), b = c.in(1);
+  return {c.b.mul(c.grad, b), c.b.mul(c.grad, a)};
+}
+Grads GradDiv(GradContext& c) {
+  NodeId b = c.in(1);
+  return {c.b.div(c.grad, b), c.b.neg(c.b.div(c.b.mul(c.grad, c.id), b))};
+}
+// Kinks: at a tie the gradient goes to the second operand, so relu(x) =
+// max(x, 0) has gradient 0 at x == 0, as in TensorFlow and PyTorch.
+Grads GradMax(GradContext& c) {
+  NodeId a = c.in(0), b = c.in(1);
+  NodeId ga = c.b.mul(c.grad, c.b.greater(a, b));
+  return {ga, c.b.sub(c.grad, ga)};
+}
+Grads GradMin(GradContext& c) {
+  NodeId a = c.in(0), b = c.in(1);
+  NodeId ga = c.b.mul(c.grad, c.b.greater(b, a));
+  return {ga, c.b.sub(c.grad, ga)};
+}
+Grads GradCast(GradContext& c) {
+  bool both_f32 = c.b.type_of(c.in(0)).dtype == ir::DType::kF32 &&
+                  c.b.type_of(c.id).dtype == ir::DType::kF32;
+  return both_f32 ? Grads{c.grad} : Grads{};
+}
+Grads GradReshape(GradContext& c) { return {c.b.reshape(c.grad, c.in_shape(0))}; }
+Grads GradBroadcast(GradContext& c) {
+  std::vector<int64_t> dims = ir::attr_ints(c.node().attrs, "dims");
+  NodeId g = c.grad;
+  for (int64_t axis = static_cast<int64_t>(c.b.shape_of(c.id).size()); axis-- > 0;) {
+    if (std::find(dims.begin(), dims.end(), axis) == dims.end()) g = c.b.reduce_sum(g, axis);
+  }
+  return {g};
+}
+Grads GradTranspose(GradContext& c) { return {c.b.transpose(c.grad)}; }
+Grads GradMatMul(GradContext& c) {
+  NodeId a = c.in(0), b = c.in(1);
+  return {c.b.matmul(c.grad, c.b.transpose(b)), c.b.matmul(c.b.transpose(a), c.grad)};
+}
+
+// Broadcasts a reduced value back over the reduced axis.
+NodeId Unreduce(GradContext& c, NodeId v) {
+  int64_t axis = ir::attr_int(c.node().attrs, "axis");
+  ir::Shape shape = c.in_shape(0);
+  std::vector<int64_t> dims;
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    if (i != axis) dims.push_back(i);
+  }
+  return c.b.broadcast(v, shape, dims);
+}
+Grads GradReduceSum(GradContext& c) { return {Unreduce(c, c.grad)}; }
+// Every element equal to the maximum receives the gradient (ties share it fully).
+Grads GradReduceMax(GradContext& c) {
+  NodeId x = c.in(0);
+  NodeId mask = c.b.equal(x, Unreduce(c, c.id));
+  return {c.b.mul(Unreduce(c, c.grad), mask)};
+}
+
+constexpr GradRule kRules[] = {
+#define KILN_OP(Enum, name, arity, shape_rule, attrs) &Grad##Enum,
+#include "ir/ops.def"
+#undef KILN_OP
+};
+static_assert(std::size(kRules) == ir::kNumOps);
+
+bool IsTrainable(const ir::Node& n) {
+  return n.op == OpKind::kVariable && ir::attr_int(n.attrs, "trainable") != 0;
+}
+
+class Autodiff : public Pass {
+ public:
+  std::string_view name() const override { return "autodiff"; }
+
+  absl::StatusOr<bool> run(ir::Graph& graph) override {
+    NodeId loss_out = graph.find_output("loss");
+    if (loss_out < 0) {
+      return absl::InvalidArgumentError(
+          "no loss: the graph has no `output \"loss\"` to differentiate");
+    }
+    NodeId loss = graph.nodes[loss_out].inputs[0];
+    if (!graph.nodes[loss].type.shape.empty() || graph.nodes[loss].type.dtype != ir::DType::kF32) {
+      return absl::InvalidArgumentError(str_cat(
+          "the loss must be a f32 scalar, got ", ir::type_string(graph.nodes[loss].type)));
+    }
+    std::vector<bool> needs = NeedsGrad(graph, loss);
+    if (!needs[loss]) {
+      return absl::InvalidArgumentError(
+          "no parameter: the loss does not depend on any trainable variable");
+    }
+    ir::Builder b(&graph);
+    b.set_phase(ir::Phase::kBackward);
+    std::map<NodeId, NodeId> grads;
+    b.set_layer(graph.nodes[loss].layer);
+    grads[loss] = b.constant(1.0);
+    for (NodeId id = loss; id >= 0; --id) {
+      auto it = grads.find(id);
+      if (it == grads.end() || !needs[id] || graph.nodes[id].op == OpKind::kVariable) continue;
+      b.set_layer(graph.nodes[id].layer);
+      GradContext ctx{b, id, it->second};
+      Grads in_grads = kRules[static_cast<size_t>(graph.nodes[id].op)](ctx);
+      std::vector<NodeId> inputs = graph.nodes[id].inputs;
+      for (size_t i = 0; i < in_grads.size(); ++i) {
+        if (in_grads[i] < 0 || !needs[inputs[i]]) continue;
+        auto [slot, fresh] = grads.try_emplace(inputs[i], in_grads[i]);
+        if (!fresh) slot->second = b.add(slot->second, in_grads[i]);
+      }
+      if (!b.status().ok()) return b.status();
+    }
+    return EmitGradientOutputs(graph, b, grads);
+  }
+
+ private:
+  // Nodes on a path from a trainable variable to the loss.
+  static std::vector<bool> NeedsGrad(const ir::Graph& graph, NodeId loss) {
+    std::vector<bool> needs(graph.nodes.size(), false);
+    for (NodeId id = 0; id <= loss; ++id) {
+      const ir::Node& n = graph.nodes[id];
+      needs[id] = IsTrainable(n);
+      for (NodeId in : n.inputs) needs[id] = needs[id] || needs[in];
+    }
+    return needs;
+  }
+
+  static absl::StatusOr<bool> EmitGradientOutputs(ir::Graph& graph, ir::Builder& b,
+                                                  const std::map<NodeId, NodeId>& grads) {
+    int emitted = 0;
+    for (NodeId v : graph.nodes_of(OpKind::kVariable)) {
+      auto it = grads.find(v);
+      if (!IsTrainable(graph.nodes[v]) || it == grads.end()) continue;
+      b.set_layer(graph.nodes[v].layer);
+      b.output(str_cat("grad/", ir::attr_string(graph.nodes[v].attrs, "name")), it->second);
+      ++emitted;
+    }
+    if (!b.status().ok()) return b.status();
+    if (emitted == 0) {
+      return absl::InvalidArgumentError(
+          "no parameter: no gradient reaches a trainable variable (only non-differentiable "
+          "ops lie between them and the loss)");
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_autodiff() { return std::make_unique<Autodiff>(); }
+
+}  // namespace kiln::passes

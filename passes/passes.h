@@ -1,0 +1,40 @@
+// The passes Kiln's pipelines are made of.
+#pragma once
+
+#include <memory>
+
+#include "passes/pass.h"
+
+namespace kiln::passes {
+
+/// Optimizer settings lowered into the training step (Keras 3 semantics).
+struct OptimizerConfig {
+  enum class Kind { kSgd, kAdam, kRmsprop };
+  Kind kind = Kind::kAdam;
+  double learning_rate = 0.001;
+  double momentum = 0.0;  // SGD and RMSprop
+  bool nesterov = false;  // SGD
+  double beta_1 = 0.9;    // Adam
+  double beta_2 = 0.999;  // Adam
+  double epsilon = 1e-7;  // Adam, RMSprop
+  double rho = 0.9;       // RMSprop
+  bool centered = false;  // RMSprop
+};
+
+/// "infer-shapes": recomputes every node's type from its operands with the op
+/// table's shape rules; fails with the node and rule that does not hold.
+std::unique_ptr<Pass> make_infer_shapes();
+
+/// "autodiff": reverse-mode differentiation of the scalar `output "loss"`.
+/// Appends the backward nodes and one `output "grad/<variable>"` per trainable
+/// variable the loss depends on; fan-in gradients are summed.
+std::unique_ptr<Pass> make_autodiff();
+
+/// "optimizer": replaces each `output "grad/<variable>"` with the optimizer's
+/// update of that variable (and its slots) as `assign` nodes.
+std::unique_ptr<Pass> make_optimizer(OptimizerConfig config);
+
+/// "dce": removes nodes that no output or assign depends on.
+std::unique_ptr<Pass> make_dce();
+
+}  // namespace kiln::passes

@@ -1,0 +1,38 @@
+#include "passes/pipeline.h"
+
+#include "ir/strings.h"
+#include "absl/strings/str_join.h"
+
+namespace kiln::passes {
+
+std::vector<std::string> pass_names() { return {"infer-shapes", "autodiff", "optimizer", "dce"}; }
+
+absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
+                                                const OptimizerConfig& optimizer) {
+  if (name == "infer-shapes") return make_infer_shapes();
+  if (name == "autodiff") return make_autodiff();
+  if (name == "optimizer") return make_optimizer(optimizer);
+  if (name == "dce") return make_dce();
+  return absl::NotFoundError(str_cat("unknown pass '", name, "' (valid passes: ",
+                                          absl::StrJoin(pass_names(), ", "), ")"));
+}
+
+std::vector<std::string> training_pipeline() {
+  return {"infer-shapes", "autodiff", "optimizer", "dce"};
+}
+
+std::vector<std::string> inference_pipeline() { return {"infer-shapes", "dce"}; }
+
+absl::StatusOr<PassManager> build_pipeline(const std::vector<std::string>& names,
+                                           const OptimizerConfig& optimizer,
+                                           PassManagerOptions options) {
+  PassManager pm(std::move(options));
+  for (const std::string& name : names) {
+    auto pass = make_pass(name, optimizer);
+    if (!pass.ok()) return pass.status();
+    pm.add(*std::move(pass));
+  }
+  return pm;
+}
+
+}  // namespace kiln::passes

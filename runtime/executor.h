@@ -1,0 +1,42 @@
+// The executor interface: every backend (interpreter, JIT) runs graphs through it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ir/graph.h"
+#include "runtime/tensor.h"
+#include "runtime/variables.h"
+
+namespace kiln {
+
+/// Input tensors by input-node name; the executor does not keep them.
+using Feeds = std::map<std::string, const Tensor*, std::less<>>;
+/// Output tensors by output-node name; reused between steps when shapes match.
+using Outputs = std::map<std::string, Tensor, std::less<>>;
+
+/// A graph prepared for repeated execution.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  /// Runs the graph once. Reads `feeds` and `variables`, writes `outputs`, and
+  /// applies the graph's `assign` updates to `variables` after the step.
+  /// `step_seed` keys the step's random ops (dropout) so runs are reproducible.
+  virtual absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
+                           Outputs* outputs) = 0;
+};
+
+/// Turns verified graphs into executors.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual absl::StatusOr<std::unique_ptr<Executor>> compile(const ir::Graph& graph) = 0;
+};
+
+/// The reference interpreter: runs any verified graph node by node.
+std::unique_ptr<Backend> make_interpreter();
+
+}  // namespace kiln

@@ -1,0 +1,387 @@
+// The reference interpreter: one kernel per op of ir/ops.def, run in order.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "ir/strings.h"
+#include "ir/verifier.h"
+#include "runtime/executor.h"
+#include "runtime/rng.h"
+
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
+namespace kiln {
+namespace {
+
+using ir::DType;
+using ir::Node;
+using ir::OpKind;
+
+// Everything a kernel sees of one node.
+struct Args {
+  const Node& node;
+  std::vector<const ir::Type*> in_types;
+  std::vector<const std::byte*> in;
+  std::byte* out;
+  uint64_t step_seed;
+
+  const float* f(size_t i) const { return reinterpret_cast<const float*>(in[i]); }
+  float* fout() const { return reinterpret_cast<float*>(out); }
+  int64_t out_size() const { return ir::num_elements(node.type.shape); }
+  const ir::Shape& in_shape(size_t i) const { return in_types[i]->shape; }
+};
+
+using Kernel = absl::Status (*)(const Args&);
+
+template <typename F>
+absl::Status Unary(const Args& a, F f) {
+  const float* x = a.f(0);
+  float* y = a.fout();
+  int64_t n = a.out_size();
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  return absl::OkStatus();
+}
+
+template <typename F>
+absl::Status Binary(const Args& a, F f) {
+  const float* x = a.f(0);
+  const float* z = a.f(1);
+  float* y = a.fout();
+  int64_t n = a.out_size();
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i], z[i]);
+  return absl::OkStatus();
+}
+
+// Applies `f` to the operands read as their common dtype.
+template <typename F>
+absl::Status Compare(const Args& a, F f) {
+  float* y = a.fout();
+  int64_t n = a.out_size();
+  auto run = [&](auto* x, auto* z) {
+    for (int64_t i = 0; i < n; ++i) y[i] = f(x[i], z[i]) ? 1.0f : 0.0f;
+  };
+  switch (a.in_types[0]->dtype) {
+    case DType::kF32:
+      run(a.f(0), a.f(1));
+      break;
+    case DType::kI32:
+      run(reinterpret_cast<const int32_t*>(a.in[0]), reinterpret_cast<const int32_t*>(a.in[1]));
+      break;
+    case DType::kU8:
+      run(reinterpret_cast<const uint8_t*>(a.in[0]), reinterpret_cast<const uint8_t*>(a.in[1]));
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NoOp(const Args&) { return absl::OkStatus(); }
+
+absl::Status KernelInput(const Args& a) { return NoOp(a); }
+absl::Status KernelVariable(const Args& a) { return NoOp(a); }
+absl::Status KernelOutput(const Args& a) { return NoOp(a); }
+absl::Status KernelAssign(const Args& a) { return NoOp(a); }
+absl::Status KernelReshape(const Args& a) { return NoOp(a); }
+
+absl::Status KernelConstant(const Args& a) {
+  std::fill_n(a.fout(), a.out_size(), static_cast<float>(ir::attr_float(a.node.attrs, "value")));
+  return absl::OkStatus();
+}
+
+absl::Status KernelRandomUniform(const Args& a) {
+  uint64_t key = mix64(a.step_seed ^ mix64(static_cast<uint64_t>(ir::attr_int(a.node.attrs, "seed"))));
+  float* y = a.fout();
+  for (int64_t i = 0; i < a.out_size(); ++i) y[i] = uniform_at(key, static_cast<uint64_t>(i));
+  return absl::OkStatus();
+}
+
+absl::Status KernelNeg(const Args& a) { return Unary(a, [](float x) { return -x; }); }
+absl::Status KernelExp(const Args& a) { return Unary(a, [](float x) { return std::exp(x); }); }
+absl::Status KernelLog(const Args& a) { return Unary(a, [](float x) { return std::log(x); }); }
+absl::Status KernelSqrt(const Args& a) { return Unary(a, [](float x) { return std::sqrt(x); }); }
+absl::Status KernelTanh(const Args& a) { return Unary(a, [](float x) { return std::tanh(x); }); }
+absl::Status KernelAdd(const Args& a) { return Binary(a, [](float x, float y) { return x + y; }); }
+absl::Status KernelSub(const Args& a) { return Binary(a, [](float x, float y) { return x - y; }); }
+absl::Status KernelMul(const Args& a) { return Binary(a, [](float x, float y) { return x * y; }); }
+absl::Status KernelDiv(const Args& a) { return Binary(a, [](float x, float y) { return x / y; }); }
+// NaN-propagating, unlike std::max, so a NaN is never silently dropped.
+absl::Status KernelMax(const Args& a) {
+  return Binary(a, [](float x, float y) { return x > y || std::isnan(x) ? x : y; });
+}
+absl::Status KernelMin(const Args& a) {
+  return Binary(a, [](float x, float y) { return x < y || std::isnan(x) ? x : y; });
+}
+absl::Status KernelGreater(const Args& a) {
+  return Compare(a, [](auto x, auto y) { return x > y; });
+}
+absl::Status KernelEqual(const Args& a) {
+  return Compare(a, [](auto x, auto y) { return x == y; });
+}
+
+absl::Status KernelCast(const Args& a) {
+  Tensor in(a.in_types[0]->dtype, a.in_types[0]->shape);
+  std::memcpy(in.raw(), a.in[0], in.nbytes());
+  Tensor out = in.astype(a.node.type.dtype);
+  std::memcpy(a.out, out.raw(), out.nbytes());
+  return absl::OkStatus();
+}
+
+absl::Status KernelBroadcast(const Args& a) {
+  const ir::Shape& out_shape = a.node.type.shape;
+  const ir::Shape& in_shape = a.in_shape(0);
+  const auto& dims = ir::attr_ints(a.node.attrs, "dims");
+  size_t rank = out_shape.size();
+  // Stride of each result axis in the operand (0 for the new axes).
+  std::vector<int64_t> stride(rank, 0);
+  int64_t s = 1;
+  for (size_t i = in_shape.size(); i-- > 0;) {
+    stride[dims[i]] = s;
+    s *= in_shape[i];
+  }
+  int elem = ir::dtype_size(a.node.type.dtype);
+  std::vector<int64_t> idx(rank, 0);
+  int64_t n = a.out_size();
+  int64_t src = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(a.out + i * elem, a.in[0] + src * elem, elem);
+    for (size_t d = rank; d-- > 0;) {
+      src += stride[d];
+      if (++idx[d] < out_shape[d]) break;
+      src -= stride[d] * out_shape[d];
+      idx[d] = 0;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KernelTranspose(const Args& a) {
+  int64_t rows = a.in_shape(0)[0], cols = a.in_shape(0)[1];
+  int elem = ir::dtype_size(a.node.type.dtype);
+  constexpr int64_t kBlock = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += kBlock) {
+    for (int64_t j0 = 0; j0 < cols; j0 += kBlock) {
+      for (int64_t i = i0; i < std::min(rows, i0 + kBlock); ++i) {
+        for (int64_t j = j0; j < std::min(cols, j0 + kBlock); ++j) {
+          std::memcpy(a.out + (j * rows + i) * elem, a.in[0] + (i * cols + j) * elem, elem);
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KernelMatMul(const Args& a) {
+  int64_t m = a.in_shape(0)[0], k = a.in_shape(0)[1], n = a.in_shape(1)[1];
+  const float* __restrict x = a.f(0);
+  const float* __restrict w = a.f(1);
+  float* __restrict y = a.fout();
+  std::fill_n(y, m * n, 0.0f);
+  // i-k-j order keeps the inner loop contiguous so the compiler vectorises it.
+  for (int64_t i = 0; i < m; ++i) {
+    float* __restrict yi = y + i * n;
+    for (int64_t p = 0; p < k; ++p) {
+      float xv = x[i * k + p];
+      const float* __restrict wp = w + p * n;
+      for (int64_t j = 0; j < n; ++j) yi[j] += xv * wp[j];
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Views the operand as [outer, axis, inner] around the reduced axis.
+struct ReduceDims {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+
+ReduceDims SplitAxis(const ir::Shape& shape, int64_t axis) {
+  ReduceDims d;
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    (i < axis ? d.outer : i == axis ? d.len : d.inner) *= shape[i];
+  }
+  return d;
+}
+
+template <typename Init, typename Step, typename Store>
+void Reduce(const Args& a, Init init, Step step, Store store) {
+  ReduceDims d = SplitAxis(a.in_shape(0), ir::attr_int(a.node.attrs, "axis"));
+  const float* x = a.f(0);
+  for (int64_t o = 0; o < d.outer; ++o) {
+    for (int64_t i = 0; i < d.inner; ++i) {
+      auto acc = init(x[o * d.len * d.inner + i]);
+      for (int64_t l = 1; l < d.len; ++l) acc = step(acc, x[(o * d.len + l) * d.inner + i], l);
+      store(o * d.inner + i, acc);
+    }
+  }
+}
+
+absl::Status KernelReduceSum(const Args& a) {
+  float* y = a.fout();
+  Reduce(
+      a, [](float v) { return v; }, [](float acc, float v, int64_t) { return acc + v; },
+      [&](int64_t i, float acc) { y[i] = acc; });
+  return absl::OkStatus();
+}
+
+absl::Status KernelReduceMax(const Args& a) {
+  float* y = a.fout();
+  Reduce(
+      a, [](float v) { return v; },
+      [](float acc, float v, int64_t) { return v > acc || std::isnan(v) ? v : acc; },
+      [&](int64_t i, float acc) { y[i] = acc; });
+  return absl::OkStatus();
+}
+
+absl::Status KernelArgMax(const Args& a) {
+  auto* y = reinterpret_cast<int32_t*>(a.out);
+  struct Best {
+    float value;
+    int64_t index;
+  };
+  Reduce(
+      a, [](float v) { return Best{v, 0}; },
+      [](Best acc, float v, int64_t l) { return v > acc.value ? Best{v, l} : acc; },
+      [&](int64_t i, Best acc) { y[i] = static_cast<int32_t>(acc.index); });
+  return absl::OkStatus();
+}
+
+absl::Status KernelOneHot(const Args& a) {
+  const auto* labels = reinterpret_cast<const int32_t*>(a.in[0]);
+  int64_t depth = ir::attr_int(a.node.attrs, "depth");
+  int64_t n = ir::num_elements(a.in_shape(0));
+  float* y = a.fout();
+  std::fill_n(y, n * depth, 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    if (labels[i] < 0 || labels[i] >= depth) {
+      return absl::OutOfRangeError(str_cat("label ", labels[i], " at index ", i,
+                                                " is outside [0, ", depth, ")"));
+    }
+    y[i * depth + labels[i]] = 1.0f;
+  }
+  return absl::OkStatus();
+}
+
+constexpr Kernel kKernels[] = {
+#define KILN_OP(Enum, name, arity, shape_rule, attrs) &Kernel##Enum,
+#include "ir/ops.def"
+#undef KILN_OP
+};
+static_assert(std::size(kKernels) == ir::kNumOps);
+
+// Flush denormals to zero for the step, as TensorFlow does on CPU: subnormal
+// optimizer state otherwise slows every op that touches it by an order of magnitude.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned saved_;
+#endif
+};
+
+class Interpreter : public Executor {
+ public:
+  explicit Interpreter(ir::Graph graph) : graph_(std::move(graph)) {
+    const size_t n = graph_.nodes.size();
+    buffers_.resize(n);
+    ptrs_.resize(n, nullptr);
+    for (size_t i = 0; i < n; ++i) {
+      const Node& node = graph_.nodes[i];
+      if (!Aliases(node.op)) buffers_[i] = Tensor(node.type.dtype, node.type.shape);
+    }
+  }
+
+  absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
+                   Outputs* outputs) override {
+    FlushDenormals flush;
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      if (auto s = Step(static_cast<ir::NodeId>(i), feeds, variables, step_seed); !s.ok()) {
+        return absl::Status(s.code(), str_cat(ir::describe_node(graph_, static_cast<int>(i)),
+                                                   ": ", s.message()));
+      }
+    }
+    for (ir::NodeId id : graph_.nodes_of(OpKind::kAssign)) {
+      const Node& node = graph_.nodes[id];
+      std::memmove(const_cast<std::byte*>(ptrs_[node.inputs[0]]), ptrs_[node.inputs[1]],
+                   buffers_[id].nbytes());
+    }
+    for (ir::NodeId id : graph_.nodes_of(OpKind::kOutput)) {
+      const Node& node = graph_.nodes[id];
+      Tensor& out = (*outputs)[ir::attr_string(node.attrs, "name")];
+      if (out.dtype() != node.type.dtype || out.shape() != node.type.shape) {
+        out = Tensor(node.type.dtype, node.type.shape);
+      }
+      std::memcpy(out.raw(), ptrs_[id], out.nbytes());
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // Nodes whose value is another node's storage, a feed or a variable.
+  static bool Aliases(OpKind op) {
+    return op == OpKind::kInput || op == OpKind::kVariable || op == OpKind::kReshape ||
+           op == OpKind::kOutput;
+  }
+
+  absl::Status Bind(ir::NodeId id, const Feeds& feeds, VariableStore& variables) {
+    const Node& node = graph_.nodes[id];
+    const std::string& name = ir::attr_string(node.attrs, "name");
+    const Tensor* t = nullptr;
+    if (node.op == OpKind::kInput) {
+      auto it = feeds.find(name);
+      if (it == feeds.end()) return absl::InvalidArgumentError("no tensor fed for this input");
+      t = it->second;
+    } else {
+      t = variables.find(name);
+      if (!t) return absl::FailedPreconditionError("variable is not initialized");
+    }
+    if (t->dtype() != node.type.dtype || t->shape() != node.type.shape) {
+      return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t->type_string(),
+                                                     ", expected ",
+                                                     ir::type_string(node.type)));
+    }
+    ptrs_[id] = t->raw();
+    return absl::OkStatus();
+  }
+
+  absl::Status Step(ir::NodeId id, const Feeds& feeds, VariableStore& variables,
+                    uint64_t step_seed) {
+    const Node& node = graph_.nodes[id];
+    if (node.op == OpKind::kInput || node.op == OpKind::kVariable) {
+      return Bind(id, feeds, variables);
+    }
+    if (Aliases(node.op)) {
+      ptrs_[id] = ptrs_[node.inputs[0]];
+      return absl::OkStatus();
+    }
+    ptrs_[id] = buffers_[id].raw();
+    Args args{node, {}, {}, buffers_[id].raw(), step_seed};
+    for (ir::NodeId in : node.inputs) {
+      args.in_types.push_back(&graph_.nodes[in].type);
+      args.in.push_back(ptrs_[in]);
+    }
+    return kKernels[static_cast<size_t>(node.op)](args);
+  }
+
+  ir::Graph graph_;
+  std::vector<Tensor> buffers_;
+  std::vector<const std::byte*> ptrs_;
+};
+
+class InterpreterBackend : public Backend {
+ public:
+  std::string name() const override { return "interpreter"; }
+  absl::StatusOr<std::unique_ptr<Executor>> compile(const ir::Graph& graph) override {
+    if (auto s = ir::verify(graph); !s.ok()) return s;
+    return std::unique_ptr<Executor>(new Interpreter(graph));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_interpreter() { return std::make_unique<InterpreterBackend>(); }
+
+}  // namespace kiln

@@ -1,0 +1,180 @@
+#include "runtime/tensor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <ostream>
+
+#include "ir/strings.h"
+#include "runtime/error.h"
+
+namespace kiln {
+namespace {
+
+std::byte* Allocate(size_t bytes) {
+  size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, rounded);
+  return p;
+}
+
+template <typename T>
+void Store(DType dtype, std::byte* base, int64_t i, T v) {
+  switch (dtype) {
+    case DType::kF32:
+      reinterpret_cast<float*>(base)[i] = static_cast<float>(v);
+      break;
+    case DType::kI32:
+      reinterpret_cast<int32_t*>(base)[i] = static_cast<int32_t>(v);
+      break;
+    case DType::kU8:
+      reinterpret_cast<uint8_t*>(base)[i] = static_cast<uint8_t>(v);
+      break;
+  }
+}
+
+}  // namespace
+
+void Tensor::Free::operator()(std::byte* p) const { std::free(p); }
+
+Tensor::Tensor(DType dtype, Shape shape)
+    : dtype_(dtype), shape_(std::move(shape)), size_(ir::num_elements(shape_)) {
+  for (int64_t d : shape_) {
+    if (d < 0) throw Error(absl::InvalidArgumentError("negative dimension in tensor shape"));
+  }
+  storage_.reset(Allocate(nbytes()));
+}
+
+Tensor::Tensor(const Tensor& other) : dtype_(other.dtype_), shape_(other.shape_), size_(other.size_) {
+  if (other.storage_) {
+    storage_.reset(Allocate(nbytes()));
+    std::memcpy(storage_.get(), other.storage_.get(), nbytes());
+  }
+}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  if (this != &other) *this = Tensor(other);
+  return *this;
+}
+
+template <typename T>
+Tensor Tensor::from(Shape shape, std::span<const T> values) {
+  Tensor t(dtype_of<T>(), std::move(shape));
+  if (static_cast<int64_t>(values.size()) != t.size()) {
+    throw Error(absl::InvalidArgumentError(str_cat(
+        "Tensor::from: ", values.size(), " values for shape ", ir::shape_string(t.shape()))));
+  }
+  std::memcpy(t.raw(), values.data(), t.nbytes());
+  return t;
+}
+
+template Tensor Tensor::from<float>(Shape, std::span<const float>);
+template Tensor Tensor::from<int32_t>(Shape, std::span<const int32_t>);
+template Tensor Tensor::from<uint8_t>(Shape, std::span<const uint8_t>);
+
+template <typename T>
+T* Tensor::data() {
+  if (dtype_of<T>() != dtype_) {
+    throw Error(absl::InvalidArgumentError(str_cat(
+        "tensor of type ", type_string(), " accessed as ", ir::dtype_name(dtype_of<T>()))));
+  }
+  return reinterpret_cast<T*>(storage_.get());
+}
+
+template <typename T>
+const T* Tensor::data() const {
+  return const_cast<Tensor*>(this)->data<T>();
+}
+
+template float* Tensor::data<float>();
+template int32_t* Tensor::data<int32_t>();
+template uint8_t* Tensor::data<uint8_t>();
+template const float* Tensor::data<float>() const;
+template const int32_t* Tensor::data<int32_t>() const;
+template const uint8_t* Tensor::data<uint8_t>() const;
+
+float Tensor::as_float(int64_t i) const {
+  switch (dtype_) {
+    case DType::kF32:
+      return reinterpret_cast<const float*>(raw())[i];
+    case DType::kI32:
+      return static_cast<float>(reinterpret_cast<const int32_t*>(raw())[i]);
+    case DType::kU8:
+      return static_cast<float>(reinterpret_cast<const uint8_t*>(raw())[i]);
+  }
+  return 0;
+}
+
+Tensor Tensor::reshape(Shape shape) const {
+  if (ir::num_elements(shape) != size_) {
+    throw Error(absl::InvalidArgumentError(str_cat("cannot reshape ", type_string(), " to ",
+                                                        ir::shape_string(shape))));
+  }
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+Tensor Tensor::slice(int64_t begin, int64_t end) const {
+  if (shape_.empty() || begin < 0 || end < begin || end > shape_[0]) {
+    throw Error(absl::OutOfRangeError(
+        str_cat("slice [", begin, ", ", end, ") of tensor ", type_string())));
+  }
+  Shape s = shape_;
+  s[0] = end - begin;
+  Tensor t(dtype_, s);
+  size_t row = shape_[0] ? nbytes() / shape_[0] : 0;
+  std::memcpy(t.raw(), raw() + begin * row, (end - begin) * row);
+  return t;
+}
+
+Tensor Tensor::operator[](int64_t i) const {
+  Tensor row = slice(i, i + 1);
+  Shape s(shape_.begin() + 1, shape_.end());
+  return row.reshape(s);
+}
+
+Tensor Tensor::astype(DType dtype) const {
+  Tensor t(dtype, shape_);
+  for (int64_t i = 0; i < size_; ++i) {
+    if (dtype_ == DType::kF32) {
+      Store(dtype, t.raw(), i, as_float(i));
+    } else if (dtype_ == DType::kI32) {
+      Store(dtype, t.raw(), i, data<int32_t>()[i]);
+    } else {
+      Store(dtype, t.raw(), i, data<uint8_t>()[i]);
+    }
+  }
+  return t;
+}
+
+int64_t Tensor::argmax() const {
+  int64_t best = 0;
+  for (int64_t i = 1; i < size_; ++i) {
+    if (as_float(i) > as_float(best)) best = i;
+  }
+  return best;
+}
+
+std::string Tensor::type_string() const { return ir::type_string({dtype_, shape_}); }
+
+Tensor operator/(const Tensor& x, float divisor) {
+  Tensor t(DType::kF32, x.shape());
+  float* out = t.data<float>();
+  for (int64_t i = 0; i < x.size(); ++i) out[i] = x.as_float(i) / divisor;
+  return t;
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  os << "[";
+  int64_t n = std::min<int64_t>(t.size(), 1000);
+  for (int64_t i = 0; i < n; ++i) {
+    if (i) os << (t.rank() > 1 && i % t.shape().back() == 0 ? ",\n " : ", ");
+    os << t.as_float(i);
+  }
+  if (n < t.size()) os << ", ...";
+  return os << "] " << t.type_string();
+}
+
+}  // namespace kiln
