@@ -29,12 +29,12 @@ NodeId find_named(const Graph& g, OpKind op, std::string_view name) {
 }
 }  // namespace
 
-NodeId Graph::find_output(std::string_view name) const {
-  return find_named(*this, OpKind::kOutput, name);
+NodeId Graph::find_output(std::string_view output_name) const {
+  return find_named(*this, OpKind::kOutput, output_name);
 }
 
-NodeId Graph::find_variable(std::string_view name) const {
-  return find_named(*this, OpKind::kVariable, name);
+NodeId Graph::find_variable(std::string_view variable_name) const {
+  return find_named(*this, OpKind::kVariable, variable_name);
 }
 
 std::vector<NodeId> Graph::nodes_of(OpKind op) const {

@@ -28,15 +28,15 @@ class Executor {
                            Outputs* outputs) = 0;
 };
 
-/// Turns verified graphs into executors.
-class Backend {
+/// Turns verified graphs into executors (the interpreter; the JIT later).
+class Engine {
  public:
-  virtual ~Backend() = default;
+  virtual ~Engine() = default;
   virtual std::string name() const = 0;
   virtual absl::StatusOr<std::unique_ptr<Executor>> compile(const ir::Graph& graph) = 0;
 };
 
 /// The reference interpreter: runs any verified graph node by node.
-std::unique_ptr<Backend> make_interpreter();
+std::unique_ptr<Engine> make_interpreter();
 
 }  // namespace kiln

@@ -371,7 +371,7 @@ class Interpreter : public Executor {
   std::vector<const std::byte*> ptrs_;
 };
 
-class InterpreterBackend : public Backend {
+class InterpreterEngine : public Engine {
  public:
   std::string name() const override { return "interpreter"; }
   absl::StatusOr<std::unique_ptr<Executor>> compile(const ir::Graph& graph) override {
@@ -382,6 +382,6 @@ class InterpreterBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_interpreter() { return std::make_unique<InterpreterBackend>(); }
+std::unique_ptr<Engine> make_interpreter() { return std::make_unique<InterpreterEngine>(); }
 
 }  // namespace kiln

@@ -27,7 +27,7 @@ constexpr DType dtype_of<uint8_t>() { return DType::kU8; }
 /// A dense, row-major tensor that owns 64-byte aligned storage. Copies are deep.
 class Tensor {
  public:
-  /// An empty f32 scalar-less tensor (no elements).
+  /// An empty f32 tensor of shape [0].
   Tensor() = default;
   /// A zero-filled tensor.
   Tensor(DType dtype, Shape shape);
@@ -82,7 +82,7 @@ class Tensor {
     void operator()(std::byte* p) const;
   };
   DType dtype_ = DType::kF32;
-  Shape shape_;
+  Shape shape_{0};
   int64_t size_ = 0;
   std::unique_ptr<std::byte[], Free> storage_;
 };

@@ -1,0 +1,133 @@
+// Model.fit(): the training loop around the compiled training step.
+#include <cmath>
+#include <iostream>
+#include <numeric>
+
+#include "frontend/model_impl.h"
+#include "frontend/progress.h"
+#include "ir/strings.h"
+#include "runtime/error.h"
+
+namespace kiln {
+namespace {
+
+// Sample-weighted running means of the step's scalar outputs.
+struct Running {
+  double loss = 0, accuracy = 0;
+  int64_t count = 0;
+
+  void add(const Outputs& out, int64_t n, bool accuracy_on) {
+    loss += out.at("loss").data<float>()[0] * n;
+    if (accuracy_on) accuracy += out.at("accuracy").data<float>()[0] * n;
+    count += n;
+  }
+  Logs logs(bool accuracy_on) const {
+    Logs l{{"loss", count ? loss / count : std::nan("")}};
+    if (accuracy_on) l["accuracy"] = count ? accuracy / count : std::nan("");
+    return l;
+  }
+};
+
+void Shuffle(std::vector<int64_t>& order, Rng& rng) {
+  for (size_t i = order.size(); i > 1; --i) {
+    std::swap(order[i - 1], order[rng.uniform_int(i)]);
+  }
+}
+
+}  // namespace
+
+History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions& options) {
+  detail::ensure_built(*impl_, *state_, x_in);
+  if (!state_->loss || !state_->optimizer) {
+    throw Error(absl::FailedPreconditionError(
+        str_cat("model ", impl_->name(), " must be compiled before fit(): call compile()")));
+  }
+  if (options.batch_size < 1 || options.epochs < 0) {
+    throw Error(absl::InvalidArgumentError("fit: batch_size must be >= 1 and epochs >= 0"));
+  }
+  if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
+    throw Error(absl::InvalidArgumentError("fit: validation_split must be in [0, 1)"));
+  }
+  std::optional<Tensor> x_storage;
+  const Tensor& x_all = detail::as_f32(x_in, &x_storage);
+  Tensor y_all =
+      value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
+  if (y_all.dim(0) != x_all.dim(0)) {
+    throw Error(absl::InvalidArgumentError(
+        str_cat("fit: ", x_all.dim(0), " inputs but ", y_all.dim(0), " labels")));
+  }
+  // validation_split takes the tail, before any shuffling, as Keras does.
+  std::optional<ValidationData> validation = options.validation_data;
+  int64_t n = x_all.dim(0);
+  if (!validation && options.validation_split > 0) {
+    int64_t split_at = static_cast<int64_t>(std::floor(n * (1.0 - options.validation_split)));
+    validation = ValidationData{x_all.slice(split_at, n), y_in.slice(split_at, n)};
+    n = split_at;
+  }
+  if (n == 0) throw Error(absl::InvalidArgumentError("fit: no training examples"));
+
+  const bool acc = state_->accuracy;
+  const int64_t bs = std::min<int64_t>(options.batch_size, n);
+  const int64_t steps = (n + bs - 1) / bs;
+  Shape x_batch_shape = x_all.shape(), y_batch_shape = y_all.shape();
+  x_batch_shape[0] = y_batch_shape[0] = bs;
+  Tensor xb(DType::kF32, x_batch_shape), yb(y_all.dtype(), y_batch_shape);
+  Tensor x_tail, y_tail;  // the last partial batch, trained on too
+  if (n % bs) {
+    x_batch_shape[0] = y_batch_shape[0] = n % bs;
+    x_tail = Tensor(DType::kF32, x_batch_shape);
+    y_tail = Tensor(y_all.dtype(), y_batch_shape);
+  }
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+
+  History history;
+  stop_training = false;
+  for (auto& cb : options.callbacks) cb->model = this;
+  for (auto& cb : options.callbacks) cb->on_train_begin({});
+  Outputs outputs;
+  for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
+    if (options.verbose && options.epochs > 1) {
+      std::cout << "Epoch " << epoch + 1 << "/" << options.epochs << "\n";
+    }
+    for (auto& cb : options.callbacks) cb->on_epoch_begin(epoch, {});
+    if (options.shuffle) Shuffle(order, state_->rng);
+    detail::Progbar bar(steps, options.verbose, std::cout);
+    Running running;
+    int64_t done = 0;
+    for (int64_t step = 0; step < steps && !stop_training; ++step) {
+      int64_t begin = step * bs, end = std::min(n, begin + bs);
+      Tensor& xs = end - begin == bs ? xb : x_tail;
+      Tensor& ys = end - begin == bs ? yb : y_tail;
+      detail::gather_rows(x_all, order, begin, end, &xs);
+      detail::gather_rows(y_all, order, begin, end, &ys);
+      for (auto& cb : options.callbacks) cb->on_train_batch_begin(static_cast<int>(step), {});
+      Executor& exec =
+          detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, end - begin);
+      throw_if_error(exec.run({{"x", &xs}, {"y", &ys}}, state_->store, state_->rng.next_u64(),
+                              &outputs));
+      running.add(outputs, end - begin, acc);
+      done = step + 1;
+      Logs logs = running.logs(acc);
+      for (auto& cb : options.callbacks) cb->on_train_batch_end(static_cast<int>(step), logs);
+      if (done < steps) bar.update(done, logs);
+    }
+    Logs logs = running.logs(acc);
+    if (validation) {
+      Evaluation val = evaluate(validation->x, validation->y, {.batch_size = options.batch_size,
+                                                               .verbose = 0});
+      logs["val_loss"] = val.loss;
+      if (acc) logs["val_accuracy"] = val.accuracy;
+    }
+    bar.update(done, logs, /*final=*/true);
+    for (const auto& [key, value] : logs) history.history[key].push_back(value);
+    history.epoch.push_back(epoch);
+    for (auto& cb : options.callbacks) cb->on_epoch_end(epoch, logs);
+  }
+  Logs last;
+  for (const auto& [key, values] : history.history) last[key] = values.back();
+  for (auto& cb : options.callbacks) cb->on_train_end(last);
+  return history;
+}
+
+}  // namespace kiln

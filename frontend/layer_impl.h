@@ -1,0 +1,82 @@
+// How layers record themselves into the IR (internal to the frontend).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/builder.h"
+#include "runtime/rng.h"
+#include "runtime/tensor.h"
+
+namespace kiln::detail {
+
+/// A recorded value; `logits` is set when `out` is softmax(logits), so a
+/// cross-entropy loss can start from the logits.
+struct Recorded {
+  ir::NodeId out = -1;
+  ir::NodeId logits = -1;
+};
+
+/// A named weight tensor shared between the layer and the models that use it.
+struct Weight {
+  std::string name;      // "kernel"
+  std::string variable;  // the IR variable name, "dense_1/kernel"
+  std::string init;      // "glorot_uniform"
+  std::shared_ptr<Tensor> value;
+};
+
+/// One row of Model.summary().
+struct SummaryRow {
+  std::string name, type;
+  Shape output_shape;  // without the batch axis
+  int64_t params = 0;
+};
+
+class LayerImpl {
+ public:
+  explicit LayerImpl(std::string type_name);
+  virtual ~LayerImpl() = default;
+
+  /// Keras class name ("Dense").
+  const std::string& type() const { return type_; }
+  const std::string& name() const { return name_; }
+  /// Input shape the layer fixes for the model (Flatten(input_shape)), or empty.
+  virtual Shape declared_input_shape() const { return {}; }
+  /// Creates the weights for `input_shape` (without the batch axis) once and
+  /// returns the output shape; building again with another shape is an error.
+  virtual absl::StatusOr<Shape> build(const Shape& input_shape, Rng& rng) = 0;
+  /// Records the layer applied to `x`; `training` selects training behaviour.
+  virtual Recorded record(ir::Builder& b, Recorded x, bool training) const = 0;
+  /// All weights, including those of nested layers, in creation order.
+  virtual std::vector<const Weight*> weights() const;
+  /// Summary rows (a nested model is one row).
+  virtual std::vector<SummaryRow> summary_rows() const;
+  /// Output shape after build.
+  const Shape& output_shape() const { return output_shape_; }
+  bool built() const { return built_; }
+
+ protected:
+  /// Checks a rebuild uses the shape of the first build.
+  absl::Status CheckRebuild(const Shape& input_shape) const;
+  /// Creates a weight named "<layer>/<name>".
+  void add_weight(const std::string& name, const std::string& init, Tensor value);
+  ir::NodeId record_weight(ir::Builder& b, const Weight& w) const;
+
+  std::string type_, name_;
+  std::vector<Weight> weights_;
+  Shape input_shape_, output_shape_;
+  bool built_ = false;
+};
+
+/// Records a named activation ("relu", "softmax", ...) on `x`.
+Recorded record_activation(ir::Builder& b, const std::string& activation, Recorded x);
+/// Records softmax over the last axis, stably (x - max).
+Recorded record_softmax(ir::Builder& b, ir::NodeId logits);
+/// Records log(softmax(logits)) over the last axis, stably.
+ir::NodeId record_log_softmax(ir::Builder& b, ir::NodeId logits);
+/// Keras's snake_case unique name for a new layer of `type` ("Dense" -> "dense_2").
+std::string unique_layer_name(const std::string& type);
+
+}  // namespace kiln::detail

@@ -1,0 +1,340 @@
+#include <map>
+#include <mutex>
+
+#include "frontend/layer_impl.h"
+#include "frontend/layers.h"
+#include "frontend/model.h"
+#include "frontend/sequential_impl.h"
+#include "ir/strings.h"
+#include "runtime/error.h"
+#include "runtime/variables.h"
+
+namespace kiln {
+namespace detail {
+namespace {
+
+std::string SnakeCase(const std::string& type) {
+  std::string out;
+  for (size_t i = 0; i < type.size(); ++i) {
+    char c = type[i];
+    bool upper = c >= 'A' && c <= 'Z';
+    bool prev_lower = i > 0 && !(type[i - 1] >= 'A' && type[i - 1] <= 'Z');
+    if (upper && i > 0 && prev_lower) out += '_';
+    out += upper ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+Shape WithBatch(int64_t batch, const Shape& shape) {
+  Shape s{batch};
+  s.insert(s.end(), shape.begin(), shape.end());
+  return s;
+}
+
+uint64_t HashName(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+}  // namespace
+
+std::string unique_layer_name(const std::string& type) {
+  static std::mutex mu;
+  static std::map<std::string, int> counts;
+  std::lock_guard<std::mutex> lock(mu);
+  std::string base = SnakeCase(type);
+  int n = counts[base]++;
+  return n == 0 ? base : str_cat(base, "_", n);
+}
+
+Rng& global_rng() {
+  static Rng rng(0);
+  return rng;
+}
+
+LayerImpl::LayerImpl(std::string type_name)
+    : type_(std::move(type_name)), name_(unique_layer_name(type_)) {}
+
+std::vector<const Weight*> LayerImpl::weights() const {
+  std::vector<const Weight*> out;
+  for (const Weight& w : weights_) out.push_back(&w);
+  return out;
+}
+
+std::vector<SummaryRow> LayerImpl::summary_rows() const {
+  int64_t params = 0;
+  for (const Weight* w : weights()) params += w->value ? w->value->size() : 0;
+  return {{name_, type_, output_shape_, params}};
+}
+
+absl::Status LayerImpl::CheckRebuild(const Shape& input_shape) const {
+  if (input_shape == input_shape_) return absl::OkStatus();
+  return absl::InvalidArgumentError(str_cat(
+      "layer ", name_, " was built for inputs of shape ", ir::shape_string(input_shape_),
+      " and cannot take ", ir::shape_string(input_shape)));
+}
+
+void LayerImpl::add_weight(const std::string& name, const std::string& init, Tensor value) {
+  weights_.push_back({name, name_ + "/" + name, init, std::make_shared<Tensor>(std::move(value))});
+}
+
+ir::NodeId LayerImpl::record_weight(ir::Builder& b, const Weight& w) const {
+  return b.variable(w.variable, w.value->shape(), true, w.init);
+}
+
+Recorded record_softmax(ir::Builder& b, ir::NodeId logits) {
+  if (logits < 0) return {};
+  Shape shape = b.shape_of(logits);
+  int64_t axis = static_cast<int64_t>(shape.size()) - 1;
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < axis; ++i) keep.push_back(i);
+  ir::NodeId m = b.broadcast(b.reduce_max(logits, axis), shape, keep);
+  ir::NodeId e = b.exp(b.sub(logits, m));
+  ir::NodeId sum = b.broadcast(b.reduce_sum(e, axis), shape, keep);
+  return {b.div(e, sum), logits};
+}
+
+ir::NodeId record_log_softmax(ir::Builder& b, ir::NodeId logits) {
+  if (logits < 0) return -1;
+  Shape shape = b.shape_of(logits);
+  int64_t axis = static_cast<int64_t>(shape.size()) - 1;
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < axis; ++i) keep.push_back(i);
+  ir::NodeId shifted =
+      b.sub(logits, b.broadcast(b.reduce_max(logits, axis), shape, keep));
+  ir::NodeId log_sum = b.log(b.reduce_sum(b.exp(shifted), axis));
+  return b.sub(shifted, b.broadcast(log_sum, shape, keep));
+}
+
+Recorded record_activation(ir::Builder& b, const std::string& activation, Recorded x) {
+  if (x.out < 0) return {};
+  const Shape& shape = b.shape_of(x.out);
+  if (activation.empty() || activation == "linear") return {x.out};
+  if (activation == "relu") return {b.max(x.out, b.constant(0.0, shape))};
+  if (activation == "softmax") return record_softmax(b, x.out);
+  if (activation == "tanh") return {b.tanh(x.out)};
+  // sigmoid(x) = (tanh(x / 2) + 1) / 2: no overflow for large |x|.
+  ir::NodeId t = b.tanh(b.scale(x.out, 0.5));
+  return {b.scale(b.add(t, b.constant(1.0, shape)), 0.5)};
+}
+
+namespace {
+
+bool KnownActivation(const std::string& a) {
+  return a.empty() || a == "linear" || a == "relu" || a == "softmax" || a == "tanh" ||
+         a == "sigmoid";
+}
+
+class FlattenImpl : public LayerImpl {
+ public:
+  explicit FlattenImpl(Shape input_shape) : LayerImpl("Flatten"), declared_(std::move(input_shape)) {}
+  Shape declared_input_shape() const override { return declared_; }
+  absl::StatusOr<Shape> build(const Shape& input_shape, Rng&) override {
+    if (built_) {
+      if (auto s = CheckRebuild(input_shape); !s.ok()) return s;
+      return output_shape_;
+    }
+    input_shape_ = input_shape;
+    output_shape_ = {ir::num_elements(input_shape)};
+    built_ = true;
+    return output_shape_;
+  }
+  Recorded record(ir::Builder& b, Recorded x, bool) const override {
+    if (x.out < 0) return {};
+    return {b.reshape(x.out, WithBatch(b.shape_of(x.out)[0], output_shape_))};
+  }
+
+ private:
+  Shape declared_;
+};
+
+class DenseImpl : public LayerImpl {
+ public:
+  DenseImpl(int64_t units, std::string activation, bool use_bias)
+      : LayerImpl("Dense"), units_(units), activation_(std::move(activation)), use_bias_(use_bias) {}
+
+  absl::StatusOr<Shape> build(const Shape& input_shape, Rng& rng) override {
+    if (built_) {
+      if (auto s = CheckRebuild(input_shape); !s.ok()) return s;
+      return output_shape_;
+    }
+    if (input_shape.empty()) {
+      return absl::InvalidArgumentError(
+          str_cat("layer ", name_, " (Dense) needs inputs with at least one axis besides the batch"));
+    }
+    int64_t in = input_shape.back();
+    auto kernel = make_initialized("glorot_uniform", DType::kF32, {in, units_}, rng);
+    if (!kernel.ok()) return kernel.status();
+    add_weight("kernel", "glorot_uniform", *std::move(kernel));
+    if (use_bias_) add_weight("bias", "zeros", Tensor(DType::kF32, Shape{units_}));
+    input_shape_ = input_shape;
+    output_shape_ = input_shape;
+    output_shape_.back() = units_;
+    built_ = true;
+    return output_shape_;
+  }
+
+  Recorded record(ir::Builder& b, Recorded x, bool) const override {
+    if (x.out < 0) return {};
+    Shape shape = b.shape_of(x.out);
+    // Like Keras, Dense acts on the last axis: fold the other axes into rows.
+    int64_t rows = ir::num_elements(shape) / shape.back();
+    ir::NodeId flat = shape.size() == 2 ? x.out : b.reshape(x.out, {rows, shape.back()});
+    ir::NodeId y = b.matmul(flat, record_weight(b, weights_[0]));
+    if (use_bias_) y = b.add(y, b.broadcast_to(record_weight(b, weights_[1]), {rows, units_}));
+    if (shape.size() != 2) {
+      shape.back() = units_;
+      y = b.reshape(y, shape);
+    }
+    return record_activation(b, activation_, {y});
+  }
+
+ private:
+  int64_t units_;
+  std::string activation_;
+  bool use_bias_;
+};
+
+// A parameter-free layer defined by how it records.
+class StatelessImpl : public LayerImpl {
+ public:
+  using Fn = std::function<Recorded(const StatelessImpl&, ir::Builder&, Recorded, bool)>;
+  StatelessImpl(std::string type, Fn fn) : LayerImpl(std::move(type)), fn_(std::move(fn)) {}
+  absl::StatusOr<Shape> build(const Shape& input_shape, Rng&) override {
+    input_shape_ = output_shape_ = input_shape;
+    built_ = true;
+    return output_shape_;
+  }
+  Recorded record(ir::Builder& b, Recorded x, bool training) const override {
+    if (x.out < 0) return {};
+    return fn_(*this, b, x, training);
+  }
+
+ private:
+  Fn fn_;
+};
+
+}  // namespace
+
+SequentialImpl::SequentialImpl(std::vector<Layer> layers, std::string name)
+    : LayerImpl("Sequential"), layers_(std::move(layers)) {
+  if (!name.empty()) name_ = std::move(name);
+}
+
+void SequentialImpl::add(Layer layer) { layers_.push_back(std::move(layer)); }
+
+Shape SequentialImpl::declared_input_shape() const {
+  return layers_.empty() ? Shape{} : layers_.front().impl()->declared_input_shape();
+}
+
+absl::StatusOr<Shape> SequentialImpl::build(const Shape& input_shape, Rng& rng) {
+  if (built_) {
+    if (auto s = CheckRebuild(input_shape); !s.ok()) return s;
+    return output_shape_;
+  }
+  Shape shape = input_shape;
+  for (const Layer& layer : layers_) {
+    auto out = layer.impl()->build(shape, rng);
+    if (!out.ok()) return out.status();
+    shape = *out;
+  }
+  input_shape_ = input_shape;
+  output_shape_ = shape;
+  built_ = true;
+  return shape;
+}
+
+Recorded SequentialImpl::record(ir::Builder& b, Recorded x, bool training) const {
+  for (const Layer& layer : layers_) {
+    b.set_layer(layer.name());
+    x = layer.impl()->record(b, x, training);
+  }
+  return x;
+}
+
+std::vector<const Weight*> SequentialImpl::weights() const {
+  std::vector<const Weight*> out;
+  for (const Layer& layer : layers_) {
+    for (const Weight* w : layer.impl()->weights()) out.push_back(w);
+  }
+  return out;
+}
+
+std::vector<SummaryRow> SequentialImpl::summary_rows() const {
+  int64_t params = 0;
+  for (const Weight* w : weights()) params += w->value->size();
+  return {{name_, type_, output_shape_, params}};
+}
+
+std::vector<SummaryRow> SequentialImpl::layer_rows() const {
+  std::vector<SummaryRow> rows;
+  for (const Layer& layer : layers_) {
+    for (SummaryRow& r : layer.impl()->summary_rows()) rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+}  // namespace detail
+
+Layer::Layer(const Sequential& model) : impl_(model.impl()) {}
+
+const std::string& Layer::name() const { return impl_->name(); }
+
+std::vector<std::pair<std::string, Tensor>> Layer::get_weights() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const detail::Weight* w : impl_->weights()) out.emplace_back(w->name, *w->value);
+  return out;
+}
+
+namespace layers {
+
+using detail::Recorded;
+using detail::StatelessImpl;
+
+Layer Flatten(Shape input_shape) {
+  return Layer(std::make_shared<detail::FlattenImpl>(std::move(input_shape)));
+}
+
+Layer Dense(int64_t units, const std::string& activation, bool use_bias) {
+  if (units <= 0) {
+    throw Error(absl::InvalidArgumentError(str_cat("Dense: units must be positive, got ", units)));
+  }
+  if (!detail::KnownActivation(activation)) {
+    throw Error(absl::InvalidArgumentError(
+        str_cat("Dense: unknown activation \"", activation,
+                "\" (expected linear, relu, softmax, sigmoid or tanh)")));
+  }
+  return Layer(std::make_shared<detail::DenseImpl>(units, activation, use_bias));
+}
+
+Layer Softmax() {
+  return Layer(std::make_shared<StatelessImpl>(
+      "Softmax", [](const StatelessImpl&, ir::Builder& b, Recorded x, bool) {
+        return detail::record_softmax(b, x.out);
+      }));
+}
+
+Layer ReLU() {
+  return Layer(std::make_shared<StatelessImpl>(
+      "ReLU", [](const StatelessImpl&, ir::Builder& b, Recorded x, bool) {
+        return detail::record_activation(b, "relu", x);
+      }));
+}
+
+Layer Dropout(double rate) {
+  if (!(rate >= 0.0 && rate < 1.0)) {
+    throw Error(absl::InvalidArgumentError(str_cat("Dropout: rate must be in [0, 1), got ", rate)));
+  }
+  return Layer(std::make_shared<StatelessImpl>(
+      "Dropout", [rate](const StatelessImpl& self, ir::Builder& b, Recorded x, bool training) {
+        if (!training || rate == 0.0) return x;
+        Shape shape = b.shape_of(x.out);
+        auto seed = static_cast<int64_t>(detail::HashName(self.name()) >> 1);
+        ir::NodeId keep = b.greater(b.random_uniform(seed, shape), b.constant(rate, shape));
+        return Recorded{b.scale(b.mul(x.out, keep), 1.0 / (1.0 - rate))};
+      }));
+}
+
+}  // namespace layers
+}  // namespace kiln

@@ -1,0 +1,51 @@
+// Keras-style layers. A Layer is a handle: copies share the layer and its weights.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "runtime/tensor.h"
+
+namespace kiln {
+
+class Sequential;
+namespace detail {
+class LayerImpl;
+}
+
+/// A layer of a Sequential model (or a whole Sequential model used as a layer).
+class Layer {
+ public:
+  explicit Layer(std::shared_ptr<detail::LayerImpl> impl) : impl_(std::move(impl)) {}
+  /// Uses a model as a layer; it keeps sharing the model's layers and weights,
+  /// as Keras's Sequential([model, Softmax()]) does.
+  Layer(const Sequential& model);
+
+  /// The unique layer name ("dense_1").
+  const std::string& name() const;
+  /// The weights of this layer ("kernel", "bias"), empty before it is built.
+  std::vector<std::pair<std::string, Tensor>> get_weights() const;
+  const std::shared_ptr<detail::LayerImpl>& impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<detail::LayerImpl> impl_;
+};
+
+namespace layers {
+
+/// Flattens each example to one axis. `input_shape` (without the batch axis)
+/// fixes the model's input shape, as Keras's Flatten(input_shape=(28, 28)).
+Layer Flatten(Shape input_shape = {});
+/// Fully connected layer on the last axis: activation(x @ kernel + bias).
+/// Activations: "" or "linear", "relu", "softmax", "sigmoid", "tanh".
+Layer Dense(int64_t units, const std::string& activation = "", bool use_bias = true);
+/// Softmax over the last axis.
+Layer Softmax();
+/// max(x, 0).
+Layer ReLU();
+/// Zeroes a fraction `rate` of the inputs during training and scales the rest
+/// by 1 / (1 - rate); the identity at inference.
+Layer Dropout(double rate);
+
+}  // namespace layers
+}  // namespace kiln

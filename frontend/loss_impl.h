@@ -1,0 +1,21 @@
+// How losses and metrics record themselves into the IR (internal).
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "frontend/layer_impl.h"
+#include "frontend/losses.h"
+
+namespace kiln::detail {
+
+/// The label input type for a model output of `output` type (batch included).
+absl::StatusOr<ir::Type> label_type(const Loss& loss, const ir::Type& output);
+/// Records the batch-mean loss (a f32 scalar).
+ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeId labels);
+/// Records the batch-mean accuracy matching the loss's label form.
+ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir::NodeId labels);
+/// Converts labels to the dtype the loss takes and checks their shape and range
+/// against a model whose output has `output_shape` (without the batch axis).
+absl::StatusOr<Tensor> prepare_labels(const Loss& loss, const Tensor& y,
+                                      const Shape& output_shape);
+
+}  // namespace kiln::detail

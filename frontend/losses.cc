@@ -1,0 +1,186 @@
+#include <cmath>
+
+#include "frontend/loss_impl.h"
+#include "frontend/optimizers.h"
+#include "ir/strings.h"
+#include "runtime/error.h"
+
+namespace kiln {
+
+Optimizer::Optimizer(const std::string& name) {
+  if (name == "sgd") {
+    value_ = optimizers::SGD{};
+  } else if (name == "adam") {
+    value_ = optimizers::Adam{};
+  } else if (name == "rmsprop") {
+    value_ = optimizers::RMSprop{};
+  } else {
+    throw Error(absl::InvalidArgumentError(
+        str_cat("unknown optimizer \"", name, "\" (expected sgd, adam or rmsprop)")));
+  }
+}
+
+std::string Optimizer::name() const {
+  static const char* kNames[] = {"sgd", "adam", "rmsprop"};
+  return kNames[value_.index()];
+}
+
+passes::OptimizerConfig Optimizer::config() const {
+  using Kind = passes::OptimizerConfig::Kind;
+  passes::OptimizerConfig c;
+  if (auto* o = std::get_if<optimizers::SGD>(&value_)) {
+    c.kind = Kind::kSgd;
+    c.learning_rate = o->learning_rate;
+    c.momentum = o->momentum;
+    c.nesterov = o->nesterov;
+  } else if (auto* a = std::get_if<optimizers::Adam>(&value_)) {
+    c.kind = Kind::kAdam;
+    c.learning_rate = a->learning_rate;
+    c.beta_1 = a->beta_1;
+    c.beta_2 = a->beta_2;
+    c.epsilon = a->epsilon;
+  } else {
+    const auto& r = std::get<optimizers::RMSprop>(value_);
+    c.kind = Kind::kRmsprop;
+    c.learning_rate = r.learning_rate;
+    c.rho = r.rho;
+    c.momentum = r.momentum;
+    c.epsilon = r.epsilon;
+    c.centered = r.centered;
+  }
+  return c;
+}
+
+Loss::Loss(const std::string& name) {
+  if (name == "sparse_categorical_crossentropy") {
+    value_ = losses::SparseCategoricalCrossentropy{};
+  } else if (name == "categorical_crossentropy") {
+    value_ = losses::CategoricalCrossentropy{};
+  } else if (name == "mean_squared_error" || name == "mse") {
+    value_ = losses::MeanSquaredError{};
+  } else {
+    throw Error(absl::InvalidArgumentError(
+        str_cat("unknown loss \"", name,
+                "\" (expected sparse_categorical_crossentropy, categorical_crossentropy or "
+                "mean_squared_error)")));
+  }
+}
+
+std::string Loss::name() const {
+  static const char* kNames[] = {"sparse_categorical_crossentropy", "categorical_crossentropy",
+                                 "mean_squared_error"};
+  return kNames[value_.index()];
+}
+
+namespace detail {
+namespace {
+
+constexpr double kEpsilon = 1e-7;  // Keras's backend epsilon for clipping probabilities.
+
+bool IsSparse(const Loss& loss) {
+  return std::holds_alternative<losses::SparseCategoricalCrossentropy>(loss.value());
+}
+
+bool FromLogits(const Loss& loss) {
+  if (auto* s = std::get_if<losses::SparseCategoricalCrossentropy>(&loss.value())) {
+    return s->from_logits;
+  }
+  if (auto* c = std::get_if<losses::CategoricalCrossentropy>(&loss.value())) return c->from_logits;
+  return false;
+}
+
+std::string OutputShape(const Shape& shape) {
+  std::string s = "(None";
+  for (size_t i = 1; i < shape.size(); ++i) str_append(&s, ", ", shape[i]);
+  return s + ")";
+}
+
+// log-probabilities per class: from the logits when they are known (softmax
+// output or from_logits), else from clipped probabilities, as Keras does.
+ir::NodeId LogProbabilities(ir::Builder& b, const Loss& loss, Recorded out) {
+  if (FromLogits(loss)) return record_log_softmax(b, out.out);
+  if (out.logits >= 0) return record_log_softmax(b, out.logits);
+  const Shape& shape = b.shape_of(out.out);
+  ir::NodeId clipped = b.min(b.max(out.out, b.constant(kEpsilon, shape)),
+                             b.constant(1.0 - kEpsilon, shape));
+  return b.log(clipped);
+}
+
+ir::NodeId BatchMean(ir::Builder& b, ir::NodeId per_example) {
+  return b.mean_all(per_example);
+}
+
+}  // namespace
+
+absl::StatusOr<ir::Type> label_type(const Loss& loss, const ir::Type& output) {
+  if (output.shape.size() != 2) {
+    std::string hint = output.shape.size() > 2 ? " (add a Flatten() layer first to flatten "
+                                                 "each example)"
+                                               : "";
+    return absl::InvalidArgumentError(str_cat(
+        loss.name(), " needs a model output of shape (None, classes), but the model outputs ",
+        OutputShape(output.shape), hint));
+  }
+  if (IsSparse(loss)) return ir::Type{DType::kI32, {output.shape[0]}};
+  return ir::Type{DType::kF32, output.shape};
+}
+
+ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeId labels) {
+  b.set_layer("loss");
+  if (out.out < 0 || labels < 0) return -1;
+  if (std::holds_alternative<losses::MeanSquaredError>(loss.value())) {
+    ir::NodeId diff = b.sub(labels, out.out);
+    return BatchMean(b, b.mul(diff, diff));
+  }
+  int64_t classes = b.shape_of(out.out).back();
+  ir::NodeId target = IsSparse(loss) ? b.one_hot(labels, classes) : labels;
+  ir::NodeId picked = b.reduce_sum(b.mul(target, LogProbabilities(b, loss, out)), 1);
+  return b.neg(BatchMean(b, picked));
+}
+
+ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir::NodeId labels) {
+  b.set_layer("accuracy");
+  if (out < 0 || labels < 0) return -1;
+  if (IsSparse(loss)) return BatchMean(b, b.equal(b.argmax(out, 1), labels));
+  const Shape& shape = b.shape_of(out);
+  if (shape.back() == 1) {  // binary accuracy at threshold 0.5
+    ir::NodeId half = b.constant(0.5, shape);
+    return BatchMean(b, b.equal(b.greater(out, half), b.greater(labels, half)));
+  }
+  return BatchMean(b, b.equal(b.argmax(out, 1), b.argmax(labels, 1)));
+}
+
+absl::StatusOr<Tensor> prepare_labels(const Loss& loss, const Tensor& y,
+                                      const Shape& output_shape) {
+  if (!IsSparse(loss)) {
+    Shape want{y.rank() > 0 ? y.dim(0) : 0};
+    want.insert(want.end(), output_shape.begin(), output_shape.end());
+    if (y.shape() != want) {
+      return absl::InvalidArgumentError(
+          str_cat(loss.name(), ": labels have shape ", ir::shape_string(y.shape()),
+                  " but the model outputs ", OutputShape(want), " per batch"));
+    }
+    return y.astype(DType::kF32);
+  }
+  if (y.rank() != 1) {
+    return absl::InvalidArgumentError(
+        str_cat(loss.name(), " takes one integer label per example, got labels of shape ",
+                ir::shape_string(y.shape())));
+  }
+  int64_t classes = output_shape.empty() ? 1 : output_shape.back();
+  Tensor labels = y.astype(DType::kI32);
+  const int32_t* l = labels.data<int32_t>();
+  for (int64_t i = 0; i < labels.size(); ++i) {
+    if (y.as_float(i) != static_cast<float>(l[i]) || l[i] < 0 || l[i] >= classes) {
+      return absl::OutOfRangeError(str_cat(
+          loss.name(), ": label ", y.as_float(i), " at y[", i, "] is outside [0, ", classes,
+          "): the model's last layer has ", classes,
+          " units, so it can only predict classes 0..", classes - 1,
+          "; give it one unit per class"));
+    }
+  }
+  return labels;
+}
+
+}  // namespace detail
+}  // namespace kiln

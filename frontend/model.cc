@@ -1,0 +1,257 @@
+#include <cmath>
+#include <cstring>
+#include <iostream>
+
+#include "frontend/model_impl.h"
+#include "frontend/progress.h"
+#include "ir/strings.h"
+#include "ir/text.h"
+#include "passes/pipeline.h"
+#include "runtime/error.h"
+
+namespace kiln {
+
+void set_random_seed(uint64_t seed) { detail::global_rng() = Rng(seed); }
+
+const std::vector<double>& History::operator[](const std::string& key) const {
+  auto it = history.find(key);
+  if (it == history.end()) {
+    throw Error(absl::NotFoundError(str_cat("History has no metric \"", key, "\"")));
+  }
+  return it->second;
+}
+
+namespace detail {
+namespace {
+
+Shape WithBatch(int64_t batch, const Shape& shape) {
+  Shape s{batch};
+  s.insert(s.end(), shape.begin(), shape.end());
+  return s;
+}
+
+std::string NoneShape(const Shape& shape) {
+  std::string s = "(None";
+  for (int64_t d : shape) str_append(&s, ", ", d);
+  return s + ")";
+}
+
+const char* KindName(GraphKind kind) {
+  switch (kind) {
+    case GraphKind::kTrain:
+      return "train";
+    case GraphKind::kEvaluate:
+      return "evaluate";
+    case GraphKind::kPredict:
+      return "predict";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x) {
+  if (x.rank() < 1) throw Error(absl::InvalidArgumentError("inputs need a batch axis"));
+  Shape example(x.shape().begin() + 1, x.shape().end());
+  if (!impl.built()) {
+    Shape declared = impl.declared_input_shape();
+    Shape shape = declared.empty() ? example : declared;
+    throw_if_error(impl.build(shape, global_rng()).status());
+    for (const Weight* w : impl.weights()) state.store.set(w->variable, w->value);
+  }
+  if (example != impl.input_shape()) {
+    throw Error(absl::InvalidArgumentError(
+        str_cat("model ", impl.name(), " expects inputs of shape ", NoneShape(impl.input_shape()),
+                " but got ", x.type_string())));
+  }
+}
+
+absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const TrainingState& state,
+                                       GraphKind kind, int64_t batch) {
+  ir::Graph g;
+  g.name = str_cat(impl.name(), ".", KindName(kind));
+  ir::Builder b(&g);
+  b.set_layer("input");
+  ir::NodeId x = b.input("x", {DType::kF32, WithBatch(batch, impl.input_shape())});
+  Recorded out = impl.record(b, {x}, kind == GraphKind::kTrain);
+  if (!b.status().ok()) return b.status();
+  if (kind == GraphKind::kPredict) {
+    b.set_layer("output");
+    b.output("predictions", out.out);
+    return g;
+  }
+  auto labels_type = label_type(*state.loss, b.type_of(out.out));
+  if (!labels_type.ok()) return labels_type.status();
+  b.set_layer("input");
+  ir::NodeId y = b.input("y", *labels_type);
+  b.output("loss", record_loss(b, *state.loss, out, y));
+  if (state.accuracy) b.output("accuracy", record_accuracy(b, *state.loss, out.out, y));
+  if (!b.status().ok()) return b.status();
+  return g;
+}
+
+Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
+                       int64_t batch) {
+  auto key = std::make_pair(kind, batch);
+  if (auto it = state.executors.find(key); it != state.executors.end()) return *it->second;
+  if (kind != GraphKind::kPredict && !state.loss) {
+    throw Error(absl::FailedPreconditionError(
+        str_cat("model ", impl.name(), " must be compiled with a loss before fit or evaluate")));
+  }
+  ir::Graph graph = value_or_throw(record_graph(impl, state, kind, batch));
+  auto names = kind == GraphKind::kTrain ? passes::training_pipeline()
+                                         : passes::inference_pipeline();
+  passes::OptimizerConfig config = state.optimizer ? state.optimizer->config()
+                                                   : passes::OptimizerConfig{};
+  passes::PassManager pm =
+      value_or_throw(passes::build_pipeline(names, config, state.options.pipeline));
+  throw_if_error(pm.run(graph));
+  throw_if_error(state.store.initialize(graph, state.rng));
+  if (!state.engine) state.engine = make_interpreter();
+  auto executor = value_or_throw(state.engine->compile(graph));
+  return *(state.executors[key] = std::move(executor));
+}
+
+void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin,
+                 int64_t end, Tensor* dst) {
+  size_t row = src.dim(0) ? src.nbytes() / src.dim(0) : 0;
+  for (int64_t i = begin; i < end; ++i) {
+    std::memcpy(dst->raw() + (i - begin) * row, src.raw() + order[i] * row, row);
+  }
+}
+
+const Tensor& as_f32(const Tensor& x, std::optional<Tensor>* storage) {
+  if (x.dtype() == DType::kF32) return x;
+  storage->emplace(x.astype(DType::kF32));
+  return **storage;
+}
+
+}  // namespace detail
+
+Sequential::Sequential(std::vector<Layer> layers, std::string name)
+    : impl_(std::make_shared<detail::SequentialImpl>(std::move(layers), std::move(name))),
+      state_(std::make_unique<detail::TrainingState>()) {
+  // Keras builds a model at once when its first layer declares the input shape.
+  Shape declared = impl_->declared_input_shape();
+  if (!declared.empty()) build(declared);
+}
+Sequential::Sequential(Sequential&&) noexcept = default;
+Sequential& Sequential::operator=(Sequential&&) noexcept = default;
+Sequential::~Sequential() = default;
+
+void Sequential::add(Layer layer) {
+  if (impl_->built()) {
+    throw Error(absl::FailedPreconditionError(
+        str_cat("cannot add layers to model ", impl_->name(), " after it is built")));
+  }
+  impl_->add(std::move(layer));
+}
+
+const std::string& Sequential::name() const { return impl_->name(); }
+
+void Sequential::build(const Shape& input_shape) {
+  Shape with_batch{1};
+  with_batch.insert(with_batch.end(), input_shape.begin(), input_shape.end());
+  detail::ensure_built(*impl_, *state_, Tensor(DType::kF32, with_batch));
+}
+
+bool Sequential::built() const { return impl_->built(); }
+
+int64_t Sequential::count_params() const {
+  int64_t n = 0;
+  for (const detail::Weight* w : impl_->weights()) n += w->value->size();
+  return n;
+}
+
+void Sequential::compile(Optimizer optimizer, Loss loss, std::vector<std::string> metrics,
+                         CompileOptions options) {
+  state_->optimizer = std::move(optimizer);
+  state_->loss = std::move(loss);
+  state_->accuracy = false;
+  for (const std::string& m : metrics) {
+    if (m != "accuracy" && m != "acc") {
+      throw Error(absl::InvalidArgumentError(
+          str_cat("unknown metric \"", m, "\" (supported: accuracy)")));
+    }
+    state_->accuracy = true;
+  }
+  state_->options = std::move(options);
+  state_->executors.clear();
+  state_->engine.reset();
+  state_->rng = Rng(detail::global_rng().next_u64());
+}
+
+std::string Sequential::ir(int batch_size, bool training_step) const {
+  if (!impl_->built()) {
+    throw Error(absl::FailedPreconditionError(
+        str_cat("model ", impl_->name(), " is not built: call build() or fit() first")));
+  }
+  auto kind = training_step ? detail::GraphKind::kTrain : detail::GraphKind::kPredict;
+  ir::Graph graph = value_or_throw(detail::record_graph(*impl_, *state_, kind, batch_size));
+  if (training_step) {
+    passes::PassManager pm = value_or_throw(passes::build_pipeline(
+        passes::training_pipeline(), state_->optimizer->config(), state_->options.pipeline));
+    throw_if_error(pm.run(graph));
+  }
+  return ir::print(graph);
+}
+
+Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in,
+                                const EvaluateOptions& options) {
+  detail::ensure_built(*impl_, *state_, x_in);
+  if (!state_->loss) {
+    throw Error(absl::FailedPreconditionError("evaluate() needs compile() with a loss first"));
+  }
+  std::optional<Tensor> x_storage;
+  const Tensor& x = detail::as_f32(x_in, &x_storage);
+  Tensor y = value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
+  const int64_t n = x.dim(0);
+  if (y.dim(0) != n) {
+    throw Error(absl::InvalidArgumentError(
+        str_cat("evaluate: ", n, " inputs but ", y.dim(0), " labels")));
+  }
+  const int64_t bs = std::max<int64_t>(1, options.batch_size);
+  detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
+  double loss_sum = 0, acc_sum = 0;
+  Outputs outputs;
+  for (int64_t begin = 0, step = 0; begin < n; begin += bs, ++step) {
+    int64_t end = std::min(n, begin + bs);
+    Tensor xb = x.slice(begin, end), yb = y.slice(begin, end);
+    Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate,
+                                          end - begin);
+    throw_if_error(exec.run({{"x", &xb}, {"y", &yb}}, state_->store, 0, &outputs));
+    loss_sum += outputs["loss"].data<float>()[0] * (end - begin);
+    if (state_->accuracy) acc_sum += outputs["accuracy"].data<float>()[0] * (end - begin);
+    Logs logs{{"loss", loss_sum / end}};
+    if (state_->accuracy) logs["accuracy"] = acc_sum / end;
+    bar.update(step + 1, logs);
+  }
+  double nan = std::nan("");
+  return {n ? loss_sum / n : nan, state_->accuracy && n ? acc_sum / n : nan};
+}
+
+Tensor Sequential::predict(const Tensor& x_in, const EvaluateOptions& options) {
+  detail::ensure_built(*impl_, *state_, x_in);
+  std::optional<Tensor> x_storage;
+  const Tensor& x = detail::as_f32(x_in, &x_storage);
+  const int64_t n = x.dim(0);
+  Shape out_shape{n};
+  out_shape.insert(out_shape.end(), impl_->output_shape().begin(), impl_->output_shape().end());
+  Tensor result(DType::kF32, out_shape);
+  const int64_t bs = std::max<int64_t>(1, options.batch_size);
+  detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
+  Outputs outputs;
+  size_t row = n ? result.nbytes() / n : 0;
+  for (int64_t begin = 0, step = 0; begin < n; begin += bs, ++step) {
+    int64_t end = std::min(n, begin + bs);
+    Tensor xb = x.slice(begin, end);
+    Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict,
+                                          end - begin);
+    throw_if_error(exec.run({{"x", &xb}}, state_->store, 0, &outputs));
+    std::memcpy(result.raw() + begin * row, outputs["predictions"].raw(), (end - begin) * row);
+    bar.update(step + 1, {});
+  }
+  return result;
+}
+
+}  // namespace kiln

@@ -1,0 +1,125 @@
+// The Sequential model: build, compile, fit, evaluate, predict, summary.
+#pragma once
+
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frontend/callbacks.h"
+#include "frontend/layers.h"
+#include "frontend/losses.h"
+#include "frontend/optimizers.h"
+#include "passes/pass.h"
+#include "runtime/tensor.h"
+
+namespace kiln {
+
+namespace detail {
+class SequentialImpl;
+struct TrainingState;
+}  // namespace detail
+
+/// Seeds weight initialisation, shuffling and dropout (keras.utils.set_random_seed).
+/// The same seed gives bit-identical weights and histories run to run.
+void set_random_seed(uint64_t seed);
+
+/// Validation inputs and labels for fit().
+struct ValidationData {
+  Tensor x, y;
+};
+
+/// fit() settings, named and defaulted as in Keras.
+struct FitOptions {
+  int epochs = 1;
+  int batch_size = 32;
+  /// 0 = silent, 1 = progress bar, 2 = one line per epoch.
+  int verbose = 1;
+  std::vector<std::shared_ptr<Callback>> callbacks;
+  /// Fraction of the data, taken from the end before shuffling, used for validation.
+  double validation_split = 0.0;
+  std::optional<ValidationData> validation_data;
+  bool shuffle = true;
+  int initial_epoch = 0;
+};
+
+/// evaluate() and predict() settings.
+struct EvaluateOptions {
+  int batch_size = 32;
+  int verbose = 1;
+};
+
+/// Per-epoch metrics returned by fit(): history["loss"][epoch].
+struct History {
+  std::map<std::string, std::vector<double>> history;
+  std::vector<int> epoch;
+  const std::vector<double>& operator[](const std::string& key) const;
+};
+
+/// What evaluate() returns (accuracy is NaN when not compiled with it).
+struct Evaluation {
+  double loss;
+  double accuracy;
+};
+
+/// Which executor runs the compiled graphs.
+enum class Backend { kInterpreter };
+
+/// Compile settings beyond Keras's three.
+struct CompileOptions {
+  Backend backend = Backend::kInterpreter;
+  /// Pass-manager options (print the IR after each pass, verify each).
+  passes::PassManagerOptions pipeline;
+};
+
+/// A linear stack of layers. Copying a model is not allowed; to reuse its
+/// layers and weights in another model, pass it as a layer: Sequential({model, Softmax()}).
+class Sequential {
+ public:
+  explicit Sequential(std::vector<Layer> layers = {}, std::string name = "");
+  Sequential(std::initializer_list<Layer> layers) : Sequential(std::vector<Layer>(layers)) {}
+  Sequential(Sequential&&) noexcept;
+  Sequential& operator=(Sequential&&) noexcept;
+  ~Sequential();
+
+  /// Appends a layer.
+  void add(Layer layer);
+  /// The model name ("sequential").
+  const std::string& name() const;
+  /// Creates the weights for inputs of `input_shape` (without the batch axis).
+  void build(const Shape& input_shape);
+  bool built() const;
+  /// Prints the Keras summary table.
+  void summary(std::ostream& os) const;
+  void summary() const;
+  /// Number of weights.
+  int64_t count_params() const;
+
+  /// Chooses optimizer, loss and metrics ("accuracy").
+  void compile(Optimizer optimizer, Loss loss, std::vector<std::string> metrics = {},
+               CompileOptions options = {});
+
+  /// Trains on (x, y); the last partial batch is used.
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  /// Loss and accuracy on (x, y).
+  Evaluation evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options = {});
+  /// The model's outputs for `x`, in batches.
+  Tensor predict(const Tensor& x, const EvaluateOptions& options = {.verbose = 0});
+
+  /// The IR of the forward graph, or of the training step after the passes
+  /// (`training_step`), for a batch of `batch_size`. Requires compile() for the step.
+  std::string ir(int batch_size, bool training_step) const;
+
+  /// Set by a callback to stop fit() after the current batch.
+  bool stop_training = false;
+
+  const std::shared_ptr<detail::SequentialImpl>& impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<detail::SequentialImpl> impl_;
+  std::unique_ptr<detail::TrainingState> state_;
+};
+
+}  // namespace kiln

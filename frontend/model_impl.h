@@ -1,0 +1,46 @@
+// State shared by model.cc and fit.cc (internal).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "frontend/loss_impl.h"
+#include "frontend/model.h"
+#include "frontend/sequential_impl.h"
+#include "runtime/executor.h"
+
+namespace kiln::detail {
+
+/// The three graphs a model compiles, each per batch size.
+enum class GraphKind { kTrain, kEvaluate, kPredict };
+
+struct TrainingState {
+  std::optional<Optimizer> optimizer;
+  std::optional<Loss> loss;
+  bool accuracy = false;
+  CompileOptions options;
+  /// The layers' weights (shared) and the optimizer's slots.
+  VariableStore store;
+  std::unique_ptr<Engine> engine;
+  std::map<std::pair<GraphKind, int64_t>, std::unique_ptr<Executor>> executors;
+  /// Shuffling and dropout draw from here; seeded from the global generator.
+  Rng rng;
+};
+
+/// Builds the model for the per-example shape of `x` (all but axis 0) if needed,
+/// and checks `x` fits the built model.
+void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x);
+/// Records the forward graph of `kind` for `batch` examples (before any pass).
+absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const TrainingState& state,
+                                       GraphKind kind, int64_t batch);
+/// The executor for `kind` at `batch`, compiling it on first use.
+Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
+                       int64_t batch);
+/// Copies rows `order[begin..end)` of `src` into `dst` (whose axis 0 is end - begin).
+void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin,
+                 int64_t end, Tensor* dst);
+/// x as f32 (a copy only when it is another dtype).
+const Tensor& as_f32(const Tensor& x, std::optional<Tensor>* storage);
+
+}  // namespace kiln::detail

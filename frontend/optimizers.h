@@ -1,0 +1,58 @@
+// Optimizers, by object or by name, with Keras 3 defaults.
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include "passes/passes.h"
+
+namespace kiln {
+namespace optimizers {
+
+/// w -= lr * g; with momentum m = momentum * m - lr * g, w += m (nesterov:
+/// w += momentum * m - lr * g).
+struct SGD {
+  double learning_rate = 0.01;
+  double momentum = 0.0;
+  bool nesterov = false;
+};
+
+/// Adam with bias correction folded into the step size, epsilon outside the sqrt.
+struct Adam {
+  double learning_rate = 0.001;
+  double beta_1 = 0.9;
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+};
+
+/// RMSprop with epsilon inside the square root, as Keras 3.
+struct RMSprop {
+  double learning_rate = 0.001;
+  double rho = 0.9;
+  double momentum = 0.0;
+  double epsilon = 1e-7;
+  bool centered = false;
+};
+
+}  // namespace optimizers
+
+/// An optimizer given as an object (optimizers::Adam{...}) or a name ("adam").
+class Optimizer {
+ public:
+  Optimizer(optimizers::SGD o) : value_(o) {}
+  Optimizer(optimizers::Adam o) : value_(o) {}
+  Optimizer(optimizers::RMSprop o) : value_(o) {}
+  /// "sgd", "adam" or "rmsprop" with default settings; other names throw kiln::Error.
+  Optimizer(const char* name) : Optimizer(std::string(name)) {}
+  Optimizer(const std::string& name);
+
+  /// The Keras name ("adam").
+  std::string name() const;
+  /// The settings the optimizer pass lowers.
+  passes::OptimizerConfig config() const;
+
+ private:
+  std::variant<optimizers::SGD, optimizers::Adam, optimizers::RMSprop> value_;
+};
+
+}  // namespace kiln
