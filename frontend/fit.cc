@@ -81,6 +81,9 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
 
+  // Compile the full-batch step up front so shape errors surface before any
+  // progress output and compile time stays out of the first epoch.
+  detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, bs);
   History history;
   stop_training = false;
   for (auto& cb : options.callbacks) cb->model = this;
