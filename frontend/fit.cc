@@ -36,8 +36,8 @@ void Shuffle(std::vector<int64_t>& order, Rng& rng) {
 
 }  // namespace
 
-History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions& options) {
-  detail::ensure_built(*impl_, *state_, x_in);
+History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOptions& options) {
+  detail::ensure_built(*impl_, *state_, x_all);
   if (!state_->loss || !state_->optimizer) {
     throw Error(absl::FailedPreconditionError(
         str_cat("model ", impl_->name(), " must be compiled before fit(): call compile()")));
@@ -48,8 +48,6 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
   if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
     throw Error(absl::InvalidArgumentError("fit: validation_split must be in [0, 1)"));
   }
-  std::optional<Tensor> x_storage;
-  const Tensor& x_all = detail::as_f32(x_in, &x_storage);
   Tensor y_all =
       value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
   if (y_all.dim(0) != x_all.dim(0)) {
@@ -71,11 +69,11 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
   const int64_t steps = (n + bs - 1) / bs;
   Shape x_batch_shape = x_all.shape(), y_batch_shape = y_all.shape();
   x_batch_shape[0] = y_batch_shape[0] = bs;
-  Tensor xb(DType::kF32, x_batch_shape), yb(y_all.dtype(), y_batch_shape);
+  Tensor xb(x_all.dtype(), x_batch_shape), yb(y_all.dtype(), y_batch_shape);
   Tensor x_tail, y_tail;  // the last partial batch, trained on too
   if (n % bs) {
     x_batch_shape[0] = y_batch_shape[0] = n % bs;
-    x_tail = Tensor(DType::kF32, x_batch_shape);
+    x_tail = Tensor(x_all.dtype(), x_batch_shape);
     y_tail = Tensor(y_all.dtype(), y_batch_shape);
   }
   std::vector<int64_t> order(n);
@@ -83,17 +81,19 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
 
   // Compile the full-batch step up front so shape errors surface before any
   // progress output and compile time stays out of the first epoch.
-  detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, bs);
+  detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, bs, x_all.dtype());
   History history;
+  history.params = {{"epochs", options.epochs}, {"steps", static_cast<double>(steps)},
+                    {"verbose", options.verbose}};
   stop_training = false;
-  for (auto& cb : options.callbacks) cb->model = this;
-  for (auto& cb : options.callbacks) cb->on_train_begin({});
+  const auto& cbs = options.callbacks;
+  detail::notify(cbs, this, [](Callback& cb) { cb.on_train_begin({}); });
   Outputs outputs;
   for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
     if (options.verbose && options.epochs > 1) {
       std::cout << "Epoch " << epoch + 1 << "/" << options.epochs << "\n";
     }
-    for (auto& cb : options.callbacks) cb->on_epoch_begin(epoch, {});
+    detail::notify(cbs, this, [&](Callback& cb) { cb.on_epoch_begin(epoch, {}); });
     if (options.shuffle) Shuffle(order, state_->rng);
     detail::Progbar bar(steps, options.verbose, std::cout);
     Running running;
@@ -104,32 +104,33 @@ History Sequential::fit(const Tensor& x_in, const Tensor& y_in, const FitOptions
       Tensor& ys = end - begin == bs ? yb : y_tail;
       detail::gather_rows(x_all, order, begin, end, &xs);
       detail::gather_rows(y_all, order, begin, end, &ys);
-      for (auto& cb : options.callbacks) cb->on_train_batch_begin(static_cast<int>(step), {});
-      Executor& exec =
-          detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, end - begin);
+      int batch = static_cast<int>(step);
+      detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_begin(batch, {}); });
+      Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain,
+                                            end - begin, x_all.dtype());
       throw_if_error(exec.run({{"x", &xs}, {"y", &ys}}, state_->store, state_->rng.next_u64(),
                               &outputs));
       running.add(outputs, end - begin, acc);
       done = step + 1;
       Logs logs = running.logs(acc);
-      for (auto& cb : options.callbacks) cb->on_train_batch_end(static_cast<int>(step), logs);
+      detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_end(batch, logs); });
       if (done < steps) bar.update(done, logs);
     }
     Logs logs = running.logs(acc);
     if (validation) {
-      Evaluation val = evaluate(validation->x, validation->y, {.batch_size = options.batch_size,
-                                                               .verbose = 0});
+      Evaluation val = evaluate(validation->x, validation->y,
+                                {.batch_size = options.batch_size, .verbose = 0, .callbacks = cbs});
       logs["val_loss"] = val.loss;
       if (acc) logs["val_accuracy"] = val.accuracy;
     }
     bar.update(done, logs, /*final=*/true);
     for (const auto& [key, value] : logs) history.history[key].push_back(value);
     history.epoch.push_back(epoch);
-    for (auto& cb : options.callbacks) cb->on_epoch_end(epoch, logs);
+    detail::notify(cbs, this, [&](Callback& cb) { cb.on_epoch_end(epoch, logs); });
   }
   Logs last;
   for (const auto& [key, values] : history.history) last[key] = values.back();
-  for (auto& cb : options.callbacks) cb->on_train_end(last);
+  detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_end(last); });
   return history;
 }
 

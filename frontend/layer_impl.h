@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "ir/builder.h"
+#include "runtime/json.h"
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 
@@ -53,6 +54,8 @@ class LayerImpl {
   virtual std::vector<const Weight*> weights() const;
   /// Summary rows (a nested model is one row).
   virtual std::vector<SummaryRow> summary_rows() const;
+  /// The Keras-style config that recreates the layer: {"class_name": ..., ...}.
+  virtual Json config() const = 0;
   /// Output shape after build.
   const Shape& output_shape() const { return output_shape_; }
   bool built() const { return built_; }
@@ -76,6 +79,8 @@ Recorded record_activation(ir::Builder& b, const std::string& activation, Record
 Recorded record_softmax(ir::Builder& b, ir::NodeId logits);
 /// Records log(softmax(logits)) over the last axis, stably.
 ir::NodeId record_log_softmax(ir::Builder& b, ir::NodeId logits);
+/// Recreates a layer (or nested model) from config(); errors name the problem.
+absl::StatusOr<std::shared_ptr<LayerImpl>> layer_from_config(const Json& config);
 /// Keras's snake_case unique name for a new layer of `type` ("Dense" -> "dense_2").
 std::string unique_layer_name(const std::string& type);
 

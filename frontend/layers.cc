@@ -144,6 +144,11 @@ class FlattenImpl : public LayerImpl {
     if (x.out < 0) return {};
     return {b.reshape(x.out, WithBatch(b.shape_of(x.out)[0], output_shape_))};
   }
+  Json config() const override {
+    Json::Array shape;
+    for (int64_t d : declared_) shape.emplace_back(d);
+    return Json::Object{{"class_name", "Flatten"}, {"input_shape", Json(std::move(shape))}};
+  }
 
  private:
   Shape declared_;
@@ -189,6 +194,12 @@ class DenseImpl : public LayerImpl {
     }
     return record_activation(b, activation_, {y});
   }
+  Json config() const override {
+    return Json::Object{{"class_name", "Dense"},
+                        {"units", units_},
+                        {"activation", activation_.empty() ? "linear" : activation_},
+                        {"use_bias", use_bias_}};
+  }
 
  private:
   int64_t units_;
@@ -200,7 +211,11 @@ class DenseImpl : public LayerImpl {
 class StatelessImpl : public LayerImpl {
  public:
   using Fn = std::function<Recorded(const StatelessImpl&, ir::Builder&, Recorded, bool)>;
-  StatelessImpl(std::string type, Fn fn) : LayerImpl(std::move(type)), fn_(std::move(fn)) {}
+  StatelessImpl(std::string type, Fn fn, Json::Object params = {})
+      : LayerImpl(std::move(type)), fn_(std::move(fn)), params_(std::move(params)) {
+    params_["class_name"] = type_;
+  }
+  Json config() const override { return params_; }
   absl::StatusOr<Shape> build(const Shape& input_shape, Rng&) override {
     input_shape_ = output_shape_ = input_shape;
     built_ = true;
@@ -213,6 +228,7 @@ class StatelessImpl : public LayerImpl {
 
  private:
   Fn fn_;
+  Json::Object params_;
 };
 
 }  // namespace
@@ -265,6 +281,12 @@ std::vector<SummaryRow> SequentialImpl::summary_rows() const {
   int64_t params = 0;
   for (const Weight* w : weights()) params += w->value->size();
   return {{name_, type_, output_shape_, params}};
+}
+
+Json SequentialImpl::config() const {
+  Json::Array layers;
+  for (const Layer& layer : layers_) layers.push_back(layer.impl()->config());
+  return Json::Object{{"class_name", "Sequential"}, {"layers", Json(std::move(layers))}};
 }
 
 std::vector<SummaryRow> SequentialImpl::layer_rows() const {
@@ -333,8 +355,91 @@ Layer Dropout(double rate) {
         auto seed = static_cast<int64_t>(detail::HashName(self.name()) >> 1);
         ir::NodeId keep = b.greater(b.random_uniform(seed, shape), b.constant(rate, shape));
         return Recorded{b.scale(b.mul(x.out, keep), 1.0 / (1.0 - rate))};
-      }));
+      },
+      Json::Object{{"rate", rate}}));
+}
+
+Layer Rescaling(double scale, double offset) {
+  return Layer(std::make_shared<StatelessImpl>(
+      "Rescaling",
+      [scale, offset](const StatelessImpl&, ir::Builder& b, Recorded x, bool) {
+        ir::NodeId y = b.scale(x.out, scale);
+        if (offset != 0.0) y = b.add(y, b.constant(offset, b.shape_of(y)));
+        return Recorded{y};
+      },
+      Json::Object{{"scale", scale}, {"offset", offset}}));
 }
 
 }  // namespace layers
+
+namespace detail {
+namespace {
+
+absl::StatusOr<double> NumberField(const Json& config, std::string_view key) {
+  const Json* v = config.find(key);
+  if (!v || !v->is_number()) {
+    return absl::InvalidArgumentError(str_cat("layer config lacks the number \"", key, "\""));
+  }
+  return v->number();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<LayerImpl>> layer_from_config(const Json& config) {
+  const Json* cls = config.find("class_name");
+  if (!cls || !cls->is_string()) {
+    return absl::InvalidArgumentError("layer config lacks \"class_name\"");
+  }
+  const std::string& name = cls->string();
+  try {
+    if (name == "Sequential") {
+      const Json* list = config.find("layers");
+      if (!list || !list->is_array()) {
+        return absl::InvalidArgumentError("Sequential config lacks \"layers\"");
+      }
+      std::vector<Layer> layers;
+      for (const Json& c : list->array()) {
+        auto layer = layer_from_config(c);
+        if (!layer.ok()) return layer.status();
+        layers.emplace_back(*std::move(layer));
+      }
+      return std::make_shared<SequentialImpl>(std::move(layers), "");
+    }
+    if (name == "Flatten") {
+      Shape shape;
+      if (const Json* s = config.find("input_shape"); s && s->is_array()) {
+        for (const Json& d : s->array()) shape.push_back(static_cast<int64_t>(d.number()));
+      }
+      return layers::Flatten(shape).impl();
+    }
+    if (name == "Dense") {
+      auto units = NumberField(config, "units");
+      if (!units.ok()) return units.status();
+      const Json* act = config.find("activation");
+      const Json* bias = config.find("use_bias");
+      std::string a = act && act->is_string() ? act->string() : "linear";
+      return layers::Dense(static_cast<int64_t>(*units), a == "linear" ? "" : a,
+                           !bias || !bias->is_bool() || bias->boolean())
+          .impl();
+    }
+    if (name == "Softmax") return layers::Softmax().impl();
+    if (name == "ReLU") return layers::ReLU().impl();
+    if (name == "Dropout") {
+      auto rate = NumberField(config, "rate");
+      if (!rate.ok()) return rate.status();
+      return layers::Dropout(*rate).impl();
+    }
+    if (name == "Rescaling") {
+      auto scale = NumberField(config, "scale");
+      auto offset = NumberField(config, "offset");
+      if (!scale.ok()) return scale.status();
+      return layers::Rescaling(*scale, offset.ok() ? *offset : 0.0).impl();
+    }
+  } catch (const Error& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  return absl::InvalidArgumentError(str_cat("unknown layer class \"", name, "\""));
+}
+
+}  // namespace detail
 }  // namespace kiln

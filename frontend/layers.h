@@ -43,6 +43,9 @@ Layer Dense(int64_t units, const std::string& activation = "", bool use_bias = t
 Layer Softmax();
 /// max(x, 0).
 Layer ReLU();
+/// x * scale + offset, e.g. Rescaling(1.0 / 255) to feed uint8 images
+/// directly (inputs of any dtype are cast to f32 inside the compiled step).
+Layer Rescaling(double scale, double offset = 0.0);
 /// Zeroes a fraction `rate` of the inputs during training and scales the rest
 /// by 1 / (1 - rate); the identity at inference.
 Layer Dropout(double rate);

@@ -51,6 +51,10 @@ passes::OptimizerConfig Optimizer::config() const {
   return c;
 }
 
+void Optimizer::set_learning_rate(double learning_rate) {
+  std::visit([&](auto& o) { o.learning_rate = learning_rate; }, value_);
+}
+
 Loss::Loss(const std::string& name) {
   if (name == "sparse_categorical_crossentropy") {
     value_ = losses::SparseCategoricalCrossentropy{};

@@ -67,12 +67,14 @@ void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x) {
 }
 
 absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const TrainingState& state,
-                                       GraphKind kind, int64_t batch) {
+                                       GraphKind kind, int64_t batch, DType input) {
   ir::Graph g;
   g.name = str_cat(impl.name(), ".", KindName(kind));
   ir::Builder b(&g);
   b.set_layer("input");
-  ir::NodeId x = b.input("x", {DType::kF32, WithBatch(batch, impl.input_shape())});
+  ir::NodeId x = b.input("x", {input, WithBatch(batch, impl.input_shape())});
+  // Casting per batch inside the step lets users feed uint8 images directly.
+  if (input != DType::kF32) x = b.cast(x, DType::kF32);
   Recorded out = impl.record(b, {x}, kind == GraphKind::kTrain);
   if (!b.status().ok()) return b.status();
   if (kind == GraphKind::kPredict) {
@@ -91,14 +93,14 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
 }
 
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
-                       int64_t batch) {
-  auto key = std::make_pair(kind, batch);
+                       int64_t batch, DType input) {
+  auto key = std::make_tuple(kind, batch, input);
   if (auto it = state.executors.find(key); it != state.executors.end()) return *it->second;
   if (kind != GraphKind::kPredict && !state.loss) {
     throw Error(absl::FailedPreconditionError(
         str_cat("model ", impl.name(), " must be compiled with a loss before fit or evaluate")));
   }
-  ir::Graph graph = value_or_throw(record_graph(impl, state, kind, batch));
+  ir::Graph graph = value_or_throw(record_graph(impl, state, kind, batch, input));
   auto names = kind == GraphKind::kTrain ? passes::training_pipeline()
                                          : passes::inference_pipeline();
   passes::OptimizerConfig config = state.optimizer ? state.optimizer->config()
@@ -118,12 +120,6 @@ void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t b
   for (int64_t i = begin; i < end; ++i) {
     std::memcpy(dst->raw() + (i - begin) * row, src.raw() + order[i] * row, row);
   }
-}
-
-const Tensor& as_f32(const Tensor& x, std::optional<Tensor>* storage) {
-  if (x.dtype() == DType::kF32) return x;
-  storage->emplace(x.astype(DType::kF32));
-  return **storage;
 }
 
 }  // namespace detail
@@ -187,7 +183,8 @@ std::string Sequential::ir(int batch_size, bool training_step) const {
         str_cat("model ", impl_->name(), " is not built: call build() or fit() first")));
   }
   auto kind = training_step ? detail::GraphKind::kTrain : detail::GraphKind::kPredict;
-  ir::Graph graph = value_or_throw(detail::record_graph(*impl_, *state_, kind, batch_size));
+  ir::Graph graph =
+      value_or_throw(detail::record_graph(*impl_, *state_, kind, batch_size, DType::kF32));
   if (training_step) {
     passes::PassManager pm = value_or_throw(passes::build_pipeline(
         passes::training_pipeline(), state_->optimizer->config(), state_->options.pipeline));
@@ -196,14 +193,12 @@ std::string Sequential::ir(int batch_size, bool training_step) const {
   return ir::print(graph);
 }
 
-Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in,
+Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
                                 const EvaluateOptions& options) {
-  detail::ensure_built(*impl_, *state_, x_in);
+  detail::ensure_built(*impl_, *state_, x);
   if (!state_->loss) {
     throw Error(absl::FailedPreconditionError("evaluate() needs compile() with a loss first"));
   }
-  std::optional<Tensor> x_storage;
-  const Tensor& x = detail::as_f32(x_in, &x_storage);
   Tensor y = value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
   const int64_t n = x.dim(0);
   if (y.dim(0) != n) {
@@ -214,26 +209,32 @@ Evaluation Sequential::evaluate(const Tensor& x_in, const Tensor& y_in,
   detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
   double loss_sum = 0, acc_sum = 0;
   Outputs outputs;
+  Logs logs;
+  detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_test_begin({}); });
   for (int64_t begin = 0, step = 0; begin < n; begin += bs, ++step) {
     int64_t end = std::min(n, begin + bs);
     Tensor xb = x.slice(begin, end), yb = y.slice(begin, end);
+    int batch = static_cast<int>(step);
+    detail::notify(options.callbacks, this,
+                   [&](Callback& cb) { cb.on_test_batch_begin(batch, logs); });
     Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate,
-                                          end - begin);
+                                          end - begin, x.dtype());
     throw_if_error(exec.run({{"x", &xb}, {"y", &yb}}, state_->store, 0, &outputs));
     loss_sum += outputs["loss"].data<float>()[0] * (end - begin);
     if (state_->accuracy) acc_sum += outputs["accuracy"].data<float>()[0] * (end - begin);
-    Logs logs{{"loss", loss_sum / end}};
+    logs = {{"loss", loss_sum / end}};
     if (state_->accuracy) logs["accuracy"] = acc_sum / end;
+    detail::notify(options.callbacks, this,
+                   [&](Callback& cb) { cb.on_test_batch_end(batch, logs); });
     bar.update(step + 1, logs);
   }
+  detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_test_end(logs); });
   double nan = std::nan("");
   return {n ? loss_sum / n : nan, state_->accuracy && n ? acc_sum / n : nan};
 }
 
-Tensor Sequential::predict(const Tensor& x_in, const EvaluateOptions& options) {
-  detail::ensure_built(*impl_, *state_, x_in);
-  std::optional<Tensor> x_storage;
-  const Tensor& x = detail::as_f32(x_in, &x_storage);
+Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
+  detail::ensure_built(*impl_, *state_, x);
   const int64_t n = x.dim(0);
   Shape out_shape{n};
   out_shape.insert(out_shape.end(), impl_->output_shape().begin(), impl_->output_shape().end());
@@ -242,15 +243,22 @@ Tensor Sequential::predict(const Tensor& x_in, const EvaluateOptions& options) {
   detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
   Outputs outputs;
   size_t row = n ? result.nbytes() / n : 0;
+  detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_predict_begin({}); });
   for (int64_t begin = 0, step = 0; begin < n; begin += bs, ++step) {
     int64_t end = std::min(n, begin + bs);
     Tensor xb = x.slice(begin, end);
+    int batch = static_cast<int>(step);
+    detail::notify(options.callbacks, this,
+                   [&](Callback& cb) { cb.on_predict_batch_begin(batch, {}); });
     Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict,
-                                          end - begin);
+                                          end - begin, x.dtype());
     throw_if_error(exec.run({{"x", &xb}}, state_->store, 0, &outputs));
     std::memcpy(result.raw() + begin * row, outputs["predictions"].raw(), (end - begin) * row);
+    detail::notify(options.callbacks, this,
+                   [&](Callback& cb) { cb.on_predict_batch_end(batch, {}); });
     bar.update(step + 1, {});
   }
+  detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_predict_end({}); });
   return result;
 }
 

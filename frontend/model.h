@@ -49,13 +49,19 @@ struct FitOptions {
 struct EvaluateOptions {
   int batch_size = 32;
   int verbose = 1;
+  std::vector<std::shared_ptr<Callback>> callbacks;
 };
 
 /// Per-epoch metrics returned by fit(): history["loss"][epoch].
 struct History {
   std::map<std::string, std::vector<double>> history;
+  /// The epochs run (0-based).
   std::vector<int> epoch;
+  /// fit() settings: "epochs", "steps" (per epoch), "verbose".
+  std::map<std::string, double> params;
   const std::vector<double>& operator[](const std::string& key) const;
+  /// Writes an SVG with loss and accuracy per epoch, training and validation.
+  void plot(const std::string& path) const;
 };
 
 /// What evaluate() returns (accuracy is NaN when not compiled with it).
@@ -106,7 +112,25 @@ class Sequential {
   /// Loss and accuracy on (x, y).
   Evaluation evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options = {});
   /// The model's outputs for `x`, in batches.
-  Tensor predict(const Tensor& x, const EvaluateOptions& options = {.verbose = 0});
+  Tensor predict(const Tensor& x, const EvaluateOptions& options = {});
+
+  /// Copies of all weights, in layer order (Keras's get_weights()).
+  std::vector<Tensor> get_weights() const;
+  /// Replaces all weights; count, shapes and dtypes must match get_weights().
+  void set_weights(const std::vector<Tensor>& weights);
+  /// Writes the weights to a safetensors file, atomically.
+  void save_weights(const std::string& path) const;
+  /// Reads weights saved by save_weights() (or any safetensors file with the
+  /// same tensors in the same order); errors name what differs.
+  void load_weights(const std::string& path);
+  /// Saves the architecture (a JSON config in the file's metadata) with the
+  /// weights, atomically; load_model() restores it.
+  void save(const std::string& path) const;
+
+  /// The optimizer's current learning rate.
+  double learning_rate() const;
+  /// Changes the learning rate for the following steps (no recompilation).
+  void set_learning_rate(double learning_rate);
 
   /// The IR of the forward graph, or of the training step after the passes
   /// (`training_step`), for a batch of `batch_size`. Requires compile() for the step.
@@ -121,5 +145,9 @@ class Sequential {
   std::shared_ptr<detail::SequentialImpl> impl_;
   std::unique_ptr<detail::TrainingState> state_;
 };
+
+/// Restores a model written by Sequential::save(): same layers, same weights,
+/// identical predictions. Compile it again to train it.
+Sequential load_model(const std::string& path);
 
 }  // namespace kiln

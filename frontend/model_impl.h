@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 
 #include "frontend/loss_impl.h"
 #include "frontend/model.h"
@@ -23,7 +24,8 @@ struct TrainingState {
   /// The layers' weights (shared) and the optimizer's slots.
   VariableStore store;
   std::unique_ptr<Engine> engine;
-  std::map<std::pair<GraphKind, int64_t>, std::unique_ptr<Executor>> executors;
+  /// Compiled graphs by (kind, batch size, input dtype).
+  std::map<std::tuple<GraphKind, int64_t, DType>, std::unique_ptr<Executor>> executors;
   /// Shuffling and dropout draw from here; seeded from the global generator.
   Rng rng;
 };
@@ -31,16 +33,24 @@ struct TrainingState {
 /// Builds the model for the per-example shape of `x` (all but axis 0) if needed,
 /// and checks `x` fits the built model.
 void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x);
-/// Records the forward graph of `kind` for `batch` examples (before any pass).
+/// Records the forward graph of `kind` for `batch` examples of `input` dtype
+/// (before any pass). Non-f32 inputs are cast inside the graph.
 absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const TrainingState& state,
-                                       GraphKind kind, int64_t batch);
+                                       GraphKind kind, int64_t batch, DType input);
 /// The executor for `kind` at `batch`, compiling it on first use.
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
-                       int64_t batch);
+                       int64_t batch, DType input);
 /// Copies rows `order[begin..end)` of `src` into `dst` (whose axis 0 is end - begin).
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin,
                  int64_t end, Tensor* dst);
-/// x as f32 (a copy only when it is another dtype).
-const Tensor& as_f32(const Tensor& x, std::optional<Tensor>* storage);
+/// Calls `hook` on every callback after pointing it at `model`.
+template <typename Hook>
+void notify(const std::vector<std::shared_ptr<Callback>>& callbacks, Sequential* model,
+            Hook hook) {
+  for (const auto& cb : callbacks) {
+    cb->model = model;
+    hook(*cb);
+  }
+}
 
 }  // namespace kiln::detail

@@ -50,6 +50,8 @@ class Optimizer {
   std::string name() const;
   /// The settings the optimizer pass lowers.
   passes::OptimizerConfig config() const;
+  /// Changes the initial learning rate.
+  void set_learning_rate(double learning_rate);
 
  private:
   std::variant<optimizers::SGD, optimizers::Adam, optimizers::RMSprop> value_;

@@ -19,6 +19,7 @@ class SequentialImpl : public LayerImpl {
   Recorded record(ir::Builder& b, Recorded x, bool training) const override;
   std::vector<const Weight*> weights() const override;
   std::vector<SummaryRow> summary_rows() const override;
+  Json config() const override;
   /// Rows of the layers inside (what this model's own summary lists).
   std::vector<SummaryRow> layer_rows() const;
   const Shape& input_shape() const { return input_shape_; }

@@ -1,0 +1,144 @@
+// Weights and whole-model saving in the safetensors format; learning rate access.
+#include <cstring>
+
+#include "frontend/model_impl.h"
+#include "ir/strings.h"
+#include "runtime/error.h"
+#include "runtime/safetensors.h"
+
+namespace kiln {
+namespace {
+
+constexpr char kConfigKey[] = "kiln_config";
+constexpr char kLearningRate[] = "optimizer/learning_rate";
+
+void RequireBuilt(const detail::SequentialImpl& impl, const char* what) {
+  if (!impl.built()) {
+    throw Error(absl::FailedPreconditionError(
+        str_cat(what, ": model ", impl.name(),
+                " is not built yet (give Flatten an input_shape, call build(), or fit first)")));
+  }
+}
+
+std::string Describe(const std::string& name, const Tensor& t) {
+  return str_cat("\"", name, "\" ", t.type_string());
+}
+
+// Checks `tensors` fit the model's weights one by one, in order.
+void CheckCompatible(const detail::SequentialImpl& impl, const std::vector<NamedTensor>& tensors,
+                     const std::string& source) {
+  auto weights = impl.weights();
+  if (tensors.size() != weights.size()) {
+    throw Error(absl::InvalidArgumentError(
+        str_cat(source, " holds ", tensors.size(), " tensors but model ", impl.name(), " has ",
+                weights.size(), " weights")));
+  }
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const Tensor& have = tensors[i].tensor;
+    const Tensor& want = *weights[i]->value;
+    if (have.dtype() != want.dtype() || have.shape() != want.shape()) {
+      throw Error(absl::InvalidArgumentError(
+          str_cat(source, " does not fit model ", impl.name(), ": tensor ", i, " is ",
+                  Describe(tensors[i].name, have), " but the model's weight ", i, " is ",
+                  Describe(weights[i]->variable, want))));
+    }
+  }
+}
+
+void Assign(const detail::SequentialImpl& impl, const std::vector<NamedTensor>& tensors) {
+  auto weights = impl.weights();
+  for (size_t i = 0; i < weights.size(); ++i) {
+    // Copy in place: executors hold on to the weights' storage.
+    std::memcpy(weights[i]->value->raw(), tensors[i].tensor.raw(), weights[i]->value->nbytes());
+  }
+}
+
+std::vector<std::pair<std::string, const Tensor*>> NamedWeights(
+    const detail::SequentialImpl& impl) {
+  std::vector<std::pair<std::string, const Tensor*>> out;
+  for (const detail::Weight* w : impl.weights()) out.emplace_back(w->variable, w->value.get());
+  return out;
+}
+
+}  // namespace
+
+std::vector<Tensor> Sequential::get_weights() const {
+  std::vector<Tensor> out;
+  for (const detail::Weight* w : impl_->weights()) out.push_back(*w->value);
+  return out;
+}
+
+void Sequential::set_weights(const std::vector<Tensor>& weights) {
+  RequireBuilt(*impl_, "set_weights");
+  std::vector<NamedTensor> named;
+  for (size_t i = 0; i < weights.size(); ++i) named.push_back({str_cat("weights[", i, "]"), weights[i]});
+  CheckCompatible(*impl_, named, "set_weights: the list");
+  Assign(*impl_, named);
+}
+
+void Sequential::save_weights(const std::string& path) const {
+  RequireBuilt(*impl_, "save_weights");
+  throw_if_error(write_safetensors(path, NamedWeights(*impl_), {{"format", "kiln-weights"}}));
+}
+
+void Sequential::load_weights(const std::string& path) {
+  RequireBuilt(*impl_, "load_weights");
+  SafetensorsFile file = value_or_throw(read_safetensors(path));
+  CheckCompatible(*impl_, file.tensors, str_cat("weights file ", path));
+  Assign(*impl_, file.tensors);
+}
+
+void Sequential::save(const std::string& path) const {
+  RequireBuilt(*impl_, "save");
+  Json::Array input_shape;
+  for (int64_t d : impl_->input_shape()) input_shape.emplace_back(d);
+  Json::Object config = impl_->config().object();
+  config["input_shape"] = Json(std::move(input_shape));
+  throw_if_error(write_safetensors(path, NamedWeights(*impl_),
+                                   {{"format", "kiln-model"}, {kConfigKey, Json(config).dump()}}));
+}
+
+Sequential load_model(const std::string& path) {
+  SafetensorsFile file = value_or_throw(read_safetensors(path));
+  auto it = file.metadata.find(kConfigKey);
+  if (it == file.metadata.end()) {
+    throw Error(absl::InvalidArgumentError(
+        str_cat(path, " holds weights only (no model config): build the model in code and use "
+                      "load_weights()")));
+  }
+  Json config = value_or_throw(parse_json(it->second));
+  auto impl = value_or_throw(detail::layer_from_config(config));
+  auto* seq = dynamic_cast<detail::SequentialImpl*>(impl.get());
+  const Json* shape = config.find("input_shape");
+  if (!seq || !shape || !shape->is_array()) {
+    throw Error(absl::InvalidArgumentError(str_cat(path, ": the model config is not a Sequential")));
+  }
+  Sequential model(seq->layers());
+  Shape input_shape;
+  for (const Json& d : shape->array()) input_shape.push_back(static_cast<int64_t>(d.number()));
+  if (!model.built()) model.build(input_shape);
+  CheckCompatible(*model.impl(), file.tensors, str_cat("model file ", path));
+  Assign(*model.impl(), file.tensors);
+  return model;
+}
+
+double Sequential::learning_rate() const {
+  if (const Tensor* lr = state_->store.find(kLearningRate)) return lr->data<float>()[0];
+  if (!state_->optimizer) {
+    throw Error(absl::FailedPreconditionError("learning_rate: the model is not compiled"));
+  }
+  return state_->optimizer->config().learning_rate;
+}
+
+void Sequential::set_learning_rate(double learning_rate) {
+  if (!state_->optimizer) {
+    throw Error(absl::FailedPreconditionError("set_learning_rate: the model is not compiled"));
+  }
+  state_->optimizer->set_learning_rate(learning_rate);
+  // The rate is a variable of the compiled step, so changing it needs no recompile.
+  if (Tensor* lr = state_->store.find(kLearningRate)) {
+    lr->data<float>()[0] = static_cast<float>(learning_rate);
+  }
+}
+
+}  // namespace kiln
