@@ -31,12 +31,6 @@ Shape WithBatch(int64_t batch, const Shape& shape) {
   return s;
 }
 
-uint64_t HashName(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-
 }  // namespace
 
 std::string unique_layer_name(const std::string& type) {
@@ -109,7 +103,7 @@ ir::NodeId record_log_softmax(ir::Builder& b, ir::NodeId logits) {
 
 Recorded record_activation(ir::Builder& b, const std::string& activation, Recorded x) {
   if (x.out < 0) return {};
-  const Shape& shape = b.shape_of(x.out);
+  const Shape shape = b.shape_of(x.out);  // a copy: emitting nodes moves the graph
   if (activation.empty() || activation == "linear") return {x.out};
   if (activation == "relu") return {b.max(x.out, b.constant(0.0, shape))};
   if (activation == "softmax") return record_softmax(b, x.out);
@@ -211,16 +205,21 @@ class DenseImpl : public LayerImpl {
 class StatelessImpl : public LayerImpl {
  public:
   using Fn = std::function<Recorded(const StatelessImpl&, ir::Builder&, Recorded, bool)>;
-  StatelessImpl(std::string type, Fn fn, Json::Object params = {})
-      : LayerImpl(std::move(type)), fn_(std::move(fn)), params_(std::move(params)) {
+  StatelessImpl(std::string type, Fn fn, Json::Object params = {}, bool random = false)
+      : LayerImpl(std::move(type)), fn_(std::move(fn)), params_(std::move(params)), random_(random) {
     params_["class_name"] = type_;
   }
   Json config() const override { return params_; }
-  absl::StatusOr<Shape> build(const Shape& input_shape, Rng&) override {
+  absl::StatusOr<Shape> build(const Shape& input_shape, Rng& rng) override {
+    if (built_) return output_shape_;
+    // Random layers take their seed from the seeded generator, in build order,
+    // so set_random_seed() alone fixes them.
+    if (random_) seed_ = static_cast<int64_t>(rng.next_u64() >> 1);
     input_shape_ = output_shape_ = input_shape;
     built_ = true;
     return output_shape_;
   }
+  int64_t seed() const { return seed_; }
   Recorded record(ir::Builder& b, Recorded x, bool training) const override {
     if (x.out < 0) return {};
     return fn_(*this, b, x, training);
@@ -229,6 +228,8 @@ class StatelessImpl : public LayerImpl {
  private:
   Fn fn_;
   Json::Object params_;
+  bool random_;
+  int64_t seed_ = 0;
 };
 
 }  // namespace
@@ -352,11 +353,11 @@ Layer Dropout(double rate) {
       "Dropout", [rate](const StatelessImpl& self, ir::Builder& b, Recorded x, bool training) {
         if (!training || rate == 0.0) return x;
         Shape shape = b.shape_of(x.out);
-        auto seed = static_cast<int64_t>(detail::HashName(self.name()) >> 1);
-        ir::NodeId keep = b.greater(b.random_uniform(seed, shape), b.constant(rate, shape));
+        ir::NodeId keep =
+            b.greater(b.random_uniform(self.seed(), shape), b.constant(rate, shape));
         return Recorded{b.scale(b.mul(x.out, keep), 1.0 / (1.0 - rate))};
       },
-      Json::Object{{"rate", rate}}));
+      Json::Object{{"rate", rate}}, /*random=*/true));
 }
 
 Layer Rescaling(double scale, double offset) {

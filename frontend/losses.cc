@@ -104,7 +104,7 @@ std::string OutputShape(const Shape& shape) {
 ir::NodeId LogProbabilities(ir::Builder& b, const Loss& loss, Recorded out) {
   if (FromLogits(loss)) return record_log_softmax(b, out.out);
   if (out.logits >= 0) return record_log_softmax(b, out.logits);
-  const Shape& shape = b.shape_of(out.out);
+  const Shape shape = b.shape_of(out.out);  // a copy: emitting nodes moves the graph
   ir::NodeId clipped = b.min(b.max(out.out, b.constant(kEpsilon, shape)),
                              b.constant(1.0 - kEpsilon, shape));
   return b.log(clipped);
@@ -146,7 +146,7 @@ ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir:
   b.set_layer("accuracy");
   if (out < 0 || labels < 0) return -1;
   if (IsSparse(loss)) return BatchMean(b, b.equal(b.argmax(out, 1), labels));
-  const Shape& shape = b.shape_of(out);
+  const Shape shape = b.shape_of(out);
   if (shape.back() == 1) {  // binary accuracy at threshold 0.5
     ir::NodeId half = b.constant(0.5, shape);
     return BatchMean(b, b.equal(b.greater(out, half), b.greater(labels, half)));

@@ -174,6 +174,9 @@ void Sequential::compile(Optimizer optimizer, Loss loss, std::vector<std::string
   state_->options = std::move(options);
   state_->executors.clear();
   state_->engine.reset();
+  // A new optimizer starts from fresh state, as in Keras: keep only the weights.
+  state_->store = VariableStore();
+  for (const detail::Weight* w : impl_->weights()) state_->store.set(w->variable, w->value);
   state_->rng = Rng(detail::global_rng().next_u64());
 }
 
@@ -181,6 +184,10 @@ std::string Sequential::ir(int batch_size, bool training_step) const {
   if (!impl_->built()) {
     throw Error(absl::FailedPreconditionError(
         str_cat("model ", impl_->name(), " is not built: call build() or fit() first")));
+  }
+  if (training_step && (!state_->loss || !state_->optimizer)) {
+    throw Error(absl::FailedPreconditionError(
+        str_cat("model ", impl_->name(), ": the training step needs compile() first")));
   }
   auto kind = training_step ? detail::GraphKind::kTrain : detail::GraphKind::kPredict;
   ir::Graph graph =

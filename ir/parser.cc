@@ -31,14 +31,16 @@ class Parser {
  private:
   bool ParseNode(Graph* g) {
     int64_t id;
+    SkipSpace();
+    size_t id_pos = pos_;
     if (!Expect("%") || !Int(&id)) return false;
     if (id != static_cast<int64_t>(g->nodes.size())) {
-      return Fail(str_cat("expected node id %", g->nodes.size(), ", got %", id)).ok();
+      return FailAt(id_pos, str_cat("expected node id %", g->nodes.size(), ", got %", id)).ok();
     }
     Node n;
     std::string op;
     if (!Expect("=") || !Word(&op)) return false;
-    if (!op_from_name(op, &n.op)) return Fail(str_cat("unknown op '", op, "'")).ok();
+    if (!op_from_name(op, &n.op)) return FailAt(token_, str_cat("unknown op '", op, "'")).ok();
     if (Peek("%")) {
       do {
         int64_t in;
@@ -71,14 +73,14 @@ class Parser {
         return true;
       }
     }
-    return Fail(str_cat("unknown phase '", word, "' (expected fwd, bwd or upd)")).ok();
+    return FailAt(token_, str_cat("unknown phase '", word, "' (expected fwd, bwd or upd)")).ok();
   }
 
   bool ParseType(Type* type) {
     std::string dtype;
     if (!Word(&dtype)) return false;
     if (!parse_dtype(dtype, &type->dtype)) {
-      return Fail(str_cat("unknown dtype '", dtype, "'")).ok();
+      return FailAt(token_, str_cat("unknown dtype '", dtype, "'")).ok();
     }
     return IntList(&type->shape);
   }
@@ -151,13 +153,19 @@ class Parser {
   }
 
   bool String(std::string* out) {
+    SkipSpace();
+    size_t start = pos_;
     if (!Expect("\"")) return false;
     out->clear();
     while (pos_ < text_.size() && Cur() != '"' && Cur() != '\n') {
-      if (Cur() == '\\' && pos_ + 1 < text_.size()) ++pos_;
-      *out += text_[pos_++];
+      char c = text_[pos_++];
+      if (c == '\\' && pos_ < text_.size()) {
+        char e = text_[pos_++];
+        c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+      }
+      *out += c;
     }
-    if (pos_ >= text_.size() || Cur() != '"') return Fail("unterminated string").ok();
+    if (pos_ >= text_.size() || Cur() != '"') return FailAt(start, "unterminated string").ok();
     ++pos_;
     return true;
   }
@@ -166,6 +174,7 @@ class Parser {
   bool Word(std::string* out) {
     SkipSpace();
     size_t start = pos_;
+    token_ = start;
     while (pos_ < text_.size() && (std::isalnum(Cur()) || Cur() == '_' || Cur() == '/' ||
                                    Cur() == '.' || Cur() == '-')) {
       ++pos_;
@@ -217,11 +226,13 @@ class Parser {
 
   unsigned char Cur() const { return static_cast<unsigned char>(text_[pos_]); }
 
+  absl::Status Fail(std::string_view message) { return FailAt(pos_, message); }
+
   // Records the first error with its position and the text found there.
-  absl::Status Fail(std::string_view message) {
+  absl::Status FailAt(size_t pos, std::string_view message) {
     if (!error_.ok()) return error_;
     int line = 1, col = 1;
-    for (size_t i = 0; i < pos_ && i < text_.size(); ++i) {
+    for (size_t i = 0; i < pos && i < text_.size(); ++i) {
       if (text_[i] == '\n') {
         ++line;
         col = 1;
@@ -229,8 +240,9 @@ class Parser {
         ++col;
       }
     }
-    size_t end = text_.find_first_of(" \n", pos_);
-    std::string_view found = text_.substr(pos_, std::min(end, text_.size()) - pos_);
+    size_t end = text_.find_first_of(" \n", pos);
+    std::string_view found =
+        pos < text_.size() ? text_.substr(pos, std::min(end, text_.size()) - pos) : "";
     error_ = absl::InvalidArgumentError(str_cat(
         line, ":", col, ": ", message,
         found.empty() ? std::string(" (at end of input)") : str_cat(" (at '", found, "')")));
@@ -239,6 +251,7 @@ class Parser {
 
   std::string_view text_;
   size_t pos_ = 0;
+  size_t token_ = 0;  // start of the last name read, for errors about it
   absl::Status error_ = absl::OkStatus();
 };
 

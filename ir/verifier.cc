@@ -43,7 +43,7 @@ absl::Status CheckAttrs(const Node& n) {
         str_cat("missing attribute '", spec.name, "'"));
     if (!KindMatches(it->second, spec.kind)) {
       return absl::InvalidArgumentError(
-          str_cat("attribute '", spec.name, "' must be a ", KindName(spec.kind)));
+          str_cat("attribute '", spec.name, "' must be of kind ", KindName(spec.kind)));
     }
   }
   for (const auto& [name, value] : n.attrs) {
@@ -60,7 +60,8 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
   const OpInfo& info = op_info(n.op);
   if (static_cast<int>(n.inputs.size()) != info.arity) {
     return absl::InvalidArgumentError(
-        str_cat("expects ", info.arity, " operands, got ", n.inputs.size()));
+        str_cat("expects ", info.arity, info.arity == 1 ? " operand" : " operands", ", got ",
+                n.inputs.size()));
   }
   for (NodeId in : n.inputs) {
     if (in < 0 || in >= id) {

@@ -82,7 +82,12 @@ absl::Status NoOp(const Args&) { return absl::OkStatus(); }
 absl::Status KernelInput(const Args& a) { return NoOp(a); }
 absl::Status KernelVariable(const Args& a) { return NoOp(a); }
 absl::Status KernelOutput(const Args& a) { return NoOp(a); }
-absl::Status KernelAssign(const Args& a) { return NoOp(a); }
+// Stages the new value; run() applies every assign once the step is done, so
+// all reads in the step (and swaps such as a <- b, b <- a) see the old values.
+absl::Status KernelAssign(const Args& a) {
+  std::memcpy(a.out, a.in[1], ir::num_elements(a.node.type.shape) * ir::dtype_size(a.node.type.dtype));
+  return absl::OkStatus();
+}
 absl::Status KernelReshape(const Args& a) { return NoOp(a); }
 
 absl::Status KernelConstant(const Args& a) {
@@ -292,6 +297,8 @@ class Interpreter : public Executor {
       const Node& node = graph_.nodes[i];
       if (!Aliases(node.op)) buffers_[i] = Tensor(node.type.dtype, node.type.shape);
     }
+    assigns_ = graph_.nodes_of(OpKind::kAssign);
+    outputs_ = graph_.nodes_of(OpKind::kOutput);
   }
 
   absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
@@ -303,18 +310,18 @@ class Interpreter : public Executor {
                                                    ": ", s.message()));
       }
     }
-    for (ir::NodeId id : graph_.nodes_of(OpKind::kAssign)) {
-      const Node& node = graph_.nodes[id];
-      std::memmove(const_cast<std::byte*>(ptrs_[node.inputs[0]]), ptrs_[node.inputs[1]],
-                   buffers_[id].nbytes());
-    }
-    for (ir::NodeId id : graph_.nodes_of(OpKind::kOutput)) {
+    for (ir::NodeId id : outputs_) {
       const Node& node = graph_.nodes[id];
       Tensor& out = (*outputs)[ir::attr_string(node.attrs, "name")];
       if (out.dtype() != node.type.dtype || out.shape() != node.type.shape) {
         out = Tensor(node.type.dtype, node.type.shape);
       }
       std::memcpy(out.raw(), ptrs_[id], out.nbytes());
+    }
+    for (ir::NodeId id : assigns_) {
+      const Node& node = graph_.nodes[id];
+      std::memcpy(const_cast<std::byte*>(ptrs_[node.inputs[0]]), buffers_[id].raw(),
+                  buffers_[id].nbytes());
     }
     return absl::OkStatus();
   }
@@ -332,11 +339,16 @@ class Interpreter : public Executor {
     const Tensor* t = nullptr;
     if (node.op == OpKind::kInput) {
       auto it = feeds.find(name);
-      if (it == feeds.end()) return absl::InvalidArgumentError("no tensor fed for this input");
+      if (it == feeds.end()) {
+        return absl::InvalidArgumentError(str_cat("no tensor fed for input \"", name, "\""));
+      }
       t = it->second;
     } else {
       t = variables.find(name);
-      if (!t) return absl::FailedPreconditionError("variable is not initialized");
+      if (!t) {
+        return absl::FailedPreconditionError(
+            str_cat("variable \"", name, "\" is not initialized"));
+      }
     }
     if (t->dtype() != node.type.dtype || t->shape() != node.type.shape) {
       return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t->type_string(),
@@ -367,6 +379,7 @@ class Interpreter : public Executor {
   }
 
   ir::Graph graph_;
+  std::vector<ir::NodeId> assigns_, outputs_;
   std::vector<Tensor> buffers_;
   std::vector<const std::byte*> ptrs_;
 };

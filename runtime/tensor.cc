@@ -1,6 +1,9 @@
 #include "runtime/tensor.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
 #include <cstdlib>
 #include <cstring>
 #include <ostream>
@@ -19,6 +22,20 @@ std::byte* Allocate(size_t bytes) {
   return p;
 }
 
+// Converts to an integer type, saturating (and NaN -> 0) where C++ would be undefined.
+template <typename To, typename From>
+To Saturate(From v) {
+  if constexpr (std::is_floating_point_v<From>) {
+    if (std::isnan(v)) return 0;
+    if (v <= static_cast<From>(std::numeric_limits<To>::min())) return std::numeric_limits<To>::min();
+    if (v >= static_cast<From>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
+    return static_cast<To>(v);
+  } else {
+    return static_cast<To>(std::clamp<int64_t>(v, std::numeric_limits<To>::min(),
+                                               std::numeric_limits<To>::max()));
+  }
+}
+
 template <typename T>
 void Store(DType dtype, std::byte* base, int64_t i, T v) {
   switch (dtype) {
@@ -26,10 +43,10 @@ void Store(DType dtype, std::byte* base, int64_t i, T v) {
       reinterpret_cast<float*>(base)[i] = static_cast<float>(v);
       break;
     case DType::kI32:
-      reinterpret_cast<int32_t*>(base)[i] = static_cast<int32_t>(v);
+      reinterpret_cast<int32_t*>(base)[i] = Saturate<int32_t>(v);
       break;
     case DType::kU8:
-      reinterpret_cast<uint8_t*>(base)[i] = static_cast<uint8_t>(v);
+      reinterpret_cast<uint8_t*>(base)[i] = Saturate<uint8_t>(v);
       break;
   }
 }

@@ -1,0 +1,579 @@
+// Finite-difference checks of every gradient rule in passes/autodiff.cc.
+//
+// Each case builds a graph whose trainable variables feed the op under test,
+// reduces the result to a scalar with fixed random weights (sum(w * op(x))),
+// differentiates it with the autodiff pass, and compares each "grad/<var>"
+// output with central differences of the loss computed by the interpreter.
+//
+// Kinks: max/min at a tie send the whole gradient to the second operand, so
+// relu(x) = max(x, 0) has gradient 0 at x == 0 (as TensorFlow and PyTorch).
+// Central differences are meaningless there, so random inputs keep away from
+// kinks (|x| > 0.05, |a - b| > 0.05) and ties are tested with exact values.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "frontend/layer_impl.h"
+#include "frontend/layers.h"
+#include "frontend/loss_impl.h"
+#include "ir/builder.h"
+#include "ir/strings.h"
+#include "passes/passes.h"
+#include "runtime/executor.h"
+#include "runtime/rng.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using ir::NodeId;
+using ir::Shape;
+using testing::f32;
+using testing::HasSubstr;
+using testing::i32;
+using testing::set_var;
+
+// One gradient-check graph: parameters, feeds, and the checks on its gradients.
+class GradCase {
+ public:
+  explicit GradCase(uint64_t seed = 1) : rng_(seed) {}
+
+  ir::Builder& b() { return b_; }
+  ir::Graph& graph() { return graph_; }
+  VariableStore& store() { return store_; }
+
+  // `n` uniform values in [lo, hi]; with `min_abs` > 0 they keep that far from 0.
+  std::vector<float> uniform(int64_t n, float lo, float hi, float min_abs = 0.0f) {
+    std::vector<float> v;
+    while (static_cast<int64_t>(v.size()) < n) {
+      float x = lo + (hi - lo) * rng_.uniform();
+      if (std::fabs(x) >= min_abs) v.push_back(x);
+    }
+    return v;
+  }
+
+  // Distinct values with gaps of 0.1 in random order, so no perturbation of
+  // 1e-2 can change which element is the maximum.
+  std::vector<float> distinct(int64_t n) {
+    std::vector<float> v(n);
+    for (int64_t i = 0; i < n; ++i) v[i] = -1.0f + 0.1f * static_cast<float>(i);
+    for (int64_t i = n; i > 1; --i) std::swap(v[i - 1], v[rng_.uniform_int(i)]);
+    return v;
+  }
+
+  // A trainable variable holding `values`, whose gradient is checked.
+  NodeId param(const std::string& name, Shape shape, const std::vector<float>& values) {
+    register_param(name, shape, values);
+    // The initializer is never used: the store already holds the values.
+    std::string init = shape.size() == 2 ? "glorot_uniform" : "zeros";
+    return b_.variable(name, std::move(shape), /*trainable=*/true, init);
+  }
+
+  // Gives a trainable variable recorded elsewhere (by a layer) its values.
+  void register_param(const std::string& name, const Shape& shape,
+                      const std::vector<float>& values) {
+    set_var(store_, name, f32(shape, values));
+    params_.push_back(name);
+  }
+
+  // A trainable variable with values in [lo, hi], away from 0 by `min_abs`.
+  NodeId param(const std::string& name, Shape shape, float lo = -1.0f, float hi = 1.0f,
+               float min_abs = 0.05f) {
+    return param(name, shape, uniform(ir::num_elements(shape), lo, hi, min_abs));
+  }
+
+  NodeId feed(const std::string& name, Tensor t) {
+    ir::Type type{t.dtype(), t.shape()};
+    feeds_[name] = std::move(t);
+    return b_.input(name, type);
+  }
+
+  // sum(w * y) with fixed random weights w (a non-trainable variable), so
+  // every element of y gets a distinct, nonzero output gradient.
+  NodeId weighted_sum(NodeId y) {
+    if (y < 0) return -1;
+    Shape shape = b_.shape_of(y);
+    std::string name = str_cat("weights/", weights_++);
+    std::vector<float> w = uniform(ir::num_elements(shape), -1.5f, 1.5f, 0.5f);
+    set_var(store_, name, f32(shape, w));
+    NodeId weighted = b_.mul(b_.variable(name, shape, /*trainable=*/false, "zeros"), y);
+    while (!b_.shape_of(weighted).empty()) weighted = b_.reduce_sum(weighted, 0);
+    return weighted;
+  }
+
+  // Differentiates `loss` and runs the step once; returns the outputs.
+  absl::StatusOr<Outputs> differentiate(NodeId loss) {
+    b_.output("loss", loss);
+    if (!b_.status().ok()) return b_.status();
+    testing::expect_round_trip(graph_);
+    if (auto s = testing::run_passes(graph_, {"infer-shapes", "autodiff", "dce"}); !s.ok()) {
+      return s;
+    }
+    testing::expect_round_trip(graph_);
+    auto exec = make_interpreter()->compile(graph_);
+    if (!exec.ok()) return exec.status();
+    exec_ = *std::move(exec);
+    Outputs out;
+    if (auto s = run(&out); !s.ok()) return s;
+    return out;
+  }
+
+  absl::Status run(Outputs* out) {
+    Feeds feeds;
+    for (const auto& [name, t] : feeds_) feeds[name] = &t;
+    return exec_->run(feeds, store_, 0, out);
+  }
+
+  // Checks every parameter's gradient against central differences, and that
+  // exactly the parameters received a gradient output.
+  void check(NodeId loss, double eps = 1e-2) {
+    auto out = differentiate(loss);
+    ASSERT_TRUE(out.ok()) << out.status();
+    std::vector<std::string> grads;
+    for (const auto& [name, t] : *out) {
+      if (name.starts_with("grad/")) grads.push_back(name.substr(5));
+    }
+    std::vector<std::string> expected = params_;
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(grads, expected);
+    for (const std::string& name : params_) {
+      SCOPED_TRACE(name);
+      ASSERT_TRUE(out->contains("grad/" + name));
+      const Tensor analytic = out->at("grad/" + name);
+      float* v = store_.find(name)->data<float>();
+      ASSERT_EQ(analytic.shape(), store_.find(name)->shape());
+      for (int64_t i = 0; i < analytic.size(); ++i) {
+        const float original = v[i];
+        v[i] = static_cast<float>(original + eps);
+        const double plus = v[i];
+        const double loss_plus = Loss();
+        v[i] = static_cast<float>(original - eps);
+        const double minus = v[i];
+        const double loss_minus = Loss();
+        v[i] = original;
+        // Divide by the step actually taken after rounding to f32.
+        const double numeric = (loss_plus - loss_minus) / (plus - minus);
+        const double a = analytic.data<float>()[i];
+        EXPECT_LE(std::fabs(a - numeric), 2e-2 * std::max(std::fabs(a), std::fabs(numeric)) + 2e-3)
+            << name << "[" << i << "] at " << original << ": autodiff " << a << ", numeric "
+            << numeric;
+      }
+    }
+  }
+
+ private:
+  double Loss() {
+    Outputs out;
+    absl::Status s = run(&out);
+    EXPECT_TRUE(s.ok()) << s;
+    return s.ok() ? out.at("loss").data<float>()[0] : std::nan("");
+  }
+
+  ir::Graph graph_;
+  ir::Builder b_{&graph_};
+  VariableStore store_;
+  std::map<std::string, Tensor> feeds_;
+  std::vector<std::string> params_;
+  std::unique_ptr<Executor> exec_;
+  Rng rng_;
+  int weights_ = 0;
+};
+
+// Checks d/dx sum(w * f(x)) for a unary op with x drawn from [lo, hi].
+template <typename F>
+void CheckUnary(F f, float lo, float hi, float min_abs = 0.05f) {
+  GradCase c;
+  NodeId x = c.param("x", {2, 3}, lo, hi, min_abs);
+  c.check(c.weighted_sum(f(c.b(), x)));
+}
+
+TEST(GradCheck, Neg) {
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.neg(x); }, -1, 1);
+}
+
+TEST(GradCheck, Exp) {
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.exp(x); }, -1, 1);
+}
+
+TEST(GradCheck, LogOfPositiveInputs) {
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.log(x); }, 0.5f, 2.0f);
+}
+
+TEST(GradCheck, SqrtOfPositiveInputs) {
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.sqrt(x); }, 0.5f, 2.0f);
+}
+
+TEST(GradCheck, Tanh) {
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.tanh(x); }, -1.5f, 1.5f);
+}
+
+TEST(GradCheck, CastF32ToF32) {
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.cast(x, ir::DType::kF32); }, -1, 1);
+}
+
+// Checks d/da and d/db of sum(w * f(a, b)); b = a + offset, |offset| in
+// [0.1, 1], so max/min never sit at a tie and a divisor b stays away from 0.
+template <typename F>
+void CheckBinary(F f, bool positive_b = false) {
+  GradCase c;
+  std::vector<float> a = c.uniform(6, -1, 1, 0.05f);
+  std::vector<float> b = c.uniform(6, -1, 1, 0.1f);
+  for (size_t i = 0; i < a.size(); ++i) {
+    b[i] = positive_b ? 0.5f + std::fabs(b[i]) : a[i] + b[i];
+  }
+  NodeId na = c.param("a", {2, 3}, a);
+  NodeId nb = c.param("b", {2, 3}, b);
+  c.check(c.weighted_sum(f(c.b(), na, nb)));
+}
+
+TEST(GradCheck, Add) {
+  CheckBinary([](ir::Builder& b, NodeId x, NodeId y) { return b.add(x, y); });
+}
+
+TEST(GradCheck, Sub) {
+  CheckBinary([](ir::Builder& b, NodeId x, NodeId y) { return b.sub(x, y); });
+}
+
+TEST(GradCheck, Mul) {
+  CheckBinary([](ir::Builder& b, NodeId x, NodeId y) { return b.mul(x, y); });
+}
+
+TEST(GradCheck, DivWithDenominatorAwayFromZero) {
+  CheckBinary([](ir::Builder& b, NodeId x, NodeId y) { return b.div(x, y); },
+              /*positive_b=*/true);
+  GradCase c(7);
+  NodeId num = c.param("num", {4}, -1, 1);
+  NodeId den = c.param("den", {4}, {-1.5f, -0.6f, 0.7f, 1.2f});
+  c.check(c.weighted_sum(c.b().div(num, den)));
+}
+
+TEST(GradCheck, Max) {
+  CheckBinary([](ir::Builder& b, NodeId x, NodeId y) { return b.max(x, y); });
+}
+
+TEST(GradCheck, Min) {
+  CheckBinary([](ir::Builder& b, NodeId x, NodeId y) { return b.min(x, y); });
+}
+
+// A value used twice must receive the sum of both gradients.
+TEST(GradCheck, FanInSumsGradients) {
+  GradCase c;
+  NodeId x = c.param("x", {2, 3});
+  ir::Builder& b = c.b();
+  c.check(c.weighted_sum(b.add(b.mul(x, x), b.tanh(x))));
+}
+
+TEST(GradCheck, Reshape) {
+  for (Shape to : {Shape{3, 2}, Shape{6}, Shape{1, 6, 1}}) {
+    SCOPED_TRACE(ir::shape_string(to));
+    GradCase c;
+    NodeId x = c.param("x", {2, 3});
+    // The tanh makes the upstream gradient depend on the position.
+    c.check(c.weighted_sum(c.b().tanh(c.b().reshape(x, to))));
+  }
+}
+
+TEST(GradCheck, Broadcast) {
+  struct Case {
+    Shape from, to;
+    std::vector<int64_t> dims;
+  };
+  const Case cases[] = {
+      {{}, {2, 3}, {}},             // scalar -> matrix
+      {{3}, {2, 3}, {1}},           // [n] -> [b, n] (a bias)
+      {{2}, {2, 3}, {0}},           // [b] -> [b, n] (a per-row max)
+      {{2, 3}, {2, 4, 3}, {0, 2}},  // new middle axis
+      {{4}, {2, 4, 3}, {1}},        // only the middle axis kept
+      {{2, 3}, {2, 3}, {0, 1}},     // identity
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(ir::shape_string(k.from) + " -> " + ir::shape_string(k.to));
+    GradCase c;
+    NodeId x = c.param("x", k.from);
+    c.check(c.weighted_sum(c.b().broadcast(x, k.to, k.dims)));
+  }
+}
+
+TEST(GradCheck, Transpose) {
+  GradCase c;
+  NodeId x = c.param("x", {2, 3});
+  c.check(c.weighted_sum(c.b().transpose(x)));
+}
+
+TEST(GradCheck, MatMul) {
+  GradCase c;
+  NodeId a = c.param("a", {2, 3});
+  NodeId b = c.param("b", {3, 4});
+  c.check(c.weighted_sum(c.b().matmul(a, b)));
+}
+
+TEST(GradCheck, ReduceSumEachAxis) {
+  for (int64_t axis = 0; axis < 3; ++axis) {
+    SCOPED_TRACE(axis);
+    GradCase c;
+    NodeId x = c.param("x", {2, 3, 4});
+    c.check(c.weighted_sum(c.b().reduce_sum(x, axis)));
+  }
+}
+
+TEST(GradCheck, ReduceMaxEachAxisWithDistinctValues) {
+  for (int64_t axis = 0; axis < 3; ++axis) {
+    SCOPED_TRACE(axis);
+    GradCase c(10 + axis);
+    NodeId x = c.param("x", {2, 3, 4}, c.distinct(24));
+    c.check(c.weighted_sum(c.b().reduce_max(x, axis)));
+  }
+}
+
+TEST(GradCheck, DenseLayerWithRelu) {
+  Layer dense = layers::Dense(4, "relu");
+  Rng init(3);
+  ASSERT_TRUE(dense.impl()->build({5}, init).ok());
+  const std::string kernel = dense.name() + "/kernel", bias = dense.name() + "/bias";
+  // Redraw until no pre-activation is near the relu kink.
+  for (uint64_t seed = 1;; ++seed) {
+    ASSERT_LT(seed, 100u) << "no draw keeps the pre-activations away from 0";
+    GradCase c(seed);
+    std::vector<float> x = c.uniform(15, -1, 1), k = c.uniform(20, -1, 1),
+                       bv = c.uniform(4, -0.5f, 0.5f);
+    bool near_kink = false;
+    for (int r = 0; r < 3; ++r) {
+      for (int u = 0; u < 4; ++u) {
+        double pre = bv[u];
+        for (int i = 0; i < 5; ++i) pre += double{x[r * 5 + i]} * k[i * 4 + u];
+        near_kink |= std::fabs(pre) < 0.1;
+      }
+    }
+    if (near_kink) continue;
+    NodeId in = c.feed("x", f32({3, 5}, x));
+    c.register_param(kernel, {5, 4}, k);
+    c.register_param(bias, {4}, bv);
+    ir::Builder& b = c.b();
+    b.set_layer(dense.name());
+    detail::Recorded y = dense.impl()->record(b, {in}, /*training=*/true);
+    c.check(c.weighted_sum(y.out));
+    break;
+  }
+}
+
+TEST(GradCheck, Activations) {
+  for (const char* activation : {"linear", "relu", "tanh", "sigmoid", "softmax"}) {
+    SCOPED_TRACE(activation);
+    GradCase c;
+    NodeId x = c.param("x", {3, 4}, -2, 2, /*min_abs=*/0.1f);
+    c.check(c.weighted_sum(detail::record_activation(c.b(), activation, {x}).out));
+  }
+}
+
+TEST(GradCheck, Softmax) {
+  GradCase c;
+  NodeId x = c.param("x", {3, 4}, -2, 2);
+  c.check(c.weighted_sum(detail::record_softmax(c.b(), x).out));
+}
+
+TEST(GradCheck, LogSoftmax) {
+  GradCase c;
+  NodeId x = c.param("x", {3, 4}, -2, 2);
+  c.check(c.weighted_sum(detail::record_log_softmax(c.b(), x)));
+}
+
+// The losses are scalars already, so they are checked without extra weights.
+void CheckLoss(const Loss& loss, bool softmax_output, bool probabilities) {
+  GradCase c;
+  ir::Builder& b = c.b();
+  NodeId x = probabilities ? c.param("out", {3, 4}, 0.05f, 0.95f) : c.param("out", {3, 4}, -2, 2);
+  detail::Recorded out{x};
+  if (softmax_output) out = detail::record_softmax(b, x);
+  NodeId labels;
+  if (std::holds_alternative<losses::SparseCategoricalCrossentropy>(loss.value())) {
+    labels = c.feed("y", i32({3}, {2, 0, 3}));
+  } else if (std::holds_alternative<losses::CategoricalCrossentropy>(loss.value())) {
+    // Soft labels exercise every class's term, not only the picked one.
+    labels = c.feed("y", f32({3, 4}, {0, 0, 1, 0, 0.25f, 0.25f, 0.5f, 0, 0.1f, 0.2f, 0.3f, 0.4f}));
+  } else {
+    labels = c.feed("y", f32({3, 4}, c.uniform(12, -1, 1)));
+  }
+  c.check(detail::record_loss(b, loss, out, labels));
+}
+
+TEST(GradCheck, SparseCategoricalCrossentropyFromLogits) {
+  CheckLoss(losses::SparseCategoricalCrossentropy{.from_logits = true}, /*softmax_output=*/false,
+            /*probabilities=*/false);
+}
+
+TEST(GradCheck, SparseCategoricalCrossentropyOnProbabilities) {
+  CheckLoss(losses::SparseCategoricalCrossentropy{}, /*softmax_output=*/false,
+            /*probabilities=*/true);
+}
+
+TEST(GradCheck, SparseCategoricalCrossentropyOnSoftmaxOutput) {
+  CheckLoss(losses::SparseCategoricalCrossentropy{}, /*softmax_output=*/true,
+            /*probabilities=*/false);
+}
+
+TEST(GradCheck, CategoricalCrossentropyFromLogits) {
+  CheckLoss(losses::CategoricalCrossentropy{.from_logits = true}, /*softmax_output=*/false,
+            /*probabilities=*/false);
+}
+
+TEST(GradCheck, CategoricalCrossentropyOnProbabilities) {
+  CheckLoss(losses::CategoricalCrossentropy{}, /*softmax_output=*/false,
+            /*probabilities=*/true);
+}
+
+TEST(GradCheck, CategoricalCrossentropyOnSoftmaxOutput) {
+  CheckLoss(losses::CategoricalCrossentropy{}, /*softmax_output=*/true,
+            /*probabilities=*/false);
+}
+
+TEST(GradCheck, MeanSquaredError) {
+  CheckLoss(losses::MeanSquaredError{}, /*softmax_output=*/false,
+            /*probabilities=*/false);
+}
+
+// Runs autodiff on sum(w * f(x, y)) with exact values and returns the gradients.
+template <typename F>
+absl::StatusOr<Outputs> GradientsAt(std::vector<float> x, std::vector<float> y, F f) {
+  GradCase c;
+  Shape shape{static_cast<int64_t>(x.size())};
+  NodeId nx = c.param("x", shape, x);
+  NodeId ny = c.param("y", shape, y);
+  set_var(c.store(), "w", f32(shape, std::vector<float>(x.size(), 1.0f)));
+  NodeId w = c.b().variable("w", shape, false, "zeros");
+  return c.differentiate(c.b().reduce_sum(c.b().mul(w, f(c.b(), nx, ny)), 0));
+}
+
+TEST(GradCheck, MaxAndMinAtATieSendTheGradientToTheSecondOperand) {
+  auto max = GradientsAt({0.5f, -1.0f}, {0.5f, -1.0f},
+                         [](ir::Builder& b, NodeId x, NodeId y) { return b.max(x, y); });
+  ASSERT_TRUE(max.ok()) << max.status();
+  EXPECT_THAT(testing::values(max->at("grad/x")), ::testing::ElementsAre(0.0f, 0.0f));
+  EXPECT_THAT(testing::values(max->at("grad/y")), ::testing::ElementsAre(1.0f, 1.0f));
+  auto min = GradientsAt({0.5f, -1.0f}, {0.5f, -1.0f},
+                         [](ir::Builder& b, NodeId x, NodeId y) { return b.min(x, y); });
+  ASSERT_TRUE(min.ok()) << min.status();
+  EXPECT_THAT(testing::values(min->at("grad/x")), ::testing::ElementsAre(0.0f, 0.0f));
+  EXPECT_THAT(testing::values(min->at("grad/y")), ::testing::ElementsAre(1.0f, 1.0f));
+}
+
+TEST(GradCheck, ReluHasZeroGradientAtZero) {
+  GradCase c;
+  NodeId x = c.param("x", {3}, {0.0f, 0.5f, -0.5f});
+  ir::Builder& b = c.b();
+  detail::Recorded relu = detail::record_activation(b, "relu", {x});
+  auto out = c.differentiate(b.reduce_sum(relu.out, 0));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(testing::values(out->at("grad/x")), ::testing::ElementsAre(0.0f, 1.0f, 0.0f));
+}
+
+// loss = sum(w * x) + g(y), where y reaches the loss only through `g`: x gets
+// exactly w and y gets no gradient output at all.
+template <typename F>
+void CheckNoGradientThrough(F g) {
+  GradCase c;
+  std::vector<float> w = {0.5f, -1.25f, 2.0f};
+  NodeId x = c.param("x", {3});
+  NodeId y = c.param("y", {3}, {0.3f, -0.7f, 0.9f});
+  set_var(c.store(), "w", f32({3}, w));
+  ir::Builder& b = c.b();
+  NodeId wx = b.reduce_sum(b.mul(b.variable("w", {3}, false, "zeros"), x), 0);
+  NodeId through = g(b, y);
+  while (through >= 0 && !b.shape_of(through).empty()) through = b.reduce_sum(through, 0);
+  auto out = c.differentiate(b.add(wx, through));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->contains("grad/y"));
+  ASSERT_TRUE(out->contains("grad/x"));
+  EXPECT_EQ(testing::values(out->at("grad/x")), w);
+
+  // With the differentiable path gone, nothing reaches a parameter.
+  GradCase only;
+  NodeId y2 = only.param("y", {3}, {0.3f, -0.7f, 0.9f});
+  NodeId through2 = g(only.b(), y2);
+  while (through2 >= 0 && !only.b().shape_of(through2).empty()) {
+    through2 = only.b().reduce_sum(through2, 0);
+  }
+  auto err = only.differentiate(through2);
+  ASSERT_FALSE(err.ok());
+  EXPECT_THAT(err.status().message(), HasSubstr("no parameter"));
+}
+
+TEST(GradCheck, GreaterHasNoGradient) {
+  CheckNoGradientThrough(
+      [](ir::Builder& b, NodeId y) { return b.greater(y, b.constant(0.0, {3})); });
+}
+
+TEST(GradCheck, EqualHasNoGradient) {
+  CheckNoGradientThrough([](ir::Builder& b, NodeId y) { return b.equal(y, y); });
+}
+
+TEST(GradCheck, ArgMaxHasNoGradient) {
+  CheckNoGradientThrough([](ir::Builder& b, NodeId y) {
+    NodeId rows = b.reshape(y, {1, 3});
+    return b.cast(b.argmax(rows, 1), ir::DType::kF32);
+  });
+}
+
+TEST(GradCheck, OneHotHasNoGradient) {
+  CheckNoGradientThrough([](ir::Builder& b, NodeId y) {
+    return b.one_hot(b.cast(b.greater(y, b.constant(0.0, {3})), ir::DType::kI32), 2);
+  });
+}
+
+TEST(GradCheck, CastToAnotherDtypeHasNoGradient) {
+  CheckNoGradientThrough(
+      [](ir::Builder& b, NodeId y) { return b.cast(b.cast(y, ir::DType::kI32), ir::DType::kF32); });
+}
+
+// Every op of ops.def is either checked above or known not to be differentiable;
+// a new op fails here until it gets a gradient check.
+TEST(GradCheck, EveryOpIsCovered) {
+  const std::set<std::string_view> checked = {
+      "neg",     "exp",       "log",       "sqrt",   "tanh",       "add",
+      "sub",     "mul",       "div",       "max",    "min",        "cast",
+      "reshape", "broadcast", "transpose", "matmul", "reduce_sum", "reduce_max"};
+  const std::set<std::string_view> not_differentiable = {
+      "input", "variable", "constant", "random_uniform", "greater",
+      "equal", "argmax",   "one_hot",  "output",         "assign"};
+  for (int i = 0; i < ir::kNumOps; ++i) {
+    std::string_view name = ir::op_name(static_cast<ir::OpKind>(i));
+    EXPECT_TRUE(checked.contains(name) != not_differentiable.contains(name))
+        << "op " << name << " has no gradient check";
+  }
+}
+
+TEST(AutodiffErrors, NoLossOutput) {
+  GradCase c;
+  NodeId x = c.param("x", {2});
+  c.b().output("predictions", x);
+  ir::Graph g = c.graph();
+  absl::Status s = testing::run_passes(g, {"infer-shapes", "autodiff"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("pass autodiff"));
+  EXPECT_THAT(s.message(), HasSubstr("no loss"));
+}
+
+TEST(AutodiffErrors, LossDependsOnNoTrainableVariable) {
+  GradCase c;
+  ir::Builder& b = c.b();
+  NodeId frozen = b.variable("frozen", {2}, /*trainable=*/false, "zeros");
+  NodeId x = b.input("x", {ir::DType::kF32, {2}});
+  auto out = c.differentiate(b.reduce_sum(b.mul(frozen, x), 0));
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("no parameter"));
+}
+
+TEST(AutodiffErrors, LossMustBeAScalar) {
+  GradCase c;
+  NodeId x = c.param("x", {2});
+  auto out = c.differentiate(c.b().exp(x));
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("the loss must be a f32 scalar, got f32[2]"));
+}
+
+}  // namespace
+}  // namespace kiln
