@@ -13,7 +13,7 @@ as_root() {
 
 # Debian packages the build, the tests and the demo need.
 KILN_PACKAGES=(cmake ninja-build clang-19 lld-19 llvm-19-dev llvm-19-tools libabsl-dev
-  libgtest-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist ccache)
+  libgtest-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist ccache python3)
 
 install_deps() {
   local missing=()
