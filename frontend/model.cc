@@ -2,6 +2,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "codegen/jit.h"
 #include "frontend/model_impl.h"
 #include "frontend/progress.h"
 #include "ir/strings.h"
@@ -109,7 +110,10 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
       value_or_throw(passes::build_pipeline(names, config, state.options.pipeline));
   throw_if_error(pm.run(graph));
   throw_if_error(state.store.initialize(graph, state.rng));
-  if (!state.engine) state.engine = make_interpreter();
+  if (!state.engine) {
+    state.engine = state.options.backend == Backend::kJit ? value_or_throw(make_jit())
+                                                          : make_interpreter();
+  }
   auto executor = value_or_throw(state.engine->compile(graph));
   return *(state.executors[key] = std::move(executor));
 }

@@ -70,12 +70,13 @@ struct Evaluation {
   double accuracy;
 };
 
-/// Which executor runs the compiled graphs.
-enum class Backend { kInterpreter };
+/// Which executor runs the compiled graphs: native code from the LLVM JIT, or
+/// the reference interpreter.
+enum class Backend { kJit, kInterpreter };
 
 /// Compile settings beyond Keras's three.
 struct CompileOptions {
-  Backend backend = Backend::kInterpreter;
+  Backend backend = Backend::kJit;
   /// Pass-manager options (print the IR after each pass, verify each).
   passes::PassManagerOptions pipeline;
 };

@@ -6,12 +6,10 @@
 
 #include "ir/strings.h"
 #include "ir/verifier.h"
+#include "runtime/denormals.h"
 #include "runtime/executor.h"
 #include "runtime/rng.h"
 
-#if defined(__x86_64__)
-#include <xmmintrin.h>
-#endif
 
 namespace kiln {
 namespace {
@@ -177,13 +175,27 @@ absl::Status KernelTranspose(const Args& a) {
   return absl::OkStatus();
 }
 
-absl::Status KernelMatMul(const Args& a) {
-  int64_t m = a.in_shape(0)[0], k = a.in_shape(0)[1], n = a.in_shape(1)[1];
-  const float* __restrict x = a.f(0);
-  const float* __restrict w = a.f(1);
-  float* __restrict y = a.fout();
-  std::fill_n(y, m * n, 0.0f);
-  // i-k-j order keeps the inner loop contiguous so the compiler vectorises it.
+// i-k-j order keeps the inner loop contiguous so the compiler vectorises it.
+// On FMA hosts every product is accumulated with a fused multiply-add, in the
+// same k order as the JIT's register tiles, so both executors agree exactly.
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void MatMulFma(const float* __restrict x,
+                                                   const float* __restrict w,
+                                                   float* __restrict y, int64_t m, int64_t k,
+                                                   int64_t n) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* __restrict yi = y + i * n;
+    for (int64_t p = 0; p < k; ++p) {
+      float xv = x[i * k + p];
+      const float* __restrict wp = w + p * n;
+      for (int64_t j = 0; j < n; ++j) yi[j] = __builtin_fmaf(xv, wp[j], yi[j]);
+    }
+  }
+}
+#endif
+
+void MatMulPlain(const float* __restrict x, const float* __restrict w, float* __restrict y,
+                 int64_t m, int64_t k, int64_t n) {
   for (int64_t i = 0; i < m; ++i) {
     float* __restrict yi = y + i * n;
     for (int64_t p = 0; p < k; ++p) {
@@ -192,6 +204,19 @@ absl::Status KernelMatMul(const Args& a) {
       for (int64_t j = 0; j < n; ++j) yi[j] += xv * wp[j];
     }
   }
+}
+
+absl::Status KernelMatMul(const Args& a) {
+  int64_t m = a.in_shape(0)[0], k = a.in_shape(0)[1], n = a.in_shape(1)[1];
+  std::fill_n(a.fout(), m * n, 0.0f);
+#if defined(__x86_64__)
+  static const bool fma = __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2");
+  if (fma) {
+    MatMulFma(a.f(0), a.f(1), a.fout(), m, k, n);
+    return absl::OkStatus();
+  }
+#endif
+  MatMulPlain(a.f(0), a.f(1), a.fout(), m, k, n);
   return absl::OkStatus();
 }
 
@@ -273,19 +298,6 @@ constexpr Kernel kKernels[] = {
 #undef KILN_OP
 };
 static_assert(std::size(kKernels) == ir::kNumOps);
-
-// Flush denormals to zero for the step, as TensorFlow does on CPU: subnormal
-// optimizer state otherwise slows every op that touches it by an order of magnitude.
-class FlushDenormals {
- public:
-#if defined(__x86_64__)
-  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }
-  ~FlushDenormals() { _mm_setcsr(saved_); }
-
- private:
-  unsigned saved_;
-#endif
-};
 
 class Interpreter : public Executor {
  public:

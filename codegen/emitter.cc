@@ -1,0 +1,619 @@
+// Lowers each node of a graph to a loop nest in LLVM IR. One emitter per op of
+// ir/ops.def (Emit<Enum>); shapes are compile-time constants.
+#include "codegen/emitter.h"
+
+#include <functional>
+
+#include "ir/strings.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Intrinsics.h"
+#include "llvm/IR/Module.h"
+
+namespace kiln::codegen {
+namespace {
+
+using ir::DType;
+using ir::NodeId;
+using ir::OpKind;
+using llvm::Value;
+
+bool IsAlias(OpKind op) { return op == OpKind::kReshape || op == OpKind::kOutput; }
+
+class Emitter {
+ public:
+  Emitter(const ir::Graph& g, const BufferPlan& plan, int width, llvm::Module& m)
+      : g_(g), plan_(plan), width_(width), m_(m), ctx_(m.getContext()), b_(ctx_) {}
+
+  absl::Status Emit(const char* name);
+
+  // Per-node state used by the Emit<Op> functions.
+  const ir::Node& node() const { return g_.nodes[id_]; }
+  const ir::Type& in_type(size_t i) const { return g_.nodes[node().inputs[i]].type; }
+  Value* in(size_t i) const { return args_[i]; }
+  Value* out() const { return out_; }
+  llvm::IRBuilder<>& b() { return b_; }
+
+  llvm::Type* f32() { return b_.getFloatTy(); }
+  llvm::Type* i64() { return b_.getInt64Ty(); }
+  llvm::Type* elem(DType d) {
+    switch (d) {
+      case DType::kF32:
+        return b_.getFloatTy();
+      case DType::kI32:
+        return b_.getInt32Ty();
+      case DType::kU8:
+        return b_.getInt8Ty();
+    }
+    return nullptr;
+  }
+  Value* c64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+  Value* cf(double v) { return llvm::ConstantFP::get(f32(), v); }
+
+  // Element `i` of buffer `ptr` holding `dtype`.
+  Value* Load(DType dtype, Value* ptr, Value* i) {
+    return b_.CreateLoad(elem(dtype), b_.CreateInBoundsGEP(elem(dtype), ptr, i));
+  }
+  void Store(DType dtype, Value* v, Value* ptr, Value* i) {
+    b_.CreateStore(v, b_.CreateInBoundsGEP(elem(dtype), ptr, i));
+  }
+
+  // for (i = 0; i < n; ++i) body(i)
+  void For(int64_t n, const std::function<void(Value*)>& body) {
+    if (n <= 0) return;
+    llvm::Function* f = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    llvm::BasicBlock* loop = llvm::BasicBlock::Create(ctx_, "loop", f);
+    llvm::BasicBlock* exit = llvm::BasicBlock::Create(ctx_, "exit", f);
+    b_.CreateBr(loop);
+    b_.SetInsertPoint(loop);
+    llvm::PHINode* i = b_.CreatePHI(i64(), 2, "i");
+    i->addIncoming(c64(0), pre);
+    body(i);
+    Value* next = b_.CreateAdd(i, c64(1), "", /*HasNUW=*/true, /*HasNSW=*/true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpULT(next, c64(n)), loop, exit);
+    b_.SetInsertPoint(exit);
+  }
+
+  // Nested loops over `shape`; body gets the flat row-major index and the indices.
+  void ForShape(const ir::Shape& shape,
+                const std::function<void(Value*, const std::vector<Value*>&)>& body) {
+    std::vector<Value*> idx;
+    std::function<void(size_t, Value*)> nest = [&](size_t d, Value* flat) {
+      if (d == shape.size()) return body(flat, idx);
+      For(shape[d], [&](Value* i) {
+        idx.push_back(i);
+        nest(d + 1, b_.CreateAdd(b_.CreateMul(flat, c64(shape[d])), i));
+        idx.pop_back();
+      });
+    };
+    nest(0, c64(0));
+  }
+
+  // out[i] = f(in0[i], in1[i], ...) over every element.
+  void Map(const std::function<Value*(const std::vector<Value*>&)>& f) {
+    int64_t n = ir::num_elements(node().type.shape);
+    For(n, [&](Value* i) {
+      std::vector<Value*> xs;
+      for (size_t k = 0; k < node().inputs.size(); ++k) xs.push_back(Load(in_type(k).dtype, in(k), i));
+      Store(node().type.dtype, f(xs), out(), i);
+    });
+  }
+
+  Value* Call(const char* fn, Value* x) {
+    llvm::FunctionCallee callee = m_.getOrInsertFunction(fn, f32(), f32());
+    return b_.CreateCall(callee, {x});
+  }
+  Value* Intrinsic(llvm::Intrinsic::ID id, std::vector<llvm::Type*> types,
+                   std::vector<Value*> args) {
+    return b_.CreateIntrinsic(id, types, args);
+  }
+  // SplitMix64 finalizer, identical to runtime/rng.cc so results match the interpreter.
+  Value* Mix64(Value* x) {
+    x = b_.CreateAdd(x, c64(static_cast<int64_t>(0x9e3779b97f4a7c15ULL)));
+    x = b_.CreateMul(b_.CreateXor(x, b_.CreateLShr(x, 30)),
+                     c64(static_cast<int64_t>(0xbf58476d1ce4e5b9ULL)));
+    x = b_.CreateMul(b_.CreateXor(x, b_.CreateLShr(x, 27)),
+                     c64(static_cast<int64_t>(0x94d049bb133111ebULL)));
+    return b_.CreateXor(x, b_.CreateLShr(x, 31));
+  }
+
+  Value* step_seed() const { return step_seed_; }
+  Value* error() const { return error_; }
+  int width() const { return width_; }
+  llvm::LLVMContext& ctx() { return ctx_; }
+  NodeId id() const { return id_; }
+  // Marks the node as able to fail: its function returns i32.
+  void set_failed_block(llvm::BasicBlock* bb) { failed_ = bb; }
+  llvm::BasicBlock* failed_block() const { return failed_; }
+
+ private:
+  llvm::Function* NodeFunction(NodeId id);
+
+  const ir::Graph& g_;
+  const BufferPlan& plan_;
+  int width_;
+  llvm::Module& m_;
+  llvm::LLVMContext& ctx_;
+  llvm::IRBuilder<> b_;
+  NodeId id_ = -1;
+  std::vector<Value*> args_;
+  Value* out_ = nullptr;
+  Value* step_seed_ = nullptr;
+  Value* error_ = nullptr;
+  llvm::BasicBlock* failed_ = nullptr;
+};
+
+using E = Emitter;
+
+// Leaves and aliases have no code: the executor binds or fills their storage.
+void EmitInput(E&) {}
+void EmitVariable(E&) {}
+void EmitConstant(E&) {}
+void EmitReshape(E&) {}
+
+// Only emitted for staged assigns (the value is a variable or input, as in a
+// swap): copy it aside so the end-of-step copies read the old values.
+void EmitAssign(E& e) {
+  DType d = e.node().type.dtype;
+  e.For(ir::num_elements(e.node().type.shape),
+        [&](Value* i) { e.Store(d, e.Load(d, e.in(1), i), e.out(), i); });
+}
+
+// Only emitted when the output must be staged (it reads a variable that the
+// step assigns); otherwise it aliases its operand.
+void EmitOutput(E& e) {
+  e.Map([](const std::vector<Value*>& x) { return x[0]; });
+}
+
+void EmitRandomUniform(E& e) {
+  auto& b = e.b();
+  Value* key = e.Mix64(b.CreateXor(
+      e.step_seed(), e.Mix64(e.c64(ir::attr_int(e.node().attrs, "seed")))));
+  e.For(ir::num_elements(e.node().type.shape), [&](Value* i) {
+    Value* bits = e.Mix64(b.CreateXor(key, e.Mix64(i)));
+    Value* u = b.CreateFMul(b.CreateUIToFP(b.CreateLShr(bits, 40), e.f32()), e.cf(0x1.0p-24));
+    e.Store(DType::kF32, u, e.out(), i);
+  });
+}
+
+void EmitNeg(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFNeg(x[0]); });
+}
+void EmitExp(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.Call("expf", x[0]); });
+}
+void EmitLog(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.Call("logf", x[0]); });
+}
+void EmitTanh(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.Call("tanhf", x[0]); });
+}
+void EmitSqrt(E& e) {
+  e.Map([&](const std::vector<Value*>& x) {
+    return e.Intrinsic(llvm::Intrinsic::sqrt, {e.f32()}, {x[0]});
+  });
+}
+void EmitAdd(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFAdd(x[0], x[1]); });
+}
+void EmitSub(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFSub(x[0], x[1]); });
+}
+void EmitMul(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFMul(x[0], x[1]); });
+}
+void EmitDiv(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFDiv(x[0], x[1]); });
+}
+// NaN-propagating like the interpreter: x wins when x > y or x is NaN.
+void EmitMax(E& e) {
+  e.Map([&](const std::vector<Value*>& x) {
+    auto& b = e.b();
+    Value* pick = b.CreateOr(b.CreateFCmpOGT(x[0], x[1]), b.CreateFCmpUNO(x[0], x[0]));
+    return b.CreateSelect(pick, x[0], x[1]);
+  });
+}
+void EmitMin(E& e) {
+  e.Map([&](const std::vector<Value*>& x) {
+    auto& b = e.b();
+    Value* pick = b.CreateOr(b.CreateFCmpOLT(x[0], x[1]), b.CreateFCmpUNO(x[0], x[0]));
+    return b.CreateSelect(pick, x[0], x[1]);
+  });
+}
+
+void Compare(E& e, llvm::CmpInst::Predicate fp, llvm::CmpInst::Predicate sint,
+             llvm::CmpInst::Predicate uint) {
+  DType d = e.in_type(0).dtype;
+  e.Map([&](const std::vector<Value*>& x) {
+    auto& b = e.b();
+    Value* c = d == DType::kF32   ? b.CreateFCmp(fp, x[0], x[1])
+               : d == DType::kI32 ? b.CreateICmp(sint, x[0], x[1])
+                                  : b.CreateICmp(uint, x[0], x[1]);
+    return b.CreateSelect(c, e.cf(1.0), e.cf(0.0));
+  });
+}
+void EmitGreater(E& e) {
+  Compare(e, llvm::CmpInst::FCMP_OGT, llvm::CmpInst::ICMP_SGT, llvm::CmpInst::ICMP_UGT);
+}
+void EmitEqual(E& e) {
+  Compare(e, llvm::CmpInst::FCMP_OEQ, llvm::CmpInst::ICMP_EQ, llvm::CmpInst::ICMP_EQ);
+}
+
+// Conversions saturate (NaN -> 0), as Tensor::astype does.
+void EmitCast(E& e) {
+  DType from = e.in_type(0).dtype, to = e.node().type.dtype;
+  e.Map([&](const std::vector<Value*>& x) -> Value* {
+    auto& b = e.b();
+    llvm::Type* t = e.elem(to);
+    if (from == to) return x[0];
+    if (from == DType::kF32) {
+      auto id = to == DType::kU8 ? llvm::Intrinsic::fptoui_sat : llvm::Intrinsic::fptosi_sat;
+      return e.Intrinsic(id, {t, e.f32()}, {x[0]});
+    }
+    if (to == DType::kF32) {
+      return from == DType::kI32 ? b.CreateSIToFP(x[0], t) : b.CreateUIToFP(x[0], t);
+    }
+    if (from == DType::kU8) return b.CreateZExt(x[0], t);  // u8 -> i32
+    Value* clamped = e.Intrinsic(llvm::Intrinsic::smax, {b.getInt32Ty()}, {x[0], b.getInt32(0)});
+    clamped = e.Intrinsic(llvm::Intrinsic::smin, {b.getInt32Ty()}, {clamped, b.getInt32(255)});
+    return b.CreateTrunc(clamped, t);
+  });
+}
+
+void EmitBroadcast(E& e) {
+  const ir::Shape& out_shape = e.node().type.shape;
+  const ir::Shape& in_shape = e.in_type(0).shape;
+  const auto& dims = ir::attr_ints(e.node().attrs, "dims");
+  std::vector<int64_t> stride(out_shape.size(), 0);
+  int64_t s = 1;
+  for (size_t i = in_shape.size(); i-- > 0;) {
+    stride[dims[i]] = s;
+    s *= in_shape[i];
+  }
+  DType d = e.node().type.dtype;
+  e.ForShape(out_shape, [&](Value* flat, const std::vector<Value*>& idx) {
+    auto& b = e.b();
+    Value* src = e.c64(0);
+    for (size_t k = 0; k < idx.size(); ++k) {
+      if (stride[k]) src = b.CreateAdd(src, b.CreateMul(idx[k], e.c64(stride[k])));
+    }
+    e.Store(d, e.Load(d, e.in(0), src), e.out(), flat);
+  });
+}
+
+void EmitTranspose(E& e) {
+  int64_t rows = e.in_type(0).shape[0], cols = e.in_type(0).shape[1];
+  DType d = e.node().type.dtype;
+  e.ForShape({rows, cols}, [&](Value* flat, const std::vector<Value*>& idx) {
+    auto& b = e.b();
+    Value* dst = b.CreateAdd(b.CreateMul(idx[1], e.c64(rows)), idx[0]);
+    e.Store(d, e.Load(d, e.in(0), flat), e.out(), dst);
+  });
+}
+
+// C[M,N] = A[M,K] B[K,N] with register tiles: `mr` rows by `nv` vectors of
+// `width` columns held in accumulators across the whole K loop, so each
+// element of C is loaded and stored once. The last vector of a tile may be
+// partial (masked) when N is not a multiple of the vector width.
+class MatMulEmitter {
+ public:
+  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n) : e_(e), m_(m), k_(k), n_(n) {
+    w_ = e.width();
+    nv_ = w_ >= 16 ? 4 : 2;
+    mr_ = 6;
+    vec_ = llvm::FixedVectorType::get(e.f32(), w_);
+  }
+
+  void Emit() {
+    int64_t nr = nv_ * w_;
+    int64_t full_m = m_ / mr_, rem_m = m_ % mr_, full_n = n_ / nr, rem_n = n_ % nr;
+    auto band = [&](Value* i0, int mr) {
+      e_.For(full_n, [&](Value* jt) { Tile(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr, nv_, w_); });
+      if (rem_n) {
+        int nv = static_cast<int>((rem_n + w_ - 1) / w_);
+        int last = static_cast<int>(rem_n - (nv - 1) * w_);
+        Tile(i0, e_.c64(full_n * nr), mr, nv, last);
+      }
+    };
+    e_.For(full_m, [&](Value* it) { band(e_.b().CreateMul(it, e_.c64(mr_)), mr_); });
+    if (rem_m) band(e_.c64(full_m * mr_), static_cast<int>(rem_m));
+  }
+
+ private:
+  Value* Mask(int lanes) {
+    std::vector<llvm::Constant*> bits;
+    for (int i = 0; i < w_; ++i) bits.push_back(e_.b().getInt1(i < lanes));
+    return llvm::ConstantVector::get(bits);
+  }
+
+  void Tile(Value* i0, Value* j0, int mr, int nv, int last_lanes) {
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = b.GetInsertBlock();
+    llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "ktile", f);
+    llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "ktile.exit", f);
+    b.CreateBr(loop);
+    b.SetInsertPoint(loop);
+    llvm::PHINode* p = b.CreatePHI(e_.i64(), 2, "k");
+    p->addIncoming(e_.c64(0), pre);
+    std::vector<llvm::PHINode*> acc;
+    for (int i = 0; i < mr * nv; ++i) {
+      acc.push_back(b.CreatePHI(vec_, 2, "acc"));
+      acc.back()->addIncoming(llvm::Constant::getNullValue(vec_), pre);
+    }
+    std::vector<Value*> bv;
+    Value* brow = b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
+    for (int v = 0; v < nv; ++v) {
+      Value* ptr = b.CreateInBoundsGEP(e_.f32(), e_.in(1), b.CreateAdd(brow, e_.c64(v * w_)));
+      bool partial = v == nv - 1 && last_lanes < w_;
+      if (partial) {
+        bv.push_back(b.CreateMaskedLoad(vec_, ptr, llvm::Align(4), Mask(last_lanes),
+                                        llvm::Constant::getNullValue(vec_)));
+      } else {
+        bv.push_back(b.CreateAlignedLoad(vec_, ptr, llvm::Align(4)));
+      }
+    }
+    std::vector<Value*> next(acc.size());
+    for (int r = 0; r < mr; ++r) {
+      Value* arow = b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(k_));
+      Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, e_.in(0), b.CreateAdd(arow, p)));
+      for (int v = 0; v < nv; ++v) {
+        // llvm.fma, not fmuladd: always fused, so results match the interpreter.
+        next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_},
+                                        {a, bv[v], acc[r * nv + v]});
+      }
+    }
+    Value* pn = b.CreateAdd(p, e_.c64(1), "", true, true);
+    llvm::BasicBlock* latch = b.GetInsertBlock();
+    p->addIncoming(pn, latch);
+    for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], latch);
+    b.CreateCondBr(b.CreateICmpULT(pn, e_.c64(k_)), loop, exit);
+    b.SetInsertPoint(exit);
+    for (int r = 0; r < mr; ++r) {
+      Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
+      for (int v = 0; v < nv; ++v) {
+        Value* ptr = b.CreateInBoundsGEP(e_.f32(), e_.out(), b.CreateAdd(crow, e_.c64(v * w_)));
+        Value* value = k_ > 0 ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
+        if (v == nv - 1 && last_lanes < w_) {
+          b.CreateMaskedStore(value, ptr, llvm::Align(4), Mask(last_lanes));
+        } else {
+          b.CreateAlignedStore(value, ptr, llvm::Align(4));
+        }
+      }
+    }
+  }
+
+  E& e_;
+  int64_t m_, k_, n_;
+  int w_, nv_, mr_;
+  llvm::FixedVectorType* vec_;
+};
+
+void EmitMatMul(E& e) {
+  const ir::Shape& a = e.in_type(0).shape;
+  MatMulEmitter(e, a[0], a[1], e.in_type(1).shape[1]).Emit();
+}
+
+// Reductions see the operand as [outer, len, inner] and accumulate along len
+// in order, as the interpreter does, so sums match bit for bit.
+struct Split3 {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+Split3 SplitAxis(const ir::Shape& shape, int64_t axis) {
+  Split3 d;
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    (i < axis ? d.outer : i == axis ? d.len : d.inner) *= shape[i];
+  }
+  return d;
+}
+
+// acc = first element; for l in 1..len: acc = step(acc, x, l); store(acc).
+void Reduce(E& e, const std::function<std::vector<Value*>(Value*)>& init,
+            const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*, Value*)>& step,
+            const std::function<void(Value*, const std::vector<Value*>&)>& store) {
+  Split3 d = SplitAxis(e.in_type(0).shape, ir::attr_int(e.node().attrs, "axis"));
+  auto& b = e.b();
+  e.ForShape({d.outer, d.inner}, [&](Value* flat, const std::vector<Value*>& idx) {
+    Value* base = b.CreateAdd(b.CreateMul(idx[0], e.c64(d.len * d.inner)), idx[1]);
+    std::vector<Value*> acc = init(e.Load(DType::kF32, e.in(0), base));
+    if (d.len > 1) {
+      // The carried accumulators live in allocas that mem2reg turns into phis.
+      std::vector<llvm::AllocaInst*> slots;
+      llvm::IRBuilder<> entry(&b.GetInsertBlock()->getParent()->getEntryBlock(),
+                              b.GetInsertBlock()->getParent()->getEntryBlock().begin());
+      for (Value* a : acc) {
+        slots.push_back(entry.CreateAlloca(a->getType()));
+        b.CreateStore(a, slots.back());
+      }
+      e.For(d.len - 1, [&](Value* l0) {
+        Value* l = b.CreateAdd(l0, e.c64(1));
+        Value* x = e.Load(DType::kF32, e.in(0), b.CreateAdd(base, b.CreateMul(l, e.c64(d.inner))));
+        std::vector<Value*> cur;
+        for (auto* s : slots) cur.push_back(b.CreateLoad(s->getAllocatedType(), s));
+        std::vector<Value*> nxt = step(cur, x, l);
+        for (size_t i = 0; i < slots.size(); ++i) b.CreateStore(nxt[i], slots[i]);
+      });
+      acc.clear();
+      for (auto* s : slots) acc.push_back(b.CreateLoad(s->getAllocatedType(), s));
+    }
+    store(flat, acc);
+  });
+}
+
+void EmitReduceSum(E& e) {
+  Reduce(
+      e, [](Value* x) { return std::vector<Value*>{x}; },
+      [&](const std::vector<Value*>& acc, Value* x, Value*) {
+        return std::vector<Value*>{e.b().CreateFAdd(acc[0], x)};
+      },
+      [&](Value* i, const std::vector<Value*>& acc) { e.Store(DType::kF32, acc[0], e.out(), i); });
+}
+
+void EmitReduceMax(E& e) {
+  Reduce(
+      e, [](Value* x) { return std::vector<Value*>{x}; },
+      [&](const std::vector<Value*>& acc, Value* x, Value*) {
+        auto& b = e.b();
+        Value* pick = b.CreateOr(b.CreateFCmpOGT(x, acc[0]), b.CreateFCmpUNO(x, x));
+        return std::vector<Value*>{b.CreateSelect(pick, x, acc[0])};
+      },
+      [&](Value* i, const std::vector<Value*>& acc) { e.Store(DType::kF32, acc[0], e.out(), i); });
+}
+
+// The first maximum wins, as in the interpreter and numpy.
+void EmitArgMax(E& e) {
+  Reduce(
+      e, [&](Value* x) { return std::vector<Value*>{x, e.c64(0)}; },
+      [&](const std::vector<Value*>& acc, Value* x, Value* l) {
+        auto& b = e.b();
+        Value* better = b.CreateFCmpOGT(x, acc[0]);
+        return std::vector<Value*>{b.CreateSelect(better, x, acc[0]),
+                                   b.CreateSelect(better, l, acc[1])};
+      },
+      [&](Value* i, const std::vector<Value*>& acc) {
+        e.Store(DType::kI32, e.b().CreateTrunc(acc[1], e.b().getInt32Ty()), e.out(), i);
+      });
+}
+
+void EmitOneHot(E& e) {
+  auto& b = e.b();
+  int64_t depth = ir::attr_int(e.node().attrs, "depth");
+  int64_t n = ir::num_elements(e.in_type(0).shape);
+  e.For(n * depth, [&](Value* i) { e.Store(DType::kF32, e.cf(0.0), e.out(), i); });
+  e.For(n, [&](Value* i) {
+    Value* label = b.CreateSExt(e.Load(DType::kI32, e.in(0), i), e.i64());
+    Value* bad = b.CreateICmpUGE(label, e.c64(depth));  // also catches negatives
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* fail = llvm::BasicBlock::Create(e.ctx(), "bad_label", f);
+    llvm::BasicBlock* ok = llvm::BasicBlock::Create(e.ctx(), "label_ok", f);
+    b.CreateCondBr(bad, fail, ok);
+    b.SetInsertPoint(fail);
+    Value* err = e.error();
+    b.CreateStore(e.c64(e.id()), b.CreateConstInBoundsGEP1_64(e.i64(), err, 0));
+    b.CreateStore(label, b.CreateConstInBoundsGEP1_64(e.i64(), err, 1));
+    b.CreateStore(i, b.CreateConstInBoundsGEP1_64(e.i64(), err, 2));
+    b.CreateRet(b.getInt32(1));
+    b.SetInsertPoint(ok);
+    e.Store(DType::kF32, e.cf(1.0), e.out(), b.CreateAdd(b.CreateMul(i, e.c64(depth)), label));
+  });
+}
+
+using EmitFn = void (*)(E&);
+constexpr EmitFn kEmitters[] = {
+#define KILN_OP(Enum, name, arity, shape_rule, attrs) &Emit##Enum,
+#include "ir/ops.def"
+#undef KILN_OP
+};
+static_assert(std::size(kEmitters) == ir::kNumOps);
+
+// Nodes that get code: everything computed, plus outputs that must be staged.
+bool HasCode(const ir::Graph& g, const BufferPlan& plan, NodeId id) {
+  OpKind op = g.nodes[id].op;
+  if (op == OpKind::kAssign) return plan.owned[id];
+  if (op == OpKind::kInput || op == OpKind::kVariable || op == OpKind::kConstant) return false;
+  return plan.root[id] == id;
+}
+
+absl::Status Emitter::Emit(const char* name) {
+  llvm::Type* ptr = b_.getPtrTy();
+  auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), ptr}, false);
+  llvm::Function* step =
+      llvm::Function::Create(step_ty, llvm::Function::ExternalLinkage, name, m_);
+  llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", step);
+  llvm::IRBuilder<> sb(entry);
+  Value* table = step->getArg(0);
+  auto slot = [&](NodeId id) {
+    return sb.CreateLoad(ptr, sb.CreateConstInBoundsGEP1_64(ptr, table, plan_.root[id]));
+  };
+  for (size_t i = 0; i < g_.nodes.size(); ++i) {
+    NodeId id = static_cast<NodeId>(i);
+    if (!HasCode(g_, plan_, id)) continue;
+    llvm::Function* f = NodeFunction(id);
+    std::vector<Value*> call_args{slot(id)};
+    for (NodeId in : g_.nodes[id].inputs) call_args.push_back(slot(in));
+    call_args.push_back(step->getArg(1));
+    call_args.push_back(step->getArg(2));
+    Value* status = sb.CreateCall(f, call_args);
+    if (g_.nodes[id].op == OpKind::kOneHot) {
+      llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "cont", step);
+      llvm::BasicBlock* fail = llvm::BasicBlock::Create(ctx_, "fail", step);
+      sb.CreateCondBr(sb.CreateICmpNE(status, sb.getInt32(0)), fail, cont);
+      sb.SetInsertPoint(fail);
+      sb.CreateRet(status);
+      sb.SetInsertPoint(cont);
+    }
+  }
+  // Assigns take effect after every read of the step.
+  for (NodeId id : g_.nodes_of(OpKind::kAssign)) {
+    const ir::Node& n = g_.nodes[id];
+    uint64_t bytes = static_cast<uint64_t>(ir::num_elements(n.type.shape)) *
+                     ir::dtype_size(n.type.dtype);
+    NodeId source = plan_.owned[id] ? id : n.inputs[1];
+    sb.CreateMemCpy(slot(n.inputs[0]), llvm::MaybeAlign(4), slot(source), llvm::MaybeAlign(4),
+                    bytes);
+  }
+  sb.CreateRet(sb.getInt32(0));
+  return absl::OkStatus();
+}
+
+// One function per node with noalias buffers, so loops vectorise without
+// runtime alias checks; the inliner folds them into the step.
+llvm::Function* Emitter::NodeFunction(NodeId id) {
+  const ir::Node& n = g_.nodes[id];
+  llvm::Type* ptr = b_.getPtrTy();
+  std::vector<llvm::Type*> params(1 + n.inputs.size(), ptr);
+  params.push_back(i64());
+  params.push_back(ptr);
+  auto* ty = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
+  auto* f = llvm::Function::Create(ty, llvm::Function::InternalLinkage,
+                                   str_cat(ir::op_name(n.op), "_", id), m_);
+  for (size_t i = 0; i <= n.inputs.size(); ++i) f->addParamAttr(i, llvm::Attribute::NoAlias);
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+  id_ = id;
+  out_ = f->getArg(0);
+  args_.clear();
+  for (size_t i = 0; i < n.inputs.size(); ++i) args_.push_back(f->getArg(1 + i));
+  step_seed_ = f->getArg(1 + n.inputs.size());
+  error_ = f->getArg(2 + n.inputs.size());
+  kEmitters[static_cast<size_t>(n.op)](*this);
+  b_.CreateRet(b_.getInt32(0));
+  return f;
+}
+
+}  // namespace
+
+BufferPlan plan_buffers(const ir::Graph& graph) {
+  const size_t n = graph.nodes.size();
+  BufferPlan plan{std::vector<NodeId>(n), std::vector<bool>(n, false)};
+  std::vector<bool> assigned(n, false);
+  for (NodeId id : graph.nodes_of(OpKind::kAssign)) assigned[graph.nodes[id].inputs[0]] = true;
+  for (size_t i = 0; i < n; ++i) {
+    const ir::Node& node = graph.nodes[i];
+    NodeId id = static_cast<NodeId>(i);
+    plan.root[i] = id;
+    if (IsAlias(node.op)) {
+      NodeId root = plan.root[node.inputs[0]];
+      // An output of an assigned variable must keep the value from before the step.
+      bool stage = node.op == OpKind::kOutput && assigned[root];
+      if (!stage) plan.root[i] = root;
+    }
+    if (node.op == OpKind::kAssign) {
+      // Stage the value only when it is itself a variable or input (a swap);
+      // computed values can be copied straight from their buffers at the end.
+      OpKind src = graph.nodes[plan.root[node.inputs[1]]].op;
+      plan.owned[i] = src == OpKind::kVariable || src == OpKind::kInput;
+      continue;
+    }
+    plan.owned[i] = plan.root[i] == id && node.op != OpKind::kInput &&
+                    node.op != OpKind::kVariable;
+  }
+  return plan;
+}
+
+absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
+                       const char* name, llvm::Module& module) {
+  return Emitter(graph, plan, vector_width, module).Emit(name);
+}
+
+}  // namespace kiln::codegen

@@ -1,0 +1,35 @@
+// Lowers a verified graph to LLVM IR (internal to codegen/).
+#pragma once
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "ir/graph.h"
+
+namespace llvm {
+class Module;
+}
+
+namespace kiln::codegen {
+
+/// How each node's value is stored at run time.
+struct BufferPlan {
+  /// The node whose storage holds this node's value (itself unless it aliases,
+  /// e.g. reshape and output of a computed value).
+  std::vector<ir::NodeId> root;
+  /// Whether the executor owns a buffer for the node (computed values, constants,
+  /// staged assigns); inputs and variables are bound per run instead.
+  std::vector<bool> owned;
+};
+
+/// Decides storage: aliases resolve to their root, everything else computed gets a buffer.
+BufferPlan plan_buffers(const ir::Graph& graph);
+
+/// Defines in `module`:
+///   i32 @<name>(ptr %table, i64 %step_seed, ptr %error)
+/// %table[i] holds the storage of root node i. Returns 0, or 1 after writing
+/// {node, value, index} into %error (i64[3]) when a label is out of range.
+absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
+                       const char* name, llvm::Module& module);
+
+}  // namespace kiln::codegen

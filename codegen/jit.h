@@ -1,0 +1,33 @@
+// The LLVM JIT engine: compiles a whole graph (a training step, an evaluation
+// or a prediction) into one native function for the host CPU. This header is
+// free of LLVM types; only codegen/*.cc include LLVM.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "runtime/executor.h"
+
+namespace kiln {
+
+/// Which vector instruction set the JIT targets.
+enum class Isa { kAuto, kAvx2, kAvx512 };
+
+/// JIT settings.
+struct JitOptions {
+  /// kAuto picks AVX-512 when the host has it, else AVX2; asking for an ISA the
+  /// host lacks is an error.
+  Isa isa = Isa::kAuto;
+  /// Print the LLVM IR before/after optimisation and the assembly of each
+  /// compiled graph to stderr. Also enabled by KILN_JIT_DUMP=ir,opt-ir,asm.
+  bool dump_ir = false, dump_optimized_ir = false, dump_asm = false;
+};
+
+/// A JIT engine for the host CPU, or an error saying which CPU feature is missing.
+absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options = {});
+
+/// "znver3 +avx2 +fma ... (vector width 8)": what the JIT targets on this host.
+std::string jit_host_description(Isa isa = Isa::kAuto);
+
+}  // namespace kiln

@@ -1,0 +1,304 @@
+// The JIT engine: LLVM ORC LLJIT for the host, an O3 pipeline that knows the
+// target machine, and an executor that runs the compiled step. The only file
+// that includes the ORC and PassBuilder headers (they are slow to compile).
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+
+#include "codegen/emitter.h"
+#include "codegen/jit.h"
+#include "ir/strings.h"
+#include "ir/verifier.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/Verifier.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/Utils/Cloning.h"
+#include "runtime/denormals.h"
+
+namespace kiln {
+namespace {
+
+using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t* error);
+
+absl::Status FromLlvm(llvm::Error err, const char* what) {
+  std::string msg = llvm::toString(std::move(err));
+  return absl::InternalError(str_cat("JIT ", what, ": ", msg));
+}
+
+void InitializeLlvm() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+// What the JIT targets: CPU name, features and vector width, or why it cannot.
+struct Target {
+  std::string cpu;
+  std::vector<std::string> disabled;
+  int width = 8;
+  std::string isa;
+};
+
+absl::StatusOr<Target> ChooseTarget(Isa isa) {
+  auto features = llvm::sys::getHostCPUFeatures();
+  auto has = [&](const char* f) { return features.lookup(f); };
+  Target t;
+  t.cpu = llvm::sys::getHostCPUName().str();
+  if (!has("avx2") || !has("fma")) {
+    return absl::FailedPreconditionError(
+        "the host CPU lacks AVX2 and FMA, which the JIT needs; use Backend::kInterpreter");
+  }
+  bool avx512 = has("avx512f");
+  if (isa == Isa::kAvx512 && !avx512) {
+    return absl::FailedPreconditionError(
+        "Isa::kAvx512 was requested but the host CPU lacks avx512f");
+  }
+  if (isa == Isa::kAvx2 || !avx512) {
+    // Turning off avx512f also turns off every AVX-512 extension built on it.
+    if (avx512) t.disabled.push_back("avx512f");
+    t.width = 8;
+    t.isa = "avx2";
+  } else {
+    t.width = 16;
+    t.isa = "avx512";
+  }
+  return t;
+}
+
+bool DumpRequested(const char* what) {
+  const char* env = std::getenv("KILN_JIT_DUMP");
+  return env && std::strstr(env, what) != nullptr;
+}
+
+std::string ModuleText(const llvm::Module& m) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  m.print(os, nullptr);
+  return text;
+}
+
+class JitExecutor : public Executor {
+ public:
+  // `code` keeps the JIT that owns the step's machine code alive.
+  JitExecutor(ir::Graph graph, codegen::BufferPlan plan, StepFn fn,
+              std::shared_ptr<llvm::orc::LLJIT> code)
+      : graph_(std::move(graph)), plan_(std::move(plan)), fn_(fn), code_(std::move(code)) {
+    const size_t n = graph_.nodes.size();
+    buffers_.resize(n);
+    table_.assign(n, nullptr);
+    for (size_t i = 0; i < n; ++i) {
+      const ir::Node& node = graph_.nodes[i];
+      auto id = static_cast<ir::NodeId>(i);
+      if (plan_.owned[i]) {
+        buffers_[i] = Tensor(node.type.dtype, node.type.shape);
+        table_[i] = buffers_[i].raw();
+        // Constants never change: fill them once instead of every step.
+        if (node.op == ir::OpKind::kConstant) {
+          float v = static_cast<float>(ir::attr_float(node.attrs, "value"));
+          std::fill_n(buffers_[i].data<float>(), buffers_[i].size(), v);
+        }
+      }
+      if (node.op == ir::OpKind::kInput || node.op == ir::OpKind::kVariable) bound_.push_back(id);
+      if (node.op == ir::OpKind::kOutput) outputs_.push_back(id);
+    }
+  }
+
+  absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
+                   Outputs* outputs) override {
+    for (ir::NodeId id : bound_) {
+      if (auto s = Bind(id, feeds, variables); !s.ok()) {
+        return absl::Status(s.code(), str_cat(ir::describe_node(graph_, id), ": ", s.message()));
+      }
+    }
+    int64_t error[3] = {0, 0, 0};
+    int32_t status;
+    {
+      FlushDenormals flush;
+      status = fn_(table_.data(), step_seed, error);
+    }
+    if (status != 0) {
+      auto id = static_cast<ir::NodeId>(error[0]);
+      return absl::OutOfRangeError(str_cat(
+          ir::describe_node(graph_, id), ": label ", error[1], " at index ", error[2],
+          " is outside [0, ", ir::attr_int(graph_.nodes[id].attrs, "depth"), ")"));
+    }
+    for (ir::NodeId id : outputs_) {
+      const ir::Node& node = graph_.nodes[id];
+      Tensor& out = (*outputs)[ir::attr_string(node.attrs, "name")];
+      if (out.dtype() != node.type.dtype || out.shape() != node.type.shape) {
+        out = Tensor(node.type.dtype, node.type.shape);
+      }
+      std::memcpy(out.raw(), table_[plan_.root[id]], out.nbytes());
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Bind(ir::NodeId id, const Feeds& feeds, VariableStore& variables) {
+    const ir::Node& node = graph_.nodes[id];
+    const std::string& name = ir::attr_string(node.attrs, "name");
+    Tensor* t = nullptr;
+    if (node.op == ir::OpKind::kInput) {
+      auto it = feeds.find(name);
+      if (it == feeds.end()) {
+        return absl::InvalidArgumentError(str_cat("no tensor fed for input \"", name, "\""));
+      }
+      // The step never writes its inputs.
+      t = const_cast<Tensor*>(it->second);
+    } else {
+      t = variables.find(name);
+      if (!t) {
+        return absl::FailedPreconditionError(str_cat("variable \"", name, "\" is not initialized"));
+      }
+    }
+    if (t->dtype() != node.type.dtype || t->shape() != node.type.shape) {
+      return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t->type_string(),
+                                                ", expected ", ir::type_string(node.type)));
+    }
+    table_[id] = t->raw();
+    return absl::OkStatus();
+  }
+
+  ir::Graph graph_;
+  codegen::BufferPlan plan_;
+  StepFn fn_;
+  std::shared_ptr<llvm::orc::LLJIT> code_;
+  std::vector<Tensor> buffers_;
+  std::vector<void*> table_;
+  std::vector<ir::NodeId> bound_, outputs_;
+};
+
+class JitEngine : public Engine {
+ public:
+  JitEngine(JitOptions options, Target target, std::unique_ptr<llvm::orc::LLJIT> jit,
+            std::unique_ptr<llvm::TargetMachine> tm)
+      : options_(options), target_(std::move(target)), jit_(std::move(jit)), tm_(std::move(tm)) {
+    options_.dump_ir |= DumpRequested("ir");
+    options_.dump_optimized_ir |= DumpRequested("opt-ir");
+    options_.dump_asm |= DumpRequested("asm");
+  }
+
+  std::string name() const override { return "jit"; }
+
+  absl::StatusOr<std::unique_ptr<Executor>> compile(const ir::Graph& graph) override {
+    if (auto s = ir::verify(graph); !s.ok()) return s;
+    codegen::BufferPlan plan = codegen::plan_buffers(graph);
+    auto ctx = std::make_unique<llvm::LLVMContext>();
+    auto module = std::make_unique<llvm::Module>(graph.name, *ctx);
+    module->setDataLayout(jit_->getDataLayout());
+    module->setTargetTriple(jit_->getTargetTriple().str());
+    std::string fn_name = str_cat("kiln_step_", next_id_++);
+    if (auto s = codegen::emit_step(graph, plan, target_.width, fn_name.c_str(), *module);
+        !s.ok()) {
+      return s;
+    }
+    for (llvm::Function& f : *module) {
+      if (f.isDeclaration()) continue;
+      f.addFnAttr("target-cpu", tm_->getTargetCPU());
+      f.addFnAttr("target-features", tm_->getTargetFeatureString());
+      f.addFnAttr(llvm::Attribute::NoUnwind);
+    }
+    std::string broken;
+    llvm::raw_string_ostream err(broken);
+    if (llvm::verifyModule(*module, &err)) {
+      return absl::InternalError(str_cat("JIT emitted invalid LLVM IR for graph \"", graph.name,
+                                         "\": ", broken));
+    }
+    if (options_.dump_ir) std::cerr << "; ----- LLVM IR before optimisation\n" << ModuleText(*module);
+    Optimize(*module);
+    if (options_.dump_optimized_ir) {
+      std::cerr << "; ----- LLVM IR after optimisation\n" << ModuleText(*module);
+    }
+    if (options_.dump_asm) std::cerr << "# ----- assembly\n" << Assembly(*module);
+    if (auto e = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(ctx)))) {
+      return FromLlvm(std::move(e), "cannot add the module");
+    }
+    auto sym = jit_->lookup(fn_name);
+    if (!sym) return FromLlvm(sym.takeError(), "cannot find the step function");
+    return std::unique_ptr<Executor>(
+        new JitExecutor(graph, std::move(plan), sym->toPtr<StepFn>(), jit_));
+  }
+
+ private:
+  void Optimize(llvm::Module& m) {
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    // Full unrolling of the many short constant-trip loops multiplies code size
+    // (and compile time) for little gain; the matmul tiles are unrolled by hand.
+    // Measured on the seed-001 step: unrolling makes compilation 2-5x slower.
+    llvm::PipelineTuningOptions tuning;
+    tuning.LoopUnrolling = false;
+    // Without the target machine the vectorisers see no vector registers.
+    llvm::PassBuilder pb(tm_.get(), tuning);
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+  }
+
+  std::string Assembly(const llvm::Module& m) {
+    std::unique_ptr<llvm::Module> clone = llvm::CloneModule(m);
+    llvm::SmallString<0> text;
+    llvm::raw_svector_ostream os(text);
+    llvm::legacy::PassManager pm;
+    if (tm_->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile)) {
+      return "(the target cannot emit assembly)\n";
+    }
+    pm.run(*clone);
+    return std::string(text.str());
+  }
+
+  JitOptions options_;
+  Target target_;
+  std::shared_ptr<llvm::orc::LLJIT> jit_;
+  std::unique_ptr<llvm::TargetMachine> tm_;
+  int next_id_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
+  InitializeLlvm();
+  auto target = ChooseTarget(options.isa);
+  if (!target.ok()) return target.status();
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb) return FromLlvm(jtmb.takeError(), "cannot describe the host");
+  jtmb->setCPU(target->cpu);
+  for (const std::string& f : target->disabled) jtmb->getFeatures().AddFeature(f, false);
+  jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto tm = jtmb->createTargetMachine();
+  if (!tm) return FromLlvm(tm.takeError(), "cannot create the target machine");
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
+  if (!jit) return FromLlvm(jit.takeError(), "cannot create LLJIT");
+  // The step calls expf/logf/tanhf from the process's libm.
+  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      (*jit)->getDataLayout().getGlobalPrefix());
+  if (!gen) return FromLlvm(gen.takeError(), "cannot search the process for symbols");
+  (*jit)->getMainJITDylib().addGenerator(std::move(*gen));
+  return std::unique_ptr<Engine>(
+      new JitEngine(options, *std::move(target), std::move(*jit), std::move(*tm)));
+}
+
+std::string jit_host_description(Isa isa) {
+  InitializeLlvm();
+  auto target = ChooseTarget(isa);
+  if (!target.ok()) return std::string(target.status().message());
+  return str_cat(target->cpu, " ", target->isa, " (vector width ", target->width, ")");
+}
+
+}  // namespace kiln

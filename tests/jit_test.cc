@@ -1,0 +1,266 @@
+// The JIT against the interpreter: every op, odd sizes, whole training steps.
+// Both executors accumulate in the same order with fused multiply-adds, so the
+// comparisons use a tolerance (1e-5 relative) far looser than what they reach.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <kiln/kiln.h>
+
+#include <cmath>
+#include <functional>
+
+#include "codegen/jit.h"
+#include "ir/builder.h"
+#include "ir/strings.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using ::testing::HasSubstr;
+using ir::DType;
+using ir::NodeId;
+using namespace layers;
+
+std::unique_ptr<Engine> Jit(Isa isa = Isa::kAuto) {
+  auto engine = make_jit({.isa = isa});
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  return engine.ok() ? *std::move(engine) : nullptr;
+}
+
+void ExpectClose(const Tensor& jit, const Tensor& ref, const std::string& what) {
+  ASSERT_EQ(jit.shape(), ref.shape()) << what;
+  ASSERT_EQ(jit.dtype(), ref.dtype()) << what;
+  for (int64_t i = 0; i < jit.size(); ++i) {
+    float a = jit.as_float(i), b = ref.as_float(i);
+    if (std::isnan(a) && std::isnan(b)) continue;
+    ASSERT_LE(std::fabs(a - b), 1e-5f * std::max(std::fabs(a), std::fabs(b)) + 1e-7f)
+        << what << " element " << i << ": jit " << a << " vs interpreter " << b;
+  }
+}
+
+// Random values in [lo, hi) for every input of the graph.
+Tensor Random(const ir::Type& type, Rng& rng, float lo, float hi) {
+  Tensor t(type.dtype, type.shape);
+  for (int64_t i = 0; i < t.size(); ++i) {
+    float v = lo + (hi - lo) * rng.uniform();
+    if (type.dtype == DType::kF32) t.data<float>()[i] = v;
+    if (type.dtype == DType::kI32) t.data<int32_t>()[i] = static_cast<int32_t>(std::floor(v));
+    if (type.dtype == DType::kU8) t.data<uint8_t>()[i] = static_cast<uint8_t>(v);
+  }
+  return t;
+}
+
+// Runs `graph` on both executors with the same random inputs and variables
+// and compares every output and every variable afterwards.
+void Compare(const ir::Graph& graph, float lo = -2, float hi = 2, int steps = 1) {
+  testing::expect_round_trip(graph);
+  Rng rng(7);
+  std::vector<Tensor> feeds_storage;
+  Feeds feeds;
+  VariableStore ref_vars, jit_vars;
+  feeds_storage.reserve(graph.nodes.size());
+  for (const ir::Node& n : graph.nodes) {
+    const std::string& name = ir::attr_string(n.attrs, "name");
+    if (n.op == ir::OpKind::kInput) {
+      feeds_storage.push_back(Random(n.type, rng, lo, hi));
+      feeds[name] = &feeds_storage.back();
+    } else if (n.op == ir::OpKind::kVariable) {
+      Tensor v = Random(n.type, rng, lo, hi);
+      ref_vars.set(name, std::make_shared<Tensor>(v));
+      jit_vars.set(name, std::make_shared<Tensor>(v));
+    }
+  }
+  auto ref = make_interpreter()->compile(graph);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  auto engine = Jit();
+  ASSERT_NE(engine, nullptr);
+  auto jit = engine->compile(graph);
+  ASSERT_TRUE(jit.ok()) << jit.status();
+  for (int step = 0; step < steps; ++step) {
+    Outputs ref_out, jit_out;
+    ASSERT_TRUE((*ref)->run(feeds, ref_vars, 99 + step, &ref_out).ok());
+    auto s = (*jit)->run(feeds, jit_vars, 99 + step, &jit_out);
+    ASSERT_TRUE(s.ok()) << s;
+    for (const auto& [name, t] : ref_out) ExpectClose(jit_out.at(name), t, "output " + name);
+    for (const auto& [name, t] : ref_vars.all()) {
+      ExpectClose(*jit_vars.find(name), *t, "variable " + name);
+    }
+  }
+}
+
+// A one-op graph: `make` records the op on the given inputs.
+ir::Graph OneOp(const std::vector<ir::Type>& inputs,
+                const std::function<NodeId(ir::Builder&, std::vector<NodeId>)>& make) {
+  ir::Graph g;
+  ir::Builder b(&g);
+  std::vector<NodeId> ids;
+  for (size_t i = 0; i < inputs.size(); ++i) ids.push_back(b.input(str_cat("in", i), inputs[i]));
+  b.output("out", make(b, ids));
+  EXPECT_TRUE(b.status().ok()) << b.status();
+  return g;
+}
+
+const ir::Type kOdd{DType::kF32, {7, 33}};
+
+TEST(JitOps, Elementwise) {
+  using B = ir::Builder;
+  std::vector<std::function<NodeId(B&, std::vector<NodeId>)>> unary = {
+      [](B& b, auto x) { return b.neg(x[0]); },  [](B& b, auto x) { return b.exp(x[0]); },
+      [](B& b, auto x) { return b.tanh(x[0]); }, [](B& b, auto x) { return b.scale(x[0], 3.0); }};
+  for (auto& op : unary) Compare(OneOp({kOdd}, op));
+  Compare(OneOp({kOdd}, [](B& b, auto x) { return b.log(x[0]); }), 0.1f, 5);
+  Compare(OneOp({kOdd}, [](B& b, auto x) { return b.sqrt(x[0]); }), 0.0f, 5);
+  std::vector<std::function<NodeId(B&, std::vector<NodeId>)>> binary = {
+      [](B& b, auto x) { return b.add(x[0], x[1]); },
+      [](B& b, auto x) { return b.sub(x[0], x[1]); },
+      [](B& b, auto x) { return b.mul(x[0], x[1]); },
+      [](B& b, auto x) { return b.div(x[0], x[1]); },
+      [](B& b, auto x) { return b.max(x[0], x[1]); },
+      [](B& b, auto x) { return b.min(x[0], x[1]); },
+      [](B& b, auto x) { return b.greater(x[0], x[1]); },
+      [](B& b, auto x) { return b.equal(x[0], x[0]); }};
+  for (auto& op : binary) Compare(OneOp({kOdd, kOdd}, op));
+  for (DType d : {DType::kI32, DType::kU8}) {
+    ir::Type t{d, {5, 3}};
+    Compare(OneOp({t, t}, [](B& b, auto x) { return b.greater(x[0], x[1]); }), 0, 4);
+    Compare(OneOp({t, t}, [](B& b, auto x) { return b.equal(x[0], x[1]); }), 0, 3);
+  }
+}
+
+TEST(JitOps, CastsEveryPair) {
+  for (DType from : {DType::kF32, DType::kI32, DType::kU8}) {
+    for (DType to : {DType::kF32, DType::kI32, DType::kU8}) {
+      Compare(OneOp({{from, {3, 5}}},
+                    [to](ir::Builder& b, auto x) { return b.cast(x[0], to); }),
+              -300, 300);
+    }
+  }
+}
+
+TEST(JitOps, LayoutOps) {
+  Compare(OneOp({{DType::kF32, {}}},
+                [](ir::Builder& b, auto x) { return b.broadcast(x[0], {7, 33}, {}); }));
+  Compare(OneOp({{DType::kF32, {33}}},
+                [](ir::Builder& b, auto x) { return b.broadcast(x[0], {7, 33}, {1}); }));
+  Compare(OneOp({{DType::kF32, {7}}},
+                [](ir::Builder& b, auto x) { return b.broadcast(x[0], {7, 33}, {0}); }));
+  Compare(OneOp({{DType::kF32, {3, 5}}},
+                [](ir::Builder& b, auto x) { return b.broadcast(x[0], {3, 4, 5}, {0, 2}); }));
+  Compare(OneOp({kOdd}, [](ir::Builder& b, auto x) { return b.transpose(x[0]); }));
+  Compare(OneOp({kOdd}, [](ir::Builder& b, auto x) { return b.reshape(x[0], {33, 7}); }));
+}
+
+TEST(JitOps, MatMulOddShapes) {
+  // Shapes around the register tile (6 rows x 2-4 vectors) and the vector width.
+  std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {1, 3, 1},    {7, 33, 17},
+                                                {6, 16, 16},  {13, 5, 129}, {33, 129, 130},
+                                                {32, 784, 128}, {2, 0, 3}};
+  for (auto [m, k, n] : shapes) {
+    SCOPED_TRACE(str_cat(m, "x", k, "x", n));
+    Compare(OneOp({{DType::kF32, {m, k}}, {DType::kF32, {k, n}}},
+                  [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); }));
+  }
+}
+
+TEST(JitOps, Reductions) {
+  for (int64_t axis = 0; axis < 3; ++axis) {
+    ir::Type t{DType::kF32, {3, 7, 33}};
+    Compare(OneOp({t}, [axis](ir::Builder& b, auto x) { return b.reduce_sum(x[0], axis); }));
+    Compare(OneOp({t}, [axis](ir::Builder& b, auto x) { return b.reduce_max(x[0], axis); }));
+    Compare(OneOp({t}, [axis](ir::Builder& b, auto x) { return b.argmax(x[0], axis); }));
+  }
+}
+
+TEST(JitOps, OneHotRandomAndErrors) {
+  Compare(OneOp({{DType::kI32, {9}}}, [](ir::Builder& b, auto x) { return b.one_hot(x[0], 5); }),
+          0, 5);
+  Compare(OneOp({}, [](ir::Builder& b, auto) { return b.random_uniform(3, {7, 33}); }));
+  ir::Graph g =
+      OneOp({{DType::kI32, {4}}}, [](ir::Builder& b, auto x) { return b.one_hot(x[0], 5); });
+  auto exec = Jit()->compile(g);
+  ASSERT_TRUE(exec.ok());
+  Tensor labels = testing::i32({4}, {0, 1, 9, 2});
+  VariableStore vars;
+  Outputs out;
+  auto s = (*exec)->run({{"in0", &labels}}, vars, 0, &out);
+  EXPECT_THAT(s.message(), HasSubstr("one_hot"));
+  EXPECT_THAT(s.message(), HasSubstr("label 9 at index 2 is outside [0, 5)"));
+}
+
+TEST(JitOps, AssignsAreSimultaneousAndOutputsSeeOldValues) {
+  ir::Graph g;
+  ir::Builder b(&g);
+  NodeId x = b.variable("a", {5}, false, "zeros");
+  NodeId y = b.variable("b", {5}, false, "zeros");
+  b.output("old_a", x);
+  b.assign(x, y);
+  b.assign(y, x);
+  b.assign(x, b.add(y, y));  // the last assign to a variable wins, as in the interpreter
+  Compare(g);
+}
+
+// A model trained for several steps on both executors from the same seed.
+void CompareTraining(std::vector<Layer> (*layers)(), Optimizer opt, Loss loss, int batch,
+                     int64_t examples, Shape input) {
+  auto run = [&](Backend backend) {
+    set_random_seed(21);
+    Sequential model(layers());
+    model.compile(opt, loss, {"accuracy"}, {.backend = backend});
+    Shape shape{examples};
+    shape.insert(shape.end(), input.begin(), input.end());
+    Rng rng(5);
+    Tensor x(DType::kF32, shape);
+    for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = rng.uniform();
+    Tensor y(DType::kI32, {examples});
+    for (int64_t i = 0; i < examples; ++i) y.data<int32_t>()[i] = static_cast<int32_t>(i % 3);
+    History h = model.fit(x, y, {.epochs = 5, .batch_size = batch, .verbose = 0});
+    return std::make_pair(h, model.get_weights());
+  };
+  auto [ref_h, ref_w] = run(Backend::kInterpreter);
+  auto [jit_h, jit_w] = run(Backend::kJit);
+  for (size_t e = 0; e < ref_h["loss"].size(); ++e) {
+    EXPECT_NEAR(jit_h["loss"][e], ref_h["loss"][e], 1e-5 * std::fabs(ref_h["loss"][e]));
+  }
+  for (size_t i = 0; i < ref_w.size(); ++i) ExpectClose(jit_w[i], ref_w[i], str_cat("weight ", i));
+}
+
+std::vector<Layer> Seed001Like() { return {Flatten(), Dense(17, "relu"), Dense(3, "softmax")}; }
+std::vector<Layer> Seed000Like() {
+  return {Flatten(), Dense(129, "relu"), Dense(3, "relu"), Dense(3)};
+}
+std::vector<Layer> WithDropout() {
+  return {Dense(16, "tanh"), Dropout(0.3), Dense(1, "sigmoid"), Dense(3, "softmax")};
+}
+
+TEST(JitTraining, MatchesTheInterpreterOverFiveEpochs) {
+  CompareTraining(Seed001Like, "adam", "sparse_categorical_crossentropy", 7, 15, {3, 5});
+  CompareTraining(Seed001Like, "rmsprop", "sparse_categorical_crossentropy", 1, 4, {9});
+  CompareTraining(Seed000Like, optimizers::SGD{.momentum = 0.9, .nesterov = true},
+                  losses::SparseCategoricalCrossentropy{.from_logits = true}, 33, 40, {2, 5});
+  CompareTraining(WithDropout, "adam", "sparse_categorical_crossentropy", 8, 20, {11});
+}
+
+TEST(JitTraining, SeedModelStepsMatch) {
+  // The seed-001 shapes proper: 784 inputs, 128 units, batch 32 plus a partial batch.
+  CompareTraining([] { return std::vector<Layer>{Flatten({28, 28}), Dense(128, "relu"),
+                                                 Dense(10, "softmax")}; },
+                  "adam", "sparse_categorical_crossentropy", 32, 45, {28, 28});
+}
+
+TEST(JitTarget, Avx2PathAndUnavailableIsas) {
+  // The AVX2 path can always be forced on an AVX2 host; AVX-512 only where present.
+  auto avx2 = make_jit({.isa = Isa::kAvx2});
+  ASSERT_TRUE(avx2.ok()) << avx2.status();
+  Compare(OneOp({{DType::kF32, {7, 20}}, {DType::kF32, {20, 19}}},
+                [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); }));
+  auto avx512 = make_jit({.isa = Isa::kAvx512});
+  if (!avx512.ok()) {
+    EXPECT_THAT(avx512.status().message(), HasSubstr("lacks avx512f"));
+  } else {
+    EXPECT_THAT(jit_host_description(Isa::kAvx512), HasSubstr("vector width 16"));
+  }
+  EXPECT_THAT(jit_host_description(Isa::kAvx2), HasSubstr("vector width 8"));
+}
+
+}  // namespace
+}  // namespace kiln
