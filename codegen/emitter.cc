@@ -2,7 +2,10 @@
 // ir/ops.def (Emit<Enum>); shapes are compile-time constants.
 #include "codegen/emitter.h"
 
+#include <algorithm>
+
 #include <functional>
+#include <map>
 
 #include "ir/strings.h"
 #include "llvm/IR/IRBuilder.h"
@@ -29,8 +32,10 @@ class Emitter {
   // Per-node state used by the Emit<Op> functions.
   const ir::Node& node() const { return g_.nodes[id_]; }
   const ir::Type& in_type(size_t i) const { return g_.nodes[node().inputs[i]].type; }
-  Value* in(size_t i) const { return args_[i]; }
-  Value* out() const { return out_; }
+  // The buffers of operand `i` and of the node, as parameters of the current function.
+  Value* in(size_t i) const { return buf(node().inputs[i]); }
+  Value* out() const { return buf(id_); }
+  Value* buf(NodeId id) const { return params_.at(plan_.root[id]); }
   llvm::IRBuilder<>& b() { return b_; }
 
   llvm::Type* f32() { return b_.getFloatTy(); }
@@ -90,15 +95,23 @@ class Emitter {
     nest(0, c64(0));
   }
 
-  // out[i] = f(in0[i], in1[i], ...) over every element.
+  // Elementwise ops define their value at the current element of the fused
+  // loop from their operands' values there (in registers when the operand is
+  // in the same group, else loaded from its buffer).
   void Map(const std::function<Value*(const std::vector<Value*>&)>& f) {
-    int64_t n = ir::num_elements(node().type.shape);
-    For(n, [&](Value* i) {
-      std::vector<Value*> xs;
-      for (size_t k = 0; k < node().inputs.size(); ++k) xs.push_back(Load(in_type(k).dtype, in(k), i));
-      Store(node().type.dtype, f(xs), out(), i);
-    });
+    std::vector<Value*> xs;
+    for (size_t k = 0; k < node().inputs.size(); ++k) xs.push_back(Operand(k));
+    Define(f(xs));
   }
+  Value* Operand(size_t k) {
+    NodeId src = node().inputs[k];
+    auto it = values_.find(src);
+    if (it != values_.end()) return it->second;
+    return Load(g_.nodes[src].type.dtype, buf(src), index_);
+  }
+  void Define(Value* v) { values_[id_] = v; }
+  // The flat index of the current element of the fused loop.
+  Value* index() const { return index_; }
 
   Value* Call(const char* fn, Value* x) {
     llvm::FunctionCallee callee = m_.getOrInsertFunction(fn, f32(), f32());
@@ -128,7 +141,10 @@ class Emitter {
   llvm::BasicBlock* failed_block() const { return failed_; }
 
  private:
-  llvm::Function* NodeFunction(NodeId id);
+  llvm::Function* NodeFunction(const std::vector<NodeId>& members,
+                               const std::vector<NodeId>& roots);
+  void EmitGroupLoop(const std::vector<NodeId>& members);
+  bool NeedsStore(NodeId id, const std::vector<NodeId>& members) const;
 
   const ir::Graph& g_;
   const BufferPlan& plan_;
@@ -137,8 +153,10 @@ class Emitter {
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;
   NodeId id_ = -1;
-  std::vector<Value*> args_;
-  Value* out_ = nullptr;
+  std::map<NodeId, Value*> params_;  // buffer root -> parameter of the current function
+  std::map<NodeId, Value*> values_;  // group member -> value at the current element
+  std::vector<std::vector<NodeId>> consumers_;
+  Value* index_ = nullptr;
   Value* step_seed_ = nullptr;
   Value* error_ = nullptr;
   llvm::BasicBlock* failed_ = nullptr;
@@ -149,7 +167,8 @@ using E = Emitter;
 // Leaves and aliases have no code: the executor binds or fills their storage.
 void EmitInput(E&) {}
 void EmitVariable(E&) {}
-void EmitConstant(E&) {}
+// Constants have prefilled buffers; inside a fused loop they are literals.
+void EmitConstant(E& e) { e.Define(e.cf(ir::attr_float(e.node().attrs, "value"))); }
 void EmitReshape(E&) {}
 
 // Only emitted for staged assigns (the value is a variable or input, as in a
@@ -163,18 +182,18 @@ void EmitAssign(E& e) {
 // Only emitted when the output must be staged (it reads a variable that the
 // step assigns); otherwise it aliases its operand.
 void EmitOutput(E& e) {
-  e.Map([](const std::vector<Value*>& x) { return x[0]; });
+  DType d = e.node().type.dtype;
+  e.For(ir::num_elements(e.node().type.shape),
+        [&](Value* i) { e.Store(d, e.Load(d, e.in(0), i), e.out(), i); });
 }
 
 void EmitRandomUniform(E& e) {
   auto& b = e.b();
+  // The key is loop-invariant; LLVM hoists it out of the fused loop.
   Value* key = e.Mix64(b.CreateXor(
       e.step_seed(), e.Mix64(e.c64(ir::attr_int(e.node().attrs, "seed")))));
-  e.For(ir::num_elements(e.node().type.shape), [&](Value* i) {
-    Value* bits = e.Mix64(b.CreateXor(key, e.Mix64(i)));
-    Value* u = b.CreateFMul(b.CreateUIToFP(b.CreateLShr(bits, 40), e.f32()), e.cf(0x1.0p-24));
-    e.Store(DType::kF32, u, e.out(), i);
-  });
+  Value* bits = e.Mix64(b.CreateXor(key, e.Mix64(e.index())));
+  e.Define(b.CreateFMul(b.CreateUIToFP(b.CreateLShr(bits, 40), e.f32()), e.cf(0x1.0p-24)));
 }
 
 void EmitNeg(E& e) {
@@ -261,25 +280,25 @@ void EmitCast(E& e) {
   });
 }
 
+// Element i of the result reads the operand at the position its mapped axes
+// give; the other axes are stepped over (stride 0).
 void EmitBroadcast(E& e) {
   const ir::Shape& out_shape = e.node().type.shape;
   const ir::Shape& in_shape = e.in_type(0).shape;
+  if (in_shape == out_shape) return e.Define(e.Operand(0));
   const auto& dims = ir::attr_ints(e.node().attrs, "dims");
-  std::vector<int64_t> stride(out_shape.size(), 0);
-  int64_t s = 1;
-  for (size_t i = in_shape.size(); i-- > 0;) {
-    stride[dims[i]] = s;
-    s *= in_shape[i];
+  auto& b = e.b();
+  Value* src = e.c64(0);
+  int64_t in_stride = 1;
+  for (size_t k = in_shape.size(); k-- > 0;) {
+    int64_t out_inner = 1;
+    for (size_t d = dims[k] + 1; d < out_shape.size(); ++d) out_inner *= out_shape[d];
+    Value* coord = b.CreateURem(b.CreateUDiv(e.index(), e.c64(out_inner)), e.c64(in_shape[k]));
+    src = b.CreateAdd(src, b.CreateMul(coord, e.c64(in_stride)));
+    in_stride *= in_shape[k];
   }
   DType d = e.node().type.dtype;
-  e.ForShape(out_shape, [&](Value* flat, const std::vector<Value*>& idx) {
-    auto& b = e.b();
-    Value* src = e.c64(0);
-    for (size_t k = 0; k < idx.size(); ++k) {
-      if (stride[k]) src = b.CreateAdd(src, b.CreateMul(idx[k], e.c64(stride[k])));
-    }
-    e.Store(d, e.Load(d, e.in(0), src), e.out(), flat);
-  });
+  e.Define(e.Load(d, e.in(0), src));
 }
 
 void EmitTranspose(E& e) {
@@ -511,11 +530,17 @@ static_assert(std::size(kEmitters) == ir::kNumOps);
 bool HasCode(const ir::Graph& g, const BufferPlan& plan, NodeId id) {
   OpKind op = g.nodes[id].op;
   if (op == OpKind::kAssign) return plan.owned[id];
-  if (op == OpKind::kInput || op == OpKind::kVariable || op == OpKind::kConstant) return false;
+  if (op == OpKind::kInput || op == OpKind::kVariable) return false;
+  // A constant outside a group needs no code: its buffer is filled once.
+  if (op == OpKind::kConstant && g.nodes[id].group < 0) return false;
   return plan.root[id] == id;
 }
 
 absl::Status Emitter::Emit(const char* name) {
+  consumers_.assign(g_.nodes.size(), {});
+  for (size_t i = 0; i < g_.nodes.size(); ++i) {
+    for (NodeId in : g_.nodes[i].inputs) consumers_[in].push_back(static_cast<NodeId>(i));
+  }
   llvm::Type* ptr = b_.getPtrTy();
   auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), ptr}, false);
   llvm::Function* step =
@@ -523,15 +548,40 @@ absl::Status Emitter::Emit(const char* name) {
   llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", step);
   llvm::IRBuilder<> sb(entry);
   Value* table = step->getArg(0);
-  auto slot = [&](NodeId id) {
-    return sb.CreateLoad(ptr, sb.CreateConstInBoundsGEP1_64(ptr, table, plan_.root[id]));
+  auto slot = [&](NodeId root) {
+    return sb.CreateLoad(ptr, sb.CreateConstInBoundsGEP1_64(ptr, table, root));
   };
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     NodeId id = static_cast<NodeId>(i);
     if (!HasCode(g_, plan_, id)) continue;
-    llvm::Function* f = NodeFunction(id);
-    std::vector<Value*> call_args{slot(id)};
-    for (NodeId in : g_.nodes[id].inputs) call_args.push_back(slot(in));
+    // A fusion group (or a lone elementwise node) becomes one loop.
+    std::vector<NodeId> members{id};
+    if (ir::is_fusible(g_.nodes[id].op)) {
+      int group = g_.nodes[id].group;
+      while (group >= 0 && i + 1 < g_.nodes.size() && g_.nodes[i + 1].group == group) {
+        members.push_back(static_cast<NodeId>(++i));
+      }
+    }
+    // The buffers the function touches, each passed once (so noalias holds).
+    std::vector<NodeId> roots;
+    auto use = [&](NodeId node) {
+      NodeId r = plan_.root[node];
+      if (std::find(roots.begin(), roots.end(), r) == roots.end()) roots.push_back(r);
+    };
+    if (ir::is_fusible(g_.nodes[id].op)) {
+      for (NodeId m : members) {
+        if (NeedsStore(m, members)) use(m);
+        for (NodeId in : g_.nodes[m].inputs) {
+          if (std::find(members.begin(), members.end(), in) == members.end()) use(in);
+        }
+      }
+    } else {
+      use(id);
+      for (NodeId in : g_.nodes[id].inputs) use(in);
+    }
+    llvm::Function* f = NodeFunction(members, roots);
+    std::vector<Value*> call_args;
+    for (NodeId r : roots) call_args.push_back(slot(r));
     call_args.push_back(step->getArg(1));
     call_args.push_back(step->getArg(2));
     Value* status = sb.CreateCall(f, call_args);
@@ -549,34 +599,63 @@ absl::Status Emitter::Emit(const char* name) {
     const ir::Node& n = g_.nodes[id];
     uint64_t bytes = static_cast<uint64_t>(ir::num_elements(n.type.shape)) *
                      ir::dtype_size(n.type.dtype);
-    NodeId source = plan_.owned[id] ? id : n.inputs[1];
-    sb.CreateMemCpy(slot(n.inputs[0]), llvm::MaybeAlign(4), slot(source), llvm::MaybeAlign(4),
-                    bytes);
+    NodeId source = plan_.owned[id] ? id : plan_.root[n.inputs[1]];
+    sb.CreateMemCpy(slot(plan_.root[n.inputs[0]]), llvm::MaybeAlign(4), slot(source),
+                    llvm::MaybeAlign(4), bytes);
   }
   sb.CreateRet(sb.getInt32(0));
   return absl::OkStatus();
 }
 
-// One function per node with noalias buffers, so loops vectorise without
-// runtime alias checks; the inliner folds them into the step.
-llvm::Function* Emitter::NodeFunction(NodeId id) {
-  const ir::Node& n = g_.nodes[id];
+// A group member is stored when something outside the group reads it.
+bool Emitter::NeedsStore(NodeId id, const std::vector<NodeId>& members) const {
+  if (g_.nodes[id].op == OpKind::kConstant) return false;
+  for (NodeId c : consumers_[id]) {
+    if (std::find(members.begin(), members.end(), c) == members.end()) return true;
+  }
+  return false;
+}
+
+void Emitter::EmitGroupLoop(const std::vector<NodeId>& members) {
+  const ir::Node& first = g_.nodes[members[0]];
+  For(ir::num_elements(first.type.shape), [&](Value* i) {
+    index_ = i;
+    values_.clear();
+    for (NodeId m : members) {
+      id_ = m;
+      kEmitters[static_cast<size_t>(g_.nodes[m].op)](*this);
+    }
+    for (NodeId m : members) {
+      if (NeedsStore(m, members)) Store(g_.nodes[m].type.dtype, values_.at(m), buf(m), i);
+    }
+  });
+}
+
+// One function per node or group with noalias buffers, so loops vectorise
+// without runtime alias checks; the inliner folds them into the step.
+llvm::Function* Emitter::NodeFunction(const std::vector<NodeId>& members,
+                                      const std::vector<NodeId>& roots) {
+  const ir::Node& n = g_.nodes[members[0]];
   llvm::Type* ptr = b_.getPtrTy();
-  std::vector<llvm::Type*> params(1 + n.inputs.size(), ptr);
+  std::vector<llvm::Type*> params(roots.size(), ptr);
   params.push_back(i64());
   params.push_back(ptr);
   auto* ty = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
-  auto* f = llvm::Function::Create(ty, llvm::Function::InternalLinkage,
-                                   str_cat(ir::op_name(n.op), "_", id), m_);
-  for (size_t i = 0; i <= n.inputs.size(); ++i) f->addParamAttr(i, llvm::Attribute::NoAlias);
+  std::string fname = members.size() > 1 ? str_cat("fused_", n.group, "_", members[0])
+                                         : str_cat(ir::op_name(n.op), "_", members[0]);
+  auto* f = llvm::Function::Create(ty, llvm::Function::InternalLinkage, fname, m_);
+  for (size_t i = 0; i < roots.size(); ++i) f->addParamAttr(i, llvm::Attribute::NoAlias);
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
-  id_ = id;
-  out_ = f->getArg(0);
-  args_.clear();
-  for (size_t i = 0; i < n.inputs.size(); ++i) args_.push_back(f->getArg(1 + i));
-  step_seed_ = f->getArg(1 + n.inputs.size());
-  error_ = f->getArg(2 + n.inputs.size());
-  kEmitters[static_cast<size_t>(n.op)](*this);
+  params_.clear();
+  for (size_t i = 0; i < roots.size(); ++i) params_[roots[i]] = f->getArg(i);
+  step_seed_ = f->getArg(roots.size());
+  error_ = f->getArg(roots.size() + 1);
+  if (ir::is_fusible(n.op)) {
+    EmitGroupLoop(members);
+  } else {
+    id_ = members[0];
+    kEmitters[static_cast<size_t>(n.op)](*this);
+  }
   b_.CreateRet(b_.getInt32(0));
   return f;
 }

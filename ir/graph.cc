@@ -14,6 +14,31 @@ std::string_view phase_name(Phase phase) {
   return "?";
 }
 
+bool is_fusible(OpKind op) {
+  switch (op) {
+    case OpKind::kNeg:
+    case OpKind::kExp:
+    case OpKind::kLog:
+    case OpKind::kSqrt:
+    case OpKind::kTanh:
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv:
+    case OpKind::kMax:
+    case OpKind::kMin:
+    case OpKind::kGreater:
+    case OpKind::kEqual:
+    case OpKind::kCast:
+    case OpKind::kConstant:
+    case OpKind::kBroadcast:
+    case OpKind::kRandomUniform:
+      return true;
+    default:
+      return false;
+  }
+}
+
 NodeId Graph::add(Node node) {
   nodes.push_back(std::move(node));
   return static_cast<NodeId>(nodes.size()) - 1;

@@ -29,7 +29,15 @@ struct Node {
   /// The layer the node was recorded for ("dense_1"), or the pass that made it.
   std::string layer;
   Phase phase = Phase::kForward;
+  /// The fusion group the node belongs to (-1: none). A group is a run of
+  /// consecutive elementwise nodes of one shape that the JIT computes in a
+  /// single loop, keeping intermediates in registers; the interpreter ignores it.
+  int group = -1;
 };
+
+/// Whether `op` may join a fusion group: its result at element i depends only
+/// on element i (or a broadcast position) of its operands.
+bool is_fusible(OpKind op);
 
 /// A graph of nodes in topological order.
 struct Graph {

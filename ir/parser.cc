@@ -62,6 +62,11 @@ class Parser {
     }
     if (n.layer == "-") n.layer.clear();
     if (!ParsePhase(phase, &n.phase)) return false;
+    if (Accept("fused=")) {
+      int64_t group;
+      if (!Int(&group)) return false;
+      n.group = static_cast<int>(group);
+    }
     g->add(std::move(n));
     return true;
   }

@@ -67,7 +67,9 @@ std::string print(const Graph& graph) {
       out += "}";
     }
     str_append(&out, " : ", type_string(n.type), " @", n.layer.empty() ? "-" : n.layer, " ",
-                    phase_name(n.phase), "\n");
+               phase_name(n.phase));
+    if (n.group >= 0) str_append(&out, " fused=", n.group);
+    out += "\n";
   }
   return out + "}\n";
 }

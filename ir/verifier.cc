@@ -91,6 +91,29 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
   return absl::OkStatus();
 }
 
+// A fusion group is a run of consecutive fusible nodes with one shape.
+absl::Status CheckGroup(const Graph& g, NodeId id, std::set<int>* closed) {
+  const Node& n = g.nodes[id];
+  if (n.group < 0) return absl::OkStatus();
+  if (!is_fusible(n.op)) {
+    return absl::InvalidArgumentError(str_cat("op ", op_name(n.op), " cannot be fused"));
+  }
+  if (closed->count(n.group)) {
+    return absl::InvalidArgumentError(
+        str_cat("fusion group ", n.group, " is not a run of consecutive nodes"));
+  }
+  if (id > 0 && g.nodes[id - 1].group == n.group &&
+      g.nodes[id - 1].type.shape != n.type.shape) {
+    return absl::InvalidArgumentError(
+        str_cat("fusion group ", n.group, " mixes shapes ", shape_string(g.nodes[id - 1].type.shape),
+                " and ", shape_string(n.type.shape)));
+  }
+  if (id + 1 >= static_cast<NodeId>(g.nodes.size()) || g.nodes[id + 1].group != n.group) {
+    closed->insert(n.group);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string describe_node(const Graph& graph, NodeId id) {
@@ -108,9 +131,12 @@ absl::StatusOr<Type> infer_type(const Graph& graph, const Node& node) {
 
 absl::Status verify(const Graph& graph) {
   std::set<std::string> names;
+  std::set<int> closed_groups;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     NodeId id = static_cast<NodeId>(i);
-    if (auto s = CheckNode(graph, id, &names); !s.ok()) {
+    absl::Status s = CheckNode(graph, id, &names);
+    if (s.ok()) s = CheckGroup(graph, id, &closed_groups);
+    if (!s.ok()) {
       return absl::InvalidArgumentError(str_cat("graph \"", graph.name, "\": ",
                                                      describe_node(graph, id), ": ",
                                                      s.message()));

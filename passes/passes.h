@@ -34,6 +34,10 @@ std::unique_ptr<Pass> make_autodiff();
 /// update of that variable (and its slots) as `assign` nodes.
 std::unique_ptr<Pass> make_optimizer(OptimizerConfig config);
 
+/// "fuse-elementwise": groups runs of consecutive elementwise nodes of one
+/// shape (Node::group) so the JIT computes each run in a single loop.
+std::unique_ptr<Pass> make_fuse_elementwise();
+
 /// "dce": removes nodes that no output or assign depends on.
 std::unique_ptr<Pass> make_dce();
 

@@ -5,7 +5,9 @@
 
 namespace kiln::passes {
 
-std::vector<std::string> pass_names() { return {"infer-shapes", "autodiff", "optimizer", "dce"}; }
+std::vector<std::string> pass_names() {
+  return {"infer-shapes", "autodiff", "optimizer", "dce", "fuse-elementwise"};
+}
 
 absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
                                                 const OptimizerConfig& optimizer) {
@@ -13,15 +15,16 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
   if (name == "autodiff") return make_autodiff();
   if (name == "optimizer") return make_optimizer(optimizer);
   if (name == "dce") return make_dce();
+  if (name == "fuse-elementwise") return make_fuse_elementwise();
   return absl::NotFoundError(str_cat("unknown pass '", name, "' (valid passes: ",
                                           absl::StrJoin(pass_names(), ", "), ")"));
 }
 
 std::vector<std::string> training_pipeline() {
-  return {"infer-shapes", "autodiff", "optimizer", "dce"};
+  return {"infer-shapes", "autodiff", "optimizer", "dce", "fuse-elementwise"};
 }
 
-std::vector<std::string> inference_pipeline() { return {"infer-shapes", "dce"}; }
+std::vector<std::string> inference_pipeline() { return {"infer-shapes", "dce", "fuse-elementwise"}; }
 
 absl::StatusOr<PassManager> build_pipeline(const std::vector<std::string>& names,
                                            const OptimizerConfig& optimizer,

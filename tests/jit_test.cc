@@ -264,3 +264,51 @@ TEST(JitTarget, Avx2PathAndUnavailableIsas) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(Fusion, TrainingStepIsFusedPrintedAndVerified) {
+  set_random_seed(1);
+  Sequential model({Flatten({4, 4}), Dense(5, "relu"), Dense(3, "softmax")});
+  model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+  std::string text = model.ir(7, /*training_step=*/true);
+  EXPECT_THAT(text, HasSubstr(" fused=0\n"));
+  auto graph = ir::parse(text);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_TRUE(ir::verify(*graph).ok());
+  EXPECT_EQ(ir::print(*graph), text);
+  // The optimizer update of a kernel is one group: every op of it in one run.
+  int longest = 0;
+  for (size_t i = 0, run = 0; i < graph->nodes.size(); ++i) {
+    bool same = i > 0 && graph->nodes[i].group >= 0 &&
+                graph->nodes[i].group == graph->nodes[i - 1].group;
+    run = same ? run + 1 : 1;
+    longest = std::max<int>(longest, static_cast<int>(run));
+  }
+  EXPECT_GE(longest, 12);
+  // A group split by another node is rejected.
+  for (ir::Node& n : graph->nodes) {
+    if (n.op == ir::OpKind::kMatMul) {
+      n.group = 0;
+      break;
+    }
+  }
+  EXPECT_THAT(ir::verify(*graph).message(), HasSubstr("cannot be fused"));
+}
+
+TEST(Fusion, FusedStepMatchesTheUnfusedInterpreterRun) {
+  // The interpreter ignores groups, so running the fused graph on both
+  // executors checks the fused loops against op-by-op execution.
+  set_random_seed(2);
+  Sequential model({Dense(19, "tanh"), Dense(4, "softmax")});
+  model.build({9});
+  model.compile(optimizers::RMSprop{.momentum = 0.5, .centered = true},
+                "sparse_categorical_crossentropy", {"accuracy"});
+  auto graph = ir::parse(model.ir(5, true));
+  ASSERT_TRUE(graph.ok());
+  Compare(*graph, 0, 1, /*steps=*/3);  // labels floor to 0; state stays positive
+}
+
+}  // namespace
+}  // namespace kiln

@@ -459,7 +459,7 @@ TEST(VerifierErrors, PassManagerRejectsInvalidInputAndNamesFailingPass) {
   auto unknown = passes::make_pass("fuse");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().message(),
-            "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, optimizer, dce)");
+            "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, optimizer, dce, fuse-elementwise)");
 }
 
 }  // namespace
