@@ -27,6 +27,13 @@ struct JitOptions {
 /// A JIT engine for the host CPU, or an error saying which CPU feature is missing.
 absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options = {});
 
+/// What the JIT makes of a graph, as text, for inspection (kiln ir --emit=...).
+enum class JitArtifact { kLlvmIr, kOptimizedLlvmIr, kAssembly };
+
+/// The LLVM IR before or after optimisation, or the assembly, of `graph`.
+absl::StatusOr<std::string> jit_artifact(const ir::Graph& graph, JitArtifact what,
+                                         JitOptions options = {});
+
 /// "znver3 +avx2 +fma ... (vector width 8)": what the JIT targets on this host.
 std::string jit_host_description(Isa isa = Isa::kAuto);
 

@@ -70,8 +70,10 @@ std::string Panel(const History& h, const std::string& metric, double left) {
                "/>\n<text x=\"", x1 - 80, "\" y=\"", legend_y + 4, "\" font-size=\"11\">", label,
                "</text>\n");
   };
-  line(train, "#1f77b4", "", "training", y1 + 15);
-  line(val, "#ff7f0e", " stroke-dasharray=\"6,4\"", "validation", y1 + 30);
+  // Rising curves (accuracy) leave the lower right free; falling ones the upper right.
+  double legend = metric.find("acc") != std::string::npos ? y0 - 35 : y1 + 15;
+  line(train, "#1f77b4", "", "training", legend);
+  line(val, "#ff7f0e", " stroke-dasharray=\"6,4\"", "validation", legend + 15);
   return svg;
 }
 

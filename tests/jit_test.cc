@@ -45,7 +45,7 @@ Tensor Random(const ir::Type& type, Rng& rng, float lo, float hi) {
     float v = lo + (hi - lo) * rng.uniform();
     if (type.dtype == DType::kF32) t.data<float>()[i] = v;
     if (type.dtype == DType::kI32) t.data<int32_t>()[i] = static_cast<int32_t>(std::floor(v));
-    if (type.dtype == DType::kU8) t.data<uint8_t>()[i] = static_cast<uint8_t>(v);
+    if (type.dtype == DType::kU8) t.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
   }
   return t;
 }
@@ -308,6 +308,25 @@ TEST(Fusion, FusedStepMatchesTheUnfusedInterpreterRun) {
   auto graph = ir::parse(model.ir(5, true));
   ASSERT_TRUE(graph.ok());
   Compare(*graph, 0, 1, /*steps=*/3);  // labels floor to 0; state stays positive
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(JitArtifacts, LlvmIrBeforeAfterAndAssembly) {
+  ir::Graph g = OneOp({{DType::kF32, {6, 16}}, {DType::kF32, {16, 16}}},
+                      [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); });
+  auto before = jit_artifact(g, JitArtifact::kLlvmIr);
+  auto after = jit_artifact(g, JitArtifact::kOptimizedLlvmIr);
+  auto assembly = jit_artifact(g, JitArtifact::kAssembly);
+  ASSERT_TRUE(before.ok() && after.ok() && assembly.ok());
+  EXPECT_THAT(*before, HasSubstr("define internal i32 @matmul_2("));
+  EXPECT_THAT(*before, HasSubstr("@llvm.fma.v"));
+  EXPECT_THAT(*after, HasSubstr("i32 @kiln_step_0("));
+  EXPECT_THAT(*assembly, HasSubstr("vfmadd"));
 }
 
 }  // namespace

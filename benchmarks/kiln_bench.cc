@@ -1,0 +1,198 @@
+// JIT vs interpreter, side by side in one run: whole training steps of the
+// seed models, the dense kernels of their shapes, compile latency and epochs.
+// Run through scripts/bench. Figures are reported, never asserted.
+#include <benchmark/benchmark.h>
+#include <kiln/kiln.h>
+
+#include <functional>
+#include <memory>
+
+#include "codegen/jit.h"
+#include "ir/builder.h"
+#include "ir/strings.h"
+#include "ir/text.h"
+
+namespace kiln {
+namespace {
+
+using namespace layers;
+
+struct SeedModel {
+  const char* name;
+  std::function<Sequential()> make;
+  std::function<void(Sequential&, CompileOptions)> compile;
+  int batch;
+};
+
+const std::vector<SeedModel>& Seeds() {
+  static const std::vector<SeedModel> seeds = {
+      {"seed000", [] { return Sequential({Flatten({28, 28}), Dense(128, "relu"), Dense(128, "relu"), Dense(10)}); },
+       [](Sequential& m, CompileOptions o) {
+         m.compile("sgd", losses::SparseCategoricalCrossentropy{.from_logits = true}, {"accuracy"},
+                   o);
+       },
+       32},
+      {"seed001", [] { return Sequential({Flatten({28, 28}), Dense(128, "relu"), Dense(10, "softmax")}); },
+       [](Sequential& m, CompileOptions o) {
+         m.compile("adam", "sparse_categorical_crossentropy", {"accuracy"}, o);
+       },
+       32},
+      {"seed003", [] { return Sequential({Flatten({28, 28}), Dense(512, "relu"), Dense(10, "softmax")}); },
+       [](Sequential& m, CompileOptions o) {
+         m.compile("rmsprop", "sparse_categorical_crossentropy", {"accuracy"}, o);
+       },
+       128},
+      {"seed004_ex8", [] { return Sequential({Flatten({28, 28}), Dense(512, "relu"), Dense(10, "softmax")}); },
+       [](Sequential& m, CompileOptions o) {
+         m.compile("adam", "sparse_categorical_crossentropy", {"accuracy"}, o);
+       },
+       32},
+  };
+  return seeds;
+}
+
+// FLOPs of one run of `graph`: 2mkn per matmul, one per element elsewhere.
+double Flops(const ir::Graph& graph) {
+  double flops = 0;
+  for (const ir::Node& n : graph.nodes) {
+    if (n.op == ir::OpKind::kMatMul) {
+      const auto& a = graph.nodes[n.inputs[0]].type.shape;
+      flops += 2.0 * a[0] * a[1] * n.type.shape[1];
+    } else if (n.op != ir::OpKind::kInput && n.op != ir::OpKind::kVariable &&
+               n.op != ir::OpKind::kConstant && n.op != ir::OpKind::kReshape &&
+               n.op != ir::OpKind::kOutput) {
+      flops += static_cast<double>(ir::num_elements(n.type.shape));
+    }
+  }
+  return flops;
+}
+
+std::unique_ptr<Engine> MakeEngine(bool jit) {
+  return jit ? *make_jit() : make_interpreter();
+}
+
+// Random tensors for every input and variable of a graph.
+struct Bound {
+  std::vector<std::unique_ptr<Tensor>> inputs;
+  Feeds feeds;
+  VariableStore vars;
+};
+
+void Bind(const ir::Graph& g, Bound* out) {
+  Rng rng(1);
+  for (const ir::Node& n : g.nodes) {
+    const std::string& name = ir::attr_string(n.attrs, "name");
+    if (n.op != ir::OpKind::kInput && n.op != ir::OpKind::kVariable) continue;
+    auto t = std::make_unique<Tensor>(n.type.dtype, n.type.shape);
+    for (int64_t i = 0; i < t->size(); ++i) {
+      if (n.type.dtype == DType::kF32) t->data<float>()[i] = rng.uniform() * 0.1f;
+      if (n.type.dtype == DType::kI32) t->data<int32_t>()[i] = static_cast<int32_t>(i % 10);
+    }
+    if (n.op == ir::OpKind::kInput) {
+      out->feeds[name] = t.get();
+      out->inputs.push_back(std::move(t));
+    } else {
+      out->vars.set(name, std::shared_ptr<Tensor>(std::move(t)));
+    }
+  }
+}
+
+void RunGraph(benchmark::State& state, const ir::Graph& graph, bool jit) {
+  auto engine = MakeEngine(jit);
+  auto exec = engine->compile(graph);
+  if (!exec.ok()) return state.SkipWithError(std::string(exec.status().message()).c_str());
+  Bound b;
+  Bind(graph, &b);
+  Outputs out;
+  uint64_t seed = 0;
+  for (auto _ : state) {
+    auto s = (*exec)->run(b.feeds, b.vars, ++seed, &out);
+    if (!s.ok()) return state.SkipWithError(std::string(s.message()).c_str());
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(Flops(graph), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_TrainStep(benchmark::State& state, const SeedModel& seed, bool jit) {
+  set_random_seed(1);
+  Sequential model = seed.make();
+  seed.compile(model, {});
+  auto graph = ir::parse(model.ir(seed.batch, /*training_step=*/true));
+  RunGraph(state, *graph, jit);
+  state.counters["examples/s"] =
+      benchmark::Counter(seed.batch, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_MatMul(benchmark::State& state, bool jit) {
+  int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  ir::Graph g;
+  ir::Builder b(&g);
+  b.output("c", b.matmul(b.input("a", {DType::kF32, {m, k}}), b.input("b", {DType::kF32, {k, n}})));
+  RunGraph(state, g, jit);
+}
+
+void BM_CompileTrainStep(benchmark::State& state, const SeedModel& seed) {
+  set_random_seed(1);
+  Sequential model = seed.make();
+  seed.compile(model, {});
+  auto graph = ir::parse(model.ir(seed.batch, true));
+  for (auto _ : state) {
+    auto engine = *make_jit();  // cold: a new JIT and a new module every time
+    auto exec = engine->compile(*graph);
+    benchmark::DoNotOptimize(exec);
+  }
+}
+
+// One epoch of fit() on 60,000 MNIST-shaped examples (random pixels).
+void BM_Epoch(benchmark::State& state, const SeedModel& seed, bool jit) {
+  Tensor x(DType::kU8, {60000, 28, 28}), y(DType::kU8, {60000});
+  Rng rng(3);
+  for (int64_t i = 0; i < x.size(); ++i) x.data<uint8_t>()[i] = rng.uniform_int(256);
+  for (int64_t i = 0; i < y.size(); ++i) y.data<uint8_t>()[i] = rng.uniform_int(10);
+  Tensor xf = x / 255.0f;
+  set_random_seed(1);
+  Sequential model = seed.make();
+  seed.compile(model, {.backend = jit ? Backend::kJit : Backend::kInterpreter});
+  model.fit(xf.slice(0, seed.batch * 2), y.slice(0, seed.batch * 2),
+            {.epochs = 1, .batch_size = seed.batch, .verbose = 0});  // compile outside the timing
+  for (auto _ : state) {
+    model.fit(xf, y, {.epochs = 1, .batch_size = seed.batch, .verbose = 0});
+  }
+}
+
+void Register() {
+  for (const SeedModel& s : Seeds()) {
+    for (bool jit : {true, false}) {
+      benchmark::RegisterBenchmark(str_cat("TrainStep/", s.name, jit ? "/jit" : "/interpreter").c_str(),
+                                   [&s, jit](benchmark::State& st) { BM_TrainStep(st, s, jit); })
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+  for (bool jit : {true, false}) {
+    // The dense shapes of the seed models: forward, weight gradient, input gradient.
+    auto* b = benchmark::RegisterBenchmark(str_cat("MatMul/", jit ? "jit" : "interpreter").c_str(),
+                                           [jit](benchmark::State& st) { BM_MatMul(st, jit); });
+    b->Args({32, 784, 128})->Args({784, 32, 128})->Args({32, 128, 10})->Args({128, 32, 10});
+    b->Args({32, 128, 128})->Args({128, 784, 512})->Args({784, 128, 512})->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::RegisterBenchmark("CompileTrainStep/seed001/jit",
+                               [](benchmark::State& st) { BM_CompileTrainStep(st, Seeds()[1]); })
+      ->Unit(benchmark::kMillisecond);
+  for (bool jit : {true, false}) {
+    benchmark::RegisterBenchmark(str_cat("Epoch/seed001/", jit ? "jit" : "interpreter").c_str(),
+                                 [jit](benchmark::State& st) { BM_Epoch(st, Seeds()[1], jit); })
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(1);
+  }
+}
+
+}  // namespace
+}  // namespace kiln
+
+int main(int argc, char** argv) {
+  kiln::Register();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
