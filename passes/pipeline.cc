@@ -20,8 +20,14 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
                                           absl::StrJoin(pass_names(), ", "), ")"));
 }
 
+std::vector<std::string> gradient_pipeline() {
+  return {"infer-shapes", "autodiff", "optimizer", "dce"};
+}
+
 std::vector<std::string> training_pipeline() {
-  return {"infer-shapes", "autodiff", "optimizer", "dce", "fuse-elementwise"};
+  std::vector<std::string> names = gradient_pipeline();
+  names.push_back("fuse-elementwise");
+  return names;
 }
 
 std::vector<std::string> inference_pipeline() { return {"infer-shapes", "dce", "fuse-elementwise"}; }

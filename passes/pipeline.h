@@ -17,7 +17,9 @@ std::vector<std::string> pass_names();
 absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
                                                 const OptimizerConfig& optimizer = {});
 
-/// Forward + loss graph -> one training step (forward, backward, update).
+/// Forward + loss graph -> one training step (forward, backward, update), unfused.
+std::vector<std::string> gradient_pipeline();
+/// gradient_pipeline() followed by fusion: what compile() runs.
 std::vector<std::string> training_pipeline();
 /// Forward graph (prediction or evaluation) -> cleaned-up graph.
 std::vector<std::string> inference_pipeline();

@@ -194,7 +194,7 @@ std::string HelpText() {
   for (const Stage& s : stages()) out += Wrapped(str_cat("  ", s.name), s.description, 11);
   str_append(&out, "\npasses: ", absl::StrJoin(passes::pass_names(), ", "), "\n");
   str_append(&out,
-             "training pipeline (--emit=grad): ", absl::StrJoin(passes::training_pipeline(), ","),
+             "training pipeline (--emit=fused): ", absl::StrJoin(passes::training_pipeline(), ","),
              "\n");
   out += "\ncommand flags:\n";
   for (const FlagDoc& d : kCommandFlags) out += FlagHelp(d);
@@ -510,6 +510,10 @@ int RunIr(const CommandLine& cl) {
   if (!stage.ok()) return UsageError(str_cat("--emit: ", stage.status().message()));
   LadderRun run;
   if (auto r = RunLadder(cl, *stage, &run)) return *r;
+  if (!run.context.text.empty()) {
+    std::cout << run.context.text << std::flush;
+    return kExitOk;
+  }
   std::cout << Render(run.context.graph) << std::flush;
   return kExitOk;
 }

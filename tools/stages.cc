@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_join.h"
 #include "ir/strings.h"
+#include "codegen/jit.h"
 #include "ir/verifier.h"
 #include "passes/pipeline.h"
 
@@ -15,20 +16,42 @@ absl::Status Verify(StageContext& context) {
   return ir::verify(context.graph);
 }
 
-absl::Status RunTrainingPipeline(StageContext& context) {
+absl::Status RunPasses(StageContext& context, const std::vector<std::string>& names) {
   absl::StatusOr<passes::PassManager> pm =
-      passes::build_pipeline(passes::training_pipeline(), context.optimizer, context.pipeline);
+      passes::build_pipeline(names, context.optimizer, context.pipeline);
   if (!pm.ok()) return pm.status();
   return pm->run(context.graph);
 }
+
+std::vector<std::string> FusionPasses() { return {"fuse-elementwise"}; }
+
+absl::Status RunGradientPipeline(StageContext& context) {
+  return RunPasses(context, passes::gradient_pipeline());
+}
+absl::Status RunFusion(StageContext& context) { return RunPasses(context, FusionPasses()); }
+
+absl::Status Emit(StageContext& context, JitArtifact what) {
+  absl::StatusOr<std::string> text = jit_artifact(context.graph, what);
+  if (!text.ok()) return text.status();
+  context.text = *std::move(text);
+  return absl::OkStatus();
+}
+absl::Status EmitLlvm(StageContext& context) {
+  return Emit(context, JitArtifact::kOptimizedLlvmIr);
+}
+absl::Status EmitAsm(StageContext& context) { return Emit(context, JitArtifact::kAssembly); }
 
 }  // namespace
 
 const std::vector<Stage>& stages() {
   static const auto* ladder = new std::vector<Stage>{
       {"graph", "the forward pass and loss as recorded, before any pass", NoPasses, Verify},
-      {"grad", "the training step: forward, backward and optimizer update (training pipeline)",
-       passes::training_pipeline, RunTrainingPipeline},
+      {"grad", "the training step: forward, backward and optimizer update, unfused",
+       passes::gradient_pipeline, RunGradientPipeline},
+      {"fused", "the training step with elementwise runs fused (what the JIT compiles)",
+       FusionPasses, RunFusion},
+      {"llvm", "the LLVM IR the JIT makes of the fused step, after O3", NoPasses, EmitLlvm},
+      {"asm", "the host assembly of the step", NoPasses, EmitAsm},
   };
   return *ladder;
 }

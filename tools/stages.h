@@ -18,6 +18,8 @@ namespace kiln::tools {
 /// here and is printed from it.
 struct StageContext {
   ir::Graph graph;
+  /// Set by the text stages (llvm, asm); printed instead of the graph.
+  std::string text;
   passes::OptimizerConfig optimizer;
   passes::PassManagerOptions pipeline;
 };
