@@ -211,11 +211,21 @@ std::string FullView(const Graph& graph) {
     str_append(&out, "  subgraph cluster_", g, " {\n    label=<", GroupTitle(key),
                ">; style=\"rounded,filled\"; fillcolor=\"", palette.cluster, "\"; color=\"",
                palette.border, "\"; fontsize=10;\n");
+    // Fused groups (one JIT loop each) are dashed boxes inside their layer.
+    int open_fusion = -1;
     for (NodeId id : members[g]) {
+      int fusion = graph.nodes[id].group;
+      if (fusion != open_fusion && open_fusion >= 0) out += "    }\n";
+      if (fusion != open_fusion && fusion >= 0) {
+        str_append(&out, "    subgraph cluster_", g, "_fused_", fusion, " {\n      label=\"fused ",
+                   fusion, "\"; style=\"dashed,rounded\"; color=\"#666666\"; fontsize=9;\n");
+      }
+      open_fusion = fusion;
       str_append(&out, "    n", id, " [label=<", NodeLabel(graph, id, inlined),
                  ">, shape=", NodeShape(graph.nodes[id].op), ", fillcolor=\"", palette.node,
                  "\"];\n");
     }
+    if (open_fusion >= 0) out += "    }\n";
     out += "  }\n";
   }
   for (size_t id = 0; id < graph.nodes.size(); ++id) {

@@ -111,6 +111,58 @@ OpCost op_cost(const ir::Graph& graph, ir::NodeId id) {
   }
 }
 
+namespace {
+
+// Kernels as the JIT runs them: each fused group is one loop that reads its
+// outside operands and writes only the values read outside the group.
+std::string FusionSummary(const ir::Graph& graph) {
+  const size_t n = graph.nodes.size();
+  std::vector<std::vector<ir::NodeId>> consumers(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (ir::NodeId in : graph.nodes[i].inputs) consumers[in].push_back(static_cast<ir::NodeId>(i));
+  }
+  int groups = 0, kernels = 0;
+  int64_t fused_bytes = 0, unfused_bytes = 0;
+  for (size_t i = 0; i < n;) {
+    const ir::Node& node = graph.nodes[i];
+    if (node.group < 0) {
+      kernels += owns_buffer(node) && node.op != OpKind::kConstant;
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < n && graph.nodes[end].group == node.group) ++end;
+    ++groups;
+    ++kernels;
+    auto inside = [&](ir::NodeId id) {
+      return static_cast<size_t>(id) >= i && static_cast<size_t>(id) < end;
+    };
+    std::vector<ir::NodeId> loaded;
+    for (size_t k = i; k < end; ++k) {
+      unfused_bytes += op_cost(graph, static_cast<ir::NodeId>(k)).bytes;
+      for (ir::NodeId in : graph.nodes[k].inputs) {
+        if (!inside(in) && std::find(loaded.begin(), loaded.end(), in) == loaded.end()) {
+          loaded.push_back(in);
+          fused_bytes += Bytes(graph.nodes[in].type);
+        }
+      }
+      bool read_outside = std::any_of(consumers[k].begin(), consumers[k].end(),
+                                      [&](ir::NodeId c) { return !inside(c); });
+      if (read_outside && graph.nodes[k].op != OpKind::kConstant) {
+        fused_bytes += Bytes(graph.nodes[k].type);
+      }
+    }
+    i = end;
+  }
+  if (groups == 0) return "";
+  return str_cat("\nfusion: ", kernels, " kernels, of which ", groups,
+                 " fused groups; the groups move ", with_commas(fused_bytes), " bytes (",
+                 human_bytes(fused_bytes), ") where their ops one by one would move ",
+                 with_commas(unfused_bytes), " (", human_bytes(unfused_bytes), ")\n");
+}
+
+}  // namespace
+
 std::string format_stats(const ir::Graph& graph, const StatsOptions& options) {
   std::map<std::string_view, Totals> by_op;
   std::vector<std::pair<std::string, ir::Phase>> group_order;
@@ -198,6 +250,7 @@ std::string format_stats(const ir::Graph& graph, const StatsOptions& options) {
   int64_t peak = PeakLiveBytes(graph);
   memory.add_row({"intermediates, peak live", "", "", with_commas(peak), human_bytes(peak)});
   out += memory.render();
+  out += FusionSummary(graph);
 
   if (options.per_node) out += "\n" + nodes.render();
   return out;
