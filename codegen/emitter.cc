@@ -317,29 +317,102 @@ void EmitTranspose(E& e) {
 // partial (masked) when N is not a multiple of the vector width.
 class MatMulEmitter {
  public:
-  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n) : e_(e), m_(m), k_(k), n_(n) {
+  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n)
+      : e_(e), m_(m), k_(k), n_(n), a_(e.in(0)), bm_(e.in(1)), c_(e.out()) {
     w_ = e.width();
     nv_ = w_ >= 16 ? 4 : 2;
     mr_ = 6;
     vec_ = llvm::FixedVectorType::get(e.f32(), w_);
   }
 
+  // Products of at least this many FLOPs are split across the thread pool:
+  // below it, waking the other core costs more than it saves.
+  static constexpr double kParallelFlops = 2e6;
+
   void Emit() {
     int64_t nr = nv_ * w_;
     int64_t full_m = m_ / mr_, rem_m = m_ % mr_, full_n = n_ / nr, rem_n = n_ % nr;
-    auto band = [&](Value* i0, int mr) {
-      e_.For(full_n, [&](Value* jt) { Tile(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr, nv_, w_); });
-      if (rem_n) {
-        int nv = static_cast<int>((rem_n + w_ - 1) / w_);
-        int last = static_cast<int>(rem_n - (nv - 1) * w_);
-        Tile(i0, e_.c64(full_n * nr), mr, nv, last);
-      }
-    };
-    e_.For(full_m, [&](Value* it) { band(e_.b().CreateMul(it, e_.c64(mr_)), mr_); });
-    if (rem_m) band(e_.c64(full_m * mr_), static_cast<int>(rem_m));
+    bool parallel = 2.0 * m_ * k_ * n_ >= kParallelFlops && full_m * full_n >= 2;
+    if (parallel) {
+      EmitParallelFullTiles(full_m, full_n);
+    } else {
+      e_.For(full_m, [&](Value* it) {
+        Value* i0 = e_.b().CreateMul(it, e_.c64(mr_));
+        e_.For(full_n, [&](Value* jt) { Tile(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
+      });
+    }
+    // The partial column tile of every full row band, then the partial row band.
+    if (rem_n) e_.For(full_m, [&](Value* it) { ColumnTail(e_.b().CreateMul(it, e_.c64(mr_)), mr_); });
+    if (rem_m) {
+      Value* i0 = e_.c64(full_m * mr_);
+      e_.For(full_n, [&](Value* jt) {
+        Tile(i0, e_.b().CreateMul(jt, e_.c64(nr)), static_cast<int>(rem_m), nv_, w_);
+      });
+      if (rem_n) ColumnTail(i0, static_cast<int>(rem_m));
+    }
   }
 
  private:
+  void ColumnTail(Value* i0, int mr) {
+    int64_t nr = nv_ * w_, rem_n = n_ % nr;
+    int nv = static_cast<int>((rem_n + w_ - 1) / w_);
+    int last = static_cast<int>(rem_n - (nv - 1) * w_);
+    Tile(i0, e_.c64(n_ / nr * nr), mr, nv, last);
+  }
+
+  // The full tiles, numbered row-major, go to kiln_parallel_for in fixed
+  // contiguous parts. Every tile is computed whole by one thread, so results
+  // do not depend on the number of threads.
+  void EmitParallelFullTiles(int64_t full_m, int64_t full_n) {
+    auto& b = e_.b();
+    llvm::Type* ptr = b.getPtrTy();
+    llvm::Module& m = *b.GetInsertBlock()->getModule();
+    // The task: void task(ptr context, i64 begin, i64 end), context = {A, B, C}.
+    auto* task_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, e_.i64(), e_.i64()}, false);
+    auto* task = llvm::Function::Create(task_ty, llvm::Function::InternalLinkage,
+                                        b.GetInsertBlock()->getParent()->getName() + ".tiles", m);
+    llvm::IRBuilderBase::InsertPoint saved = b.saveIP();
+    Value* outer_a = a_;
+    Value* outer_b = bm_;
+    Value* outer_c = c_;
+    b.SetInsertPoint(llvm::BasicBlock::Create(e_.ctx(), "entry", task));
+    Value* context = task->getArg(0);
+    a_ = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, 0));
+    bm_ = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, 1));
+    c_ = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, 2));
+    int64_t nr = nv_ * w_;
+    // for t in [begin, end): tile (t / full_n, t % full_n)
+    llvm::BasicBlock* pre = b.GetInsertBlock();
+    llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "tiles", task);
+    llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "tiles.exit", task);
+    b.CreateCondBr(b.CreateICmpULT(task->getArg(1), task->getArg(2)), loop, exit);
+    b.SetInsertPoint(loop);
+    llvm::PHINode* t = b.CreatePHI(e_.i64(), 2, "t");
+    t->addIncoming(task->getArg(1), pre);
+    Value* i0 = b.CreateMul(b.CreateUDiv(t, e_.c64(full_n)), e_.c64(mr_));
+    Value* j0 = b.CreateMul(b.CreateURem(t, e_.c64(full_n)), e_.c64(nr));
+    Tile(i0, j0, mr_, nv_, w_);
+    Value* next = b.CreateAdd(t, e_.c64(1));
+    t->addIncoming(next, b.GetInsertBlock());
+    b.CreateCondBr(b.CreateICmpULT(next, task->getArg(2)), loop, exit);
+    b.SetInsertPoint(exit);
+    b.CreateRetVoid();
+    b.restoreIP(saved);
+    a_ = outer_a;
+    bm_ = outer_b;
+    c_ = outer_c;
+    // The caller passes {A, B, C} through a stack array.
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+    Value* ctx = entry.CreateAlloca(llvm::ArrayType::get(ptr, 3));
+    b.CreateStore(a_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 0));
+    b.CreateStore(bm_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 1));
+    b.CreateStore(c_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 2));
+    llvm::FunctionCallee parallel_for = m.getOrInsertFunction(
+        "kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
+    b.CreateCall(parallel_for, {task, ctx, e_.c64(full_m * full_n)});
+  }
+
   Value* Mask(int lanes) {
     std::vector<llvm::Constant*> bits;
     for (int i = 0; i < w_; ++i) bits.push_back(e_.b().getInt1(i < lanes));
@@ -364,7 +437,7 @@ class MatMulEmitter {
     std::vector<Value*> bv;
     Value* brow = b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
     for (int v = 0; v < nv; ++v) {
-      Value* ptr = b.CreateInBoundsGEP(e_.f32(), e_.in(1), b.CreateAdd(brow, e_.c64(v * w_)));
+      Value* ptr = b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(brow, e_.c64(v * w_)));
       bool partial = v == nv - 1 && last_lanes < w_;
       if (partial) {
         bv.push_back(b.CreateMaskedLoad(vec_, ptr, llvm::Align(4), Mask(last_lanes),
@@ -376,7 +449,7 @@ class MatMulEmitter {
     std::vector<Value*> next(acc.size());
     for (int r = 0; r < mr; ++r) {
       Value* arow = b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(k_));
-      Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, e_.in(0), b.CreateAdd(arow, p)));
+      Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, a_, b.CreateAdd(arow, p)));
       for (int v = 0; v < nv; ++v) {
         // llvm.fma, not fmuladd: always fused, so results match the interpreter.
         next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_},
@@ -392,7 +465,7 @@ class MatMulEmitter {
     for (int r = 0; r < mr; ++r) {
       Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
       for (int v = 0; v < nv; ++v) {
-        Value* ptr = b.CreateInBoundsGEP(e_.f32(), e_.out(), b.CreateAdd(crow, e_.c64(v * w_)));
+        Value* ptr = b.CreateInBoundsGEP(e_.f32(), c_, b.CreateAdd(crow, e_.c64(v * w_)));
         Value* value = k_ > 0 ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
         if (v == nv - 1 && last_lanes < w_) {
           b.CreateMaskedStore(value, ptr, llvm::Align(4), Mask(last_lanes));
@@ -405,6 +478,7 @@ class MatMulEmitter {
 
   E& e_;
   int64_t m_, k_, n_;
+  Value *a_, *bm_, *c_;  // the operand and result buffers of the function being emitted
   int w_, nv_, mr_;
   llvm::FixedVectorType* vec_;
 };
@@ -596,6 +670,7 @@ absl::Status Emitter::Emit(const char* name) {
   }
   // Assigns take effect after every read of the step.
   for (NodeId id : g_.nodes_of(OpKind::kAssign)) {
+    if (plan_.in_place[id]) continue;
     const ir::Node& n = g_.nodes[id];
     uint64_t bytes = static_cast<uint64_t>(ir::num_elements(n.type.shape)) *
                      ir::dtype_size(n.type.dtype);
@@ -662,9 +737,65 @@ llvm::Function* Emitter::NodeFunction(const std::vector<NodeId>& members,
 
 }  // namespace
 
+namespace {
+
+// An assign `V <- X` becomes an in-place write when X is computed in a fused
+// group, only the assign reads X outside the group, V is assigned once, and
+// every other reader of V comes no later than the group and reads V at the
+// same element (so the group reads V[i] before it overwrites V[i]). Each
+// optimizer update then reads and writes its weight and slots once per step,
+// with no temporary and no copy at the end.
+void PlanInPlaceUpdates(const ir::Graph& g, BufferPlan* plan) {
+  const size_t n = g.nodes.size();
+  std::vector<int> assigns_to(n, 0);
+  std::vector<NodeId> last_reader(n, -1);
+  std::vector<std::vector<NodeId>> consumers(n);
+  for (size_t i = 0; i < n; ++i) {
+    const ir::Node& node = g.nodes[i];
+    if (node.op == OpKind::kAssign) ++assigns_to[plan->root[node.inputs[0]]];
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      consumers[node.inputs[k]].push_back(static_cast<NodeId>(i));
+      bool assign_target = node.op == OpKind::kAssign && k == 0;
+      if (!assign_target) {
+        NodeId& last = last_reader[plan->root[node.inputs[k]]];
+        last = std::max(last, static_cast<NodeId>(i));
+      }
+    }
+  }
+  for (NodeId a : g.nodes_of(OpKind::kAssign)) {
+    NodeId var = plan->root[g.nodes[a].inputs[0]];
+    NodeId x = g.nodes[a].inputs[1];
+    int group = g.nodes[x].group;
+    if (group < 0 || assigns_to[var] != 1 || plan->owned[a] || plan->root[x] != x) continue;
+    NodeId end = x;
+    while (end + 1 < static_cast<NodeId>(n) && g.nodes[end + 1].group == group) ++end;
+    NodeId begin = x;
+    while (begin > 0 && g.nodes[begin - 1].group == group) --begin;
+    bool ok = last_reader[var] <= end;
+    for (NodeId c : consumers[x]) ok = ok && (c == a || (c >= begin && c <= end));
+    // Readers of V inside the group must read element i (no broadcast of V).
+    for (NodeId c = begin; ok && c <= end; ++c) {
+      const ir::Node& member = g.nodes[c];
+      for (NodeId in : member.inputs) {
+        if (plan->root[in] == var && member.op == OpKind::kBroadcast &&
+            g.nodes[in].type.shape != member.type.shape) {
+          ok = false;
+        }
+      }
+    }
+    if (!ok) continue;
+    plan->root[x] = var;
+    plan->owned[x] = false;
+    plan->in_place[a] = true;
+  }
+}
+
+}  // namespace
+
 BufferPlan plan_buffers(const ir::Graph& graph) {
   const size_t n = graph.nodes.size();
-  BufferPlan plan{std::vector<NodeId>(n), std::vector<bool>(n, false)};
+  BufferPlan plan{std::vector<NodeId>(n), std::vector<bool>(n, false),
+                  std::vector<bool>(n, false)};
   std::vector<bool> assigned(n, false);
   for (NodeId id : graph.nodes_of(OpKind::kAssign)) assigned[graph.nodes[id].inputs[0]] = true;
   for (size_t i = 0; i < n; ++i) {
@@ -687,6 +818,7 @@ BufferPlan plan_buffers(const ir::Graph& graph) {
     plan.owned[i] = plan.root[i] == id && node.op != OpKind::kInput &&
                     node.op != OpKind::kVariable;
   }
+  PlanInPlaceUpdates(graph, &plan);
   return plan;
 }
 

@@ -20,9 +20,13 @@ struct BufferPlan {
   /// Whether the executor owns a buffer for the node (computed values, constants,
   /// staged assigns); inputs and variables are bound per run instead.
   std::vector<bool> owned;
+  /// Assigns whose value the step already wrote into the variable in place.
+  std::vector<bool> in_place;
 };
 
-/// Decides storage: aliases resolve to their root, everything else computed gets a buffer.
+/// Decides storage: aliases resolve to their root, everything else computed
+/// gets a buffer, and fused updates write their variable in place when no
+/// later node reads the old value.
 BufferPlan plan_buffers(const ir::Graph& graph);
 
 /// Defines in `module`:

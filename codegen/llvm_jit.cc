@@ -23,6 +23,7 @@
 #include "llvm/TargetParser/Host.h"
 #include "llvm/Transforms/Utils/Cloning.h"
 #include "runtime/denormals.h"
+#include "runtime/parallel.h"
 
 namespace kiln {
 namespace {
@@ -326,6 +327,13 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
       (*jit)->getDataLayout().getGlobalPrefix());
   if (!gen) return FromLlvm(gen.takeError(), "cannot search the process for symbols");
   (*jit)->getMainJITDylib().addGenerator(std::move(*gen));
+  // The thread pool lives in this library, not in a shared object dlsym can see.
+  llvm::orc::SymbolMap runtime;
+  runtime[(*jit)->mangleAndIntern("kiln_parallel_for")] = llvm::orc::ExecutorSymbolDef(
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_parallel_for), llvm::JITSymbolFlags::Exported);
+  if (auto e = (*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime)))) {
+    return FromLlvm(std::move(e), "cannot define the runtime symbols");
+  }
   return std::unique_ptr<Engine>(
       new JitEngine(options, *std::move(target), std::move(*jit), std::move(*tm)));
 }

@@ -331,3 +331,30 @@ TEST(JitArtifacts, LlvmIrBeforeAfterAndAssembly) {
 
 }  // namespace
 }  // namespace kiln
+
+#include "runtime/parallel.h"
+
+namespace kiln {
+namespace {
+
+TEST(Parallel, EveryIndexRunsExactlyOnce) {
+  std::vector<std::atomic<int>> hits(1001);
+  auto task = [](void* context, int64_t begin, int64_t end) {
+    auto* h = static_cast<std::vector<std::atomic<int>>*>(context);
+    for (int64_t i = begin; i < end; ++i) ++(*h)[i];
+  };
+  for (int round = 0; round < 50; ++round) kiln_parallel_for(task, &hits, 1001);
+  for (auto& h : hits) EXPECT_EQ(h.load(), 50);
+  EXPECT_GE(parallel_threads(), 1);
+}
+
+TEST(Parallel, SplitMatMulsMatchTheInterpreter) {
+  // Large enough to be split across threads; odd sizes leave partial tiles.
+  Compare(OneOp({{DType::kF32, {67, 301}}, {DType::kF32, {301, 203}}},
+                [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); }));
+  Compare(OneOp({{DType::kF32, {785, 33}}, {DType::kF32, {33, 129}}},
+                [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); }));
+}
+
+}  // namespace
+}  // namespace kiln
