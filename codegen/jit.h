@@ -30,9 +30,15 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options = {});
 /// What the JIT makes of a graph, as text, for inspection (kiln ir --emit=...).
 enum class JitArtifact { kLlvmIr, kOptimizedLlvmIr, kAssembly };
 
-/// The LLVM IR before or after optimisation, or the assembly, of `graph`.
+/// Seconds spent in each part of lowering a graph.
+struct JitTimings {
+  double emit = 0, optimize = 0, codegen = 0;
+};
+
+/// The LLVM IR before or after optimisation, or the assembly, of `graph`;
+/// `timings`, when given, receives how long each part took.
 absl::StatusOr<std::string> jit_artifact(const ir::Graph& graph, JitArtifact what,
-                                         JitOptions options = {});
+                                         JitOptions options = {}, JitTimings* timings = nullptr);
 
 /// "znver3 +avx2 +fma ... (vector width 8)": what the JIT targets on this host.
 std::string jit_host_description(Isa isa = Isa::kAuto);

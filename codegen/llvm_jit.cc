@@ -1,6 +1,7 @@
 // The JIT engine: LLVM ORC LLJIT for the host, an O3 pipeline that knows the
 // target machine, and an executor that runs the compiled step. The only file
 // that includes the ORC and PassBuilder headers (they are slow to compile).
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -222,13 +223,27 @@ class JitEngine : public Engine {
   }
 
   /// The text of one stage of lowering `graph`.
-  absl::StatusOr<std::string> Artifact(const ir::Graph& graph, JitArtifact what) {
+  absl::StatusOr<std::string> Artifact(const ir::Graph& graph, JitArtifact what,
+                                       JitTimings* timings) {
+    JitTimings local;
+    JitTimings& t = timings ? *timings : local;
+    auto start = std::chrono::steady_clock::now();
+    auto lap = [&start] {
+      auto now = std::chrono::steady_clock::now();
+      double s = std::chrono::duration<double>(now - start).count();
+      start = now;
+      return s;
+    };
     auto lowered = Lower(graph);
     if (!lowered.ok()) return lowered.status();
+    t.emit = lap();
     if (what == JitArtifact::kLlvmIr) return ModuleText(*lowered->module);
     Optimize(*lowered->module);
+    t.optimize = lap();
     if (what == JitArtifact::kOptimizedLlvmIr) return ModuleText(*lowered->module);
-    return Assembly(*lowered->module);
+    std::string text = Assembly(*lowered->module);
+    t.codegen = lap();
+    return text;
   }
 
  private:
@@ -339,10 +354,10 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
 }
 
 absl::StatusOr<std::string> jit_artifact(const ir::Graph& graph, JitArtifact what,
-                                         JitOptions options) {
+                                         JitOptions options, JitTimings* timings) {
   auto engine = make_jit(options);
   if (!engine.ok()) return engine.status();
-  return static_cast<JitEngine&>(**engine).Artifact(graph, what);
+  return static_cast<JitEngine&>(**engine).Artifact(graph, what, timings);
 }
 
 std::string jit_host_description(Isa isa) {

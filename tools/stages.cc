@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_join.h"
 #include "ir/strings.h"
+#include <iostream>
+
 #include "codegen/jit.h"
 #include "ir/verifier.h"
 #include "passes/pipeline.h"
@@ -31,9 +33,17 @@ absl::Status RunGradientPipeline(StageContext& context) {
 absl::Status RunFusion(StageContext& context) { return RunPasses(context, FusionPasses()); }
 
 absl::Status Emit(StageContext& context, JitArtifact what) {
-  absl::StatusOr<std::string> text = jit_artifact(context.graph, what);
+  JitTimings t;
+  absl::StatusOr<std::string> text = jit_artifact(context.graph, what, {}, &t);
   if (!text.ok()) return text.status();
   context.text = *std::move(text);
+  if (context.pipeline.pass_timing) {
+    std::vector<passes::PassTiming> rows = {{"llvm emit", t.emit}, {"llvm O3", t.optimize}};
+    if (what == JitArtifact::kAssembly) rows.push_back({"llvm codegen", t.codegen});
+    std::ostream& out = context.pipeline.stream ? *context.pipeline.stream : std::cerr;
+    out << passes::format_pass_timing(rows, str_cat("LLVM timing, graph \"", context.graph.name,
+                                                    "\""));
+  }
   return absl::OkStatus();
 }
 absl::Status EmitLlvm(StageContext& context) {
