@@ -26,23 +26,35 @@ struct SeedModel {
 
 const std::vector<SeedModel>& Seeds() {
   static const std::vector<SeedModel> seeds = {
-      {"seed000", [] { return Sequential({Flatten({28, 28}), Dense(128, "relu"), Dense(128, "relu"), Dense(10)}); },
+      {"seed000",
+       [] {
+         return Sequential({Flatten({28, 28}), Dense(128, "relu"), Dense(128, "relu"), Dense(10)});
+       },
        [](Sequential& m, CompileOptions o) {
          m.compile("sgd", losses::SparseCategoricalCrossentropy{.from_logits = true}, {"accuracy"},
                    o);
        },
        32},
-      {"seed001", [] { return Sequential({Flatten({28, 28}), Dense(128, "relu"), Dense(10, "softmax")}); },
+      {"seed001",
+       [] {
+         return Sequential({Flatten({28, 28}), Dense(128, "relu"), Dense(10, "softmax")});
+       },
        [](Sequential& m, CompileOptions o) {
          m.compile("adam", "sparse_categorical_crossentropy", {"accuracy"}, o);
        },
        32},
-      {"seed003", [] { return Sequential({Flatten({28, 28}), Dense(512, "relu"), Dense(10, "softmax")}); },
+      {"seed003",
+       [] {
+         return Sequential({Flatten({28, 28}), Dense(512, "relu"), Dense(10, "softmax")});
+       },
        [](Sequential& m, CompileOptions o) {
          m.compile("rmsprop", "sparse_categorical_crossentropy", {"accuracy"}, o);
        },
        128},
-      {"seed004_ex8", [] { return Sequential({Flatten({28, 28}), Dense(512, "relu"), Dense(10, "softmax")}); },
+      {"seed004_ex8",
+       [] {
+         return Sequential({Flatten({28, 28}), Dense(512, "relu"), Dense(10, "softmax")});
+       },
        [](Sequential& m, CompileOptions o) {
          m.compile("adam", "sparse_categorical_crossentropy", {"accuracy"}, o);
        },
@@ -67,9 +79,7 @@ double Flops(const ir::Graph& graph) {
   return flops;
 }
 
-std::unique_ptr<Engine> MakeEngine(bool jit) {
-  return jit ? *make_jit() : make_interpreter();
-}
+std::unique_ptr<Engine> MakeEngine(bool jit) { return jit ? *make_jit() : make_interpreter(); }
 
 // Random tensors for every input and variable of a graph.
 struct Bound {
@@ -163,8 +173,9 @@ void BM_Epoch(benchmark::State& state, const SeedModel& seed, bool jit) {
 void Register() {
   for (const SeedModel& s : Seeds()) {
     for (bool jit : {true, false}) {
-      benchmark::RegisterBenchmark(str_cat("TrainStep/", s.name, jit ? "/jit" : "/interpreter").c_str(),
-                                   [&s, jit](benchmark::State& st) { BM_TrainStep(st, s, jit); })
+      benchmark::RegisterBenchmark(
+          str_cat("TrainStep/", s.name, jit ? "/jit" : "/interpreter").c_str(),
+          [&s, jit](benchmark::State& st) { BM_TrainStep(st, s, jit); })
           ->Unit(benchmark::kMicrosecond);
     }
   }
@@ -173,11 +184,14 @@ void Register() {
     auto* b = benchmark::RegisterBenchmark(str_cat("MatMul/", jit ? "jit" : "interpreter").c_str(),
                                            [jit](benchmark::State& st) { BM_MatMul(st, jit); });
     b->Args({32, 784, 128})->Args({784, 32, 128})->Args({32, 128, 10})->Args({128, 32, 10});
-    b->Args({32, 128, 128})->Args({128, 784, 512})->Args({784, 128, 512})->Unit(benchmark::kMicrosecond);
+    b->Args({32, 128, 128})
+        ->Args({128, 784, 512})
+        ->Args({784, 128, 512})
+        ->Unit(benchmark::kMicrosecond);
   }
-  benchmark::RegisterBenchmark("CompileTrainStep/seed001/jit",
-                               [](benchmark::State& st) { BM_CompileTrainStep(st, Seeds()[1]); })
-      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("CompileTrainStep/seed001/jit", [](benchmark::State& st) {
+    BM_CompileTrainStep(st, Seeds()[1]);
+  })->Unit(benchmark::kMillisecond);
   for (bool jit : {true, false}) {
     benchmark::RegisterBenchmark(str_cat("Epoch/seed001/", jit ? "jit" : "interpreter").c_str(),
                                  [jit](benchmark::State& st) { BM_Epoch(st, Seeds()[1], jit); })

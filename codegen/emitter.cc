@@ -3,7 +3,6 @@
 #include "codegen/emitter.h"
 
 #include <algorithm>
-
 #include <functional>
 #include <map>
 
@@ -190,8 +189,8 @@ void EmitOutput(E& e) {
 void EmitRandomUniform(E& e) {
   auto& b = e.b();
   // The key is loop-invariant; LLVM hoists it out of the fused loop.
-  Value* key = e.Mix64(b.CreateXor(
-      e.step_seed(), e.Mix64(e.c64(ir::attr_int(e.node().attrs, "seed")))));
+  Value* key =
+      e.Mix64(b.CreateXor(e.step_seed(), e.Mix64(e.c64(ir::attr_int(e.node().attrs, "seed")))));
   Value* bits = e.Mix64(b.CreateXor(key, e.Mix64(e.index())));
   e.Define(b.CreateFMul(b.CreateUIToFP(b.CreateLShr(bits, 40), e.f32()), e.cf(0x1.0p-24)));
 }
@@ -338,11 +337,13 @@ class MatMulEmitter {
     } else {
       e_.For(full_m, [&](Value* it) {
         Value* i0 = e_.b().CreateMul(it, e_.c64(mr_));
-        e_.For(full_n, [&](Value* jt) { Tile(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
+        e_.For(full_n,
+               [&](Value* jt) { Tile(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
       });
     }
     // The partial column tile of every full row band, then the partial row band.
-    if (rem_n) e_.For(full_m, [&](Value* it) { ColumnTail(e_.b().CreateMul(it, e_.c64(mr_)), mr_); });
+    if (rem_n)
+      e_.For(full_m, [&](Value* it) { ColumnTail(e_.b().CreateMul(it, e_.c64(mr_)), mr_); });
     if (rem_m) {
       Value* i0 = e_.c64(full_m * mr_);
       e_.For(full_n, [&](Value* jt) {
@@ -408,8 +409,8 @@ class MatMulEmitter {
     b.CreateStore(a_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 0));
     b.CreateStore(bm_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 1));
     b.CreateStore(c_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 2));
-    llvm::FunctionCallee parallel_for = m.getOrInsertFunction(
-        "kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
+    llvm::FunctionCallee parallel_for =
+        m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
     b.CreateCall(parallel_for, {task, ctx, e_.c64(full_m * full_n)});
   }
 
@@ -452,8 +453,7 @@ class MatMulEmitter {
       Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, a_, b.CreateAdd(arow, p)));
       for (int v = 0; v < nv; ++v) {
         // llvm.fma, not fmuladd: always fused, so results match the interpreter.
-        next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_},
-                                        {a, bv[v], acc[r * nv + v]});
+        next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_}, {a, bv[v], acc[r * nv + v]});
       }
     }
     Value* pn = b.CreateAdd(p, e_.c64(1), "", true, true);
@@ -502,9 +502,10 @@ Split3 SplitAxis(const ir::Shape& shape, int64_t axis) {
 }
 
 // acc = first element; for l in 1..len: acc = step(acc, x, l); store(acc).
-void Reduce(E& e, const std::function<std::vector<Value*>(Value*)>& init,
-            const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*, Value*)>& step,
-            const std::function<void(Value*, const std::vector<Value*>&)>& store) {
+void Reduce(
+    E& e, const std::function<std::vector<Value*>(Value*)>& init,
+    const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*, Value*)>& step,
+    const std::function<void(Value*, const std::vector<Value*>&)>& store) {
   Split3 d = SplitAxis(e.in_type(0).shape, ir::attr_int(e.node().attrs, "axis"));
   auto& b = e.b();
   e.ForShape({d.outer, d.inner}, [&](Value* flat, const std::vector<Value*>& idx) {
@@ -557,7 +558,10 @@ void EmitReduceMax(E& e) {
 // The first maximum wins, as in the interpreter and numpy.
 void EmitArgMax(E& e) {
   Reduce(
-      e, [&](Value* x) { return std::vector<Value*>{x, e.c64(0)}; },
+      e,
+      [&](Value* x) {
+        return std::vector<Value*>{x, e.c64(0)};
+      },
       [&](const std::vector<Value*>& acc, Value* x, Value* l) {
         auto& b = e.b();
         Value* better = b.CreateFCmpOGT(x, acc[0]);
@@ -617,8 +621,7 @@ absl::Status Emitter::Emit(const char* name) {
   }
   llvm::Type* ptr = b_.getPtrTy();
   auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), ptr}, false);
-  llvm::Function* step =
-      llvm::Function::Create(step_ty, llvm::Function::ExternalLinkage, name, m_);
+  llvm::Function* step = llvm::Function::Create(step_ty, llvm::Function::ExternalLinkage, name, m_);
   llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", step);
   llvm::IRBuilder<> sb(entry);
   Value* table = step->getArg(0);
@@ -672,8 +675,8 @@ absl::Status Emitter::Emit(const char* name) {
   for (NodeId id : g_.nodes_of(OpKind::kAssign)) {
     if (plan_.in_place[id]) continue;
     const ir::Node& n = g_.nodes[id];
-    uint64_t bytes = static_cast<uint64_t>(ir::num_elements(n.type.shape)) *
-                     ir::dtype_size(n.type.dtype);
+    uint64_t bytes =
+        static_cast<uint64_t>(ir::num_elements(n.type.shape)) * ir::dtype_size(n.type.dtype);
     NodeId source = plan_.owned[id] ? id : plan_.root[n.inputs[1]];
     sb.CreateMemCpy(slot(plan_.root[n.inputs[0]]), llvm::MaybeAlign(4), slot(source),
                     llvm::MaybeAlign(4), bytes);
@@ -794,8 +797,7 @@ void PlanInPlaceUpdates(const ir::Graph& g, BufferPlan* plan) {
 
 BufferPlan plan_buffers(const ir::Graph& graph) {
   const size_t n = graph.nodes.size();
-  BufferPlan plan{std::vector<NodeId>(n), std::vector<bool>(n, false),
-                  std::vector<bool>(n, false)};
+  BufferPlan plan{std::vector<NodeId>(n), std::vector<bool>(n, false), std::vector<bool>(n, false)};
   std::vector<bool> assigned(n, false);
   for (NodeId id : graph.nodes_of(OpKind::kAssign)) assigned[graph.nodes[id].inputs[0]] = true;
   for (size_t i = 0; i < n; ++i) {
@@ -815,8 +817,7 @@ BufferPlan plan_buffers(const ir::Graph& graph) {
       plan.owned[i] = src == OpKind::kVariable || src == OpKind::kInput;
       continue;
     }
-    plan.owned[i] = plan.root[i] == id && node.op != OpKind::kInput &&
-                    node.op != OpKind::kVariable;
+    plan.owned[i] = plan.root[i] == id && node.op != OpKind::kInput && node.op != OpKind::kVariable;
   }
   PlanInPlaceUpdates(graph, &plan);
   return plan;

@@ -36,7 +36,8 @@ using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t* error);
 #if defined(__clang__)
 __attribute__((no_sanitize("function")))
 #endif
-int32_t CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t* error) {
+int32_t
+CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t* error) {
   return fn(table, step_seed, error);
 }
 
@@ -140,9 +141,9 @@ class JitExecutor : public Executor {
     }
     if (status != 0) {
       auto id = static_cast<ir::NodeId>(error[0]);
-      return absl::OutOfRangeError(str_cat(
-          ir::describe_node(graph_, id), ": label ", error[1], " at index ", error[2],
-          " is outside [0, ", ir::attr_int(graph_.nodes[id].attrs, "depth"), ")"));
+      return absl::OutOfRangeError(str_cat(ir::describe_node(graph_, id), ": label ", error[1],
+                                           " at index ", error[2], " is outside [0, ",
+                                           ir::attr_int(graph_.nodes[id].attrs, "depth"), ")"));
     }
     for (ir::NodeId id : outputs_) {
       const ir::Node& node = graph_.nodes[id];
@@ -206,7 +207,8 @@ class JitEngine : public Engine {
     auto lowered = Lower(graph);
     if (!lowered.ok()) return lowered.status();
     Lowered& l = *lowered;
-    if (options_.dump_ir) std::cerr << "; ----- LLVM IR before optimisation\n" << ModuleText(*l.module);
+    if (options_.dump_ir)
+      std::cerr << "; ----- LLVM IR before optimisation\n" << ModuleText(*l.module);
     Optimize(*l.module);
     if (options_.dump_optimized_ir) {
       std::cerr << "; ----- LLVM IR after optimisation\n" << ModuleText(*l.module);
@@ -277,8 +279,8 @@ class JitEngine : public Engine {
     std::string broken;
     llvm::raw_string_ostream err(broken);
     if (llvm::verifyModule(*l.module, &err)) {
-      return absl::InternalError(str_cat("JIT emitted invalid LLVM IR for graph \"", graph.name,
-                                         "\": ", broken));
+      return absl::InternalError(
+          str_cat("JIT emitted invalid LLVM IR for graph \"", graph.name, "\": ", broken));
     }
     return l;
   }

@@ -1,8 +1,8 @@
 // Seed 000: a logits model (128-128-10) trained with SGD and from_logits=true
 // for 10 epochs, then wrapped in a probability model with a Softmax layer.
-#include <iostream>
-
 #include <kiln/kiln.h>
+
+#include <iostream>
 
 int main() {
   using namespace kiln::layers;

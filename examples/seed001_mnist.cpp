@@ -1,7 +1,7 @@
 // Seed 001: Flatten -> Dense(128, relu) -> Dense(10, softmax), Adam, 5 epochs on MNIST.
-#include <iostream>
-
 #include <kiln/kiln.h>
+
+#include <iostream>
 
 int main() {
   using namespace kiln::layers;
@@ -21,7 +21,7 @@ int main() {
   std::cout << "\nTest accuracy: " << test_acc << "\n";
 
   kiln::Tensor predictions = model.predict(test_images);
-  std::cout << "predictions[0] argmax: " << predictions[0].argmax()
-            << " (label " << int(test.y.data<uint8_t>()[0]) << ")\n";
+  std::cout << "predictions[0] argmax: " << predictions[0].argmax() << " (label "
+            << int(test.y.data<uint8_t>()[0]) << ")\n";
   return test_acc >= 0.970 ? 0 : 1;
 }

@@ -1,8 +1,8 @@
 // Seed 002: Flatten -> Dense(128, relu) -> Dense(10, softmax) on Fashion-MNIST,
 // Adam, 5 epochs.
-#include <iostream>
-
 #include <kiln/kiln.h>
+
+#include <iostream>
 
 int main() {
   using namespace kiln::layers;

@@ -1,8 +1,8 @@
 // Seed 003: inputs reshaped to (N, 784) and scaled to [0, 1]; Dense(512, relu)
 // -> Dense(10, softmax); RMSprop; 5 epochs of batch 128.
-#include <iostream>
-
 #include <kiln/kiln.h>
+
+#include <iostream>
 
 int main() {
   using namespace kiln::layers;

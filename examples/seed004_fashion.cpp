@@ -3,11 +3,11 @@
 //   seed004_fashion N          exercise N (1-8)
 // Exercises 3 and 4 are the tutorial's "you get an error" variants: Kiln
 // reports a clear error instead of training.
+#include <kiln/kiln.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
-
-#include <kiln/kiln.h>
 
 namespace {
 

@@ -1,9 +1,9 @@
 // Seed 001's model with validation, early stopping and a CSV log, then the
 // training curves as an SVG (docs/curves.svg in the README was made this way).
 //   training_curves [output.svg]
-#include <iostream>
-
 #include <kiln/kiln.h>
+
+#include <iostream>
 
 int main(int argc, char** argv) {
   using namespace kiln::layers;
@@ -13,16 +13,18 @@ int main(int argc, char** argv) {
   auto [train, test] = kiln::datasets::mnist::load_data();
 
   // Rescaling inside the model: the uint8 images are fed as they are.
-  kiln::Sequential model({Rescaling(1.0 / 255), Flatten(), Dense(128, "relu"),
-                          Dense(10, "softmax")});
+  kiln::Sequential model(
+      {Rescaling(1.0 / 255), Flatten(), Dense(128, "relu"), Dense(10, "softmax")});
   model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
-  kiln::History history = model.fit(
-      train.x, train.y,
-      {.epochs = 10,
-       .callbacks = {cb::EarlyStopping({.monitor = "val_loss", .patience = 2, .verbose = 1,
-                                        .restore_best_weights = true}),
-                     cb::CSVLogger("training_log.csv")},
-       .validation_split = 0.1});
+  kiln::History history =
+      model.fit(train.x, train.y,
+                {.epochs = 10,
+                 .callbacks = {cb::EarlyStopping({.monitor = "val_loss",
+                                                  .patience = 2,
+                                                  .verbose = 1,
+                                                  .restore_best_weights = true}),
+                               cb::CSVLogger("training_log.csv")},
+                 .validation_split = 0.1});
   auto [loss, accuracy] = model.evaluate(test.x, test.y, {.verbose = 0});
   std::cout << "test accuracy " << accuracy << "\n";
   history.plot(svg);

@@ -77,8 +77,8 @@ class EarlyStoppingImpl : public Callback {
     }
     if (o_.restore_best_weights && !best_weights_.empty()) {
       if (o_.verbose > 0) {
-        std::cout << "Restoring model weights from the end of the best epoch: "
-                  << best_epoch_ + 1 << ".\n";
+        std::cout << "Restoring model weights from the end of the best epoch: " << best_epoch_ + 1
+                  << ".\n";
       }
       model->set_weights(best_weights_);
     }
@@ -108,7 +108,8 @@ std::string FormatPath(const std::string& pattern, int epoch, const Logs& logs) 
     }
     std::string field = pattern.substr(i + 1, close - i - 1);
     std::string key = field.substr(0, field.find(':'));
-    std::string spec = field.find(':') == std::string::npos ? "" : field.substr(field.find(':') + 1);
+    std::string spec =
+        field.find(':') == std::string::npos ? "" : field.substr(field.find(':') + 1);
     char buf[128];
     if (key == "epoch") {
       std::snprintf(buf, sizeof(buf), ("%" + (spec.empty() ? "d" : spec)).c_str(), epoch + 1);
@@ -119,9 +120,9 @@ std::string FormatPath(const std::string& pattern, int epoch, const Logs& logs) 
         std::snprintf(buf, sizeof(buf), ("%" + spec).c_str(), *v);
       }
     } else {
-      throw Error(absl::InvalidArgumentError(
-          str_cat("ModelCheckpoint: filepath \"", pattern, "\" uses {", key,
-                  "} but the logs have no such value")));
+      throw Error(
+          absl::InvalidArgumentError(str_cat("ModelCheckpoint: filepath \"", pattern, "\" uses {",
+                                             key, "} but the logs have no such value")));
     }
     out += buf;
     i = close;
@@ -193,8 +194,8 @@ class CSVLoggerImpl : public Callback {
       : filename_(std::move(filename)), sep_(separator), append_(append) {}
 
   void on_train_begin(const Logs&) override {
-    header_written_ = append_ && std::filesystem::exists(filename_) &&
-                      std::filesystem::file_size(filename_) > 0;
+    header_written_ =
+        append_ && std::filesystem::exists(filename_) && std::filesystem::file_size(filename_) > 0;
     file_.open(filename_, append_ ? std::ios::app : std::ios::trunc);
     if (!file_) {
       throw Error(absl::UnavailableError(str_cat("CSVLogger: cannot open ", filename_)));
@@ -276,8 +277,7 @@ class ReduceLROnPlateauImpl : public Callback {
   explicit ReduceLROnPlateauImpl(ReduceLROnPlateauOptions o)
       : o_(std::move(o)), maximize_(Maximize(o_.mode, o_.monitor)) {
     if (o_.factor >= 1.0) {
-      throw Error(absl::InvalidArgumentError(
-          "ReduceLROnPlateau does not support a factor >= 1.0"));
+      throw Error(absl::InvalidArgumentError("ReduceLROnPlateau does not support a factor >= 1.0"));
     }
   }
 
@@ -306,8 +306,8 @@ class ReduceLROnPlateauImpl : public Callback {
         double new_lr = std::max(old_lr * o_.factor, o_.min_lr);
         model->set_learning_rate(new_lr);
         if (o_.verbose > 0) {
-          std::cout << "\nEpoch " << epoch + 1
-                    << ": ReduceLROnPlateau reducing learning rate to " << new_lr << ".\n";
+          std::cout << "\nEpoch " << epoch + 1 << ": ReduceLROnPlateau reducing learning rate to "
+                    << new_lr << ".\n";
         }
         cooldown_counter_ = o_.cooldown;
         wait_ = 0;

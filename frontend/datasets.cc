@@ -82,9 +82,9 @@ absl::StatusOr<Tensor> read_idx(const std::string& path) {
   got = f.read(t.raw(), total);
   if (got < 0) return Malformed(path, str_cat("cannot decompress: ", f.error()));
   if (got < total) {
-    return Malformed(path, str_cat("truncated: the header declares ", total,
-                                   " bytes of data for shape ", ir::shape_string(shape),
-                                   " but only ", got, " are present"));
+    return Malformed(path,
+                     str_cat("truncated: the header declares ", total, " bytes of data for shape ",
+                             ir::shape_string(shape), " but only ", got, " are present"));
   }
   char extra;
   if (f.read(&extra, 1) != 0) {
@@ -119,8 +119,7 @@ absl::StatusOr<std::string> Locate(const std::vector<std::string>& dirs, const s
 Split LoadSplit(const std::vector<std::string>& dirs, const std::string& prefix,
                 const std::string& dataset, const std::string& how_to_fetch) {
   auto load = [&](const std::string& suffix) {
-    std::string path =
-        value_or_throw(Locate(dirs, prefix + suffix, dataset, how_to_fetch));
+    std::string path = value_or_throw(Locate(dirs, prefix + suffix, dataset, how_to_fetch));
     return value_or_throw(read_idx(path));
   };
   Split s{load("-images-idx3-ubyte"), load("-labels-idx1-ubyte")};
@@ -147,8 +146,8 @@ Dataset load_data() {
 
 namespace fashion_mnist {
 Dataset load_data() {
-  return Load({data_dir() + "/fashion-mnist", "/usr/share/datasets/fashion-mnist"},
-              "Fashion-MNIST", "apt-get install dataset-fashion-mnist");
+  return Load({data_dir() + "/fashion-mnist", "/usr/share/datasets/fashion-mnist"}, "Fashion-MNIST",
+              "apt-get install dataset-fashion-mnist");
 }
 }  // namespace fashion_mnist
 

@@ -48,8 +48,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
   if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
     throw Error(absl::InvalidArgumentError("fit: validation_split must be in [0, 1)"));
   }
-  Tensor y_all =
-      value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
+  Tensor y_all = value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
   if (y_all.dim(0) != x_all.dim(0)) {
     throw Error(absl::InvalidArgumentError(
         str_cat("fit: ", x_all.dim(0), " inputs but ", y_all.dim(0), " labels")));
@@ -83,7 +82,8 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
   // progress output and compile time stays out of the first epoch.
   detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, bs, x_all.dtype());
   History history;
-  history.params = {{"epochs", options.epochs}, {"steps", static_cast<double>(steps)},
+  history.params = {{"epochs", options.epochs},
+                    {"steps", static_cast<double>(steps)},
                     {"verbose", options.verbose}};
   stop_training = false;
   const auto& cbs = options.callbacks;
@@ -106,10 +106,10 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
       detail::gather_rows(y_all, order, begin, end, &ys);
       int batch = static_cast<int>(step);
       detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_begin(batch, {}); });
-      Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain,
-                                            end - begin, x_all.dtype());
-      throw_if_error(exec.run({{"x", &xs}, {"y", &ys}}, state_->store, state_->rng.next_u64(),
-                              &outputs));
+      Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, end - begin,
+                                            x_all.dtype());
+      throw_if_error(
+          exec.run({{"x", &xs}, {"y", &ys}}, state_->store, state_->rng.next_u64(), &outputs));
       running.add(outputs, end - begin, acc);
       done = step + 1;
       Logs logs = running.logs(acc);

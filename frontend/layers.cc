@@ -1,8 +1,9 @@
+#include "frontend/layers.h"
+
 #include <map>
 #include <mutex>
 
 #include "frontend/layer_impl.h"
-#include "frontend/layers.h"
 #include "frontend/model.h"
 #include "frontend/sequential_impl.h"
 #include "ir/strings.h"
@@ -64,9 +65,9 @@ std::vector<SummaryRow> LayerImpl::summary_rows() const {
 
 absl::Status LayerImpl::CheckRebuild(const Shape& input_shape) const {
   if (input_shape == input_shape_) return absl::OkStatus();
-  return absl::InvalidArgumentError(str_cat(
-      "layer ", name_, " was built for inputs of shape ", ir::shape_string(input_shape_),
-      " and cannot take ", ir::shape_string(input_shape)));
+  return absl::InvalidArgumentError(str_cat("layer ", name_, " was built for inputs of shape ",
+                                            ir::shape_string(input_shape_), " and cannot take ",
+                                            ir::shape_string(input_shape)));
 }
 
 void LayerImpl::add_weight(const std::string& name, const std::string& init, Tensor value) {
@@ -95,8 +96,7 @@ ir::NodeId record_log_softmax(ir::Builder& b, ir::NodeId logits) {
   int64_t axis = static_cast<int64_t>(shape.size()) - 1;
   std::vector<int64_t> keep;
   for (int64_t i = 0; i < axis; ++i) keep.push_back(i);
-  ir::NodeId shifted =
-      b.sub(logits, b.broadcast(b.reduce_max(logits, axis), shape, keep));
+  ir::NodeId shifted = b.sub(logits, b.broadcast(b.reduce_max(logits, axis), shape, keep));
   ir::NodeId log_sum = b.log(b.reduce_sum(b.exp(shifted), axis));
   return b.sub(shifted, b.broadcast(log_sum, shape, keep));
 }
@@ -122,7 +122,8 @@ bool KnownActivation(const std::string& a) {
 
 class FlattenImpl : public LayerImpl {
  public:
-  explicit FlattenImpl(Shape input_shape) : LayerImpl("Flatten"), declared_(std::move(input_shape)) {}
+  explicit FlattenImpl(Shape input_shape)
+      : LayerImpl("Flatten"), declared_(std::move(input_shape)) {}
   Shape declared_input_shape() const override { return declared_; }
   absl::StatusOr<Shape> build(const Shape& input_shape, Rng&) override {
     if (built_) {
@@ -151,7 +152,10 @@ class FlattenImpl : public LayerImpl {
 class DenseImpl : public LayerImpl {
  public:
   DenseImpl(int64_t units, std::string activation, bool use_bias)
-      : LayerImpl("Dense"), units_(units), activation_(std::move(activation)), use_bias_(use_bias) {}
+      : LayerImpl("Dense"),
+        units_(units),
+        activation_(std::move(activation)),
+        use_bias_(use_bias) {}
 
   absl::StatusOr<Shape> build(const Shape& input_shape, Rng& rng) override {
     if (built_) {
@@ -159,8 +163,8 @@ class DenseImpl : public LayerImpl {
       return output_shape_;
     }
     if (input_shape.empty()) {
-      return absl::InvalidArgumentError(
-          str_cat("layer ", name_, " (Dense) needs inputs with at least one axis besides the batch"));
+      return absl::InvalidArgumentError(str_cat(
+          "layer ", name_, " (Dense) needs inputs with at least one axis besides the batch"));
     }
     int64_t in = input_shape.back();
     auto kernel = make_initialized("glorot_uniform", DType::kF32, {in, units_}, rng);
@@ -206,7 +210,10 @@ class StatelessImpl : public LayerImpl {
  public:
   using Fn = std::function<Recorded(const StatelessImpl&, ir::Builder&, Recorded, bool)>;
   StatelessImpl(std::string type, Fn fn, Json::Object params = {}, bool random = false)
-      : LayerImpl(std::move(type)), fn_(std::move(fn)), params_(std::move(params)), random_(random) {
+      : LayerImpl(std::move(type)),
+        fn_(std::move(fn)),
+        params_(std::move(params)),
+        random_(random) {
     params_["class_name"] = type_;
   }
   Json config() const override { return params_; }
@@ -350,11 +357,11 @@ Layer Dropout(double rate) {
     throw Error(absl::InvalidArgumentError(str_cat("Dropout: rate must be in [0, 1), got ", rate)));
   }
   return Layer(std::make_shared<StatelessImpl>(
-      "Dropout", [rate](const StatelessImpl& self, ir::Builder& b, Recorded x, bool training) {
+      "Dropout",
+      [rate](const StatelessImpl& self, ir::Builder& b, Recorded x, bool training) {
         if (!training || rate == 0.0) return x;
         Shape shape = b.shape_of(x.out);
-        ir::NodeId keep =
-            b.greater(b.random_uniform(self.seed(), shape), b.constant(rate, shape));
+        ir::NodeId keep = b.greater(b.random_uniform(self.seed(), shape), b.constant(rate, shape));
         return Recorded{b.scale(b.mul(x.out, keep), 1.0 / (1.0 - rate))};
       },
       Json::Object{{"rate", rate}}, /*random=*/true));

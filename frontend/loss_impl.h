@@ -15,7 +15,6 @@ ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeI
 ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir::NodeId labels);
 /// Converts labels to the dtype the loss takes and checks their shape and range
 /// against a model whose output has `output_shape` (without the batch axis).
-absl::StatusOr<Tensor> prepare_labels(const Loss& loss, const Tensor& y,
-                                      const Shape& output_shape);
+absl::StatusOr<Tensor> prepare_labels(const Loss& loss, const Tensor& y, const Shape& output_shape);
 
 }  // namespace kiln::detail

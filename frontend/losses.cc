@@ -105,14 +105,12 @@ ir::NodeId LogProbabilities(ir::Builder& b, const Loss& loss, Recorded out) {
   if (FromLogits(loss)) return record_log_softmax(b, out.out);
   if (out.logits >= 0) return record_log_softmax(b, out.logits);
   const Shape shape = b.shape_of(out.out);  // a copy: emitting nodes moves the graph
-  ir::NodeId clipped = b.min(b.max(out.out, b.constant(kEpsilon, shape)),
-                             b.constant(1.0 - kEpsilon, shape));
+  ir::NodeId clipped =
+      b.min(b.max(out.out, b.constant(kEpsilon, shape)), b.constant(1.0 - kEpsilon, shape));
   return b.log(clipped);
 }
 
-ir::NodeId BatchMean(ir::Builder& b, ir::NodeId per_example) {
-  return b.mean_all(per_example);
-}
+ir::NodeId BatchMean(ir::Builder& b, ir::NodeId per_example) { return b.mean_all(per_example); }
 
 }  // namespace
 
@@ -178,9 +176,8 @@ absl::StatusOr<Tensor> prepare_labels(const Loss& loss, const Tensor& y,
     if (y.as_float(i) != static_cast<float>(l[i]) || l[i] < 0 || l[i] >= classes) {
       return absl::OutOfRangeError(str_cat(
           loss.name(), ": label ", y.as_float(i), " at y[", i, "] is outside [0, ", classes,
-          "): the model's last layer has ", classes,
-          " units, so it can only predict classes 0..", classes - 1,
-          "; give it one unit per class"));
+          "): the model's last layer has ", classes, " units, so it can only predict classes 0..",
+          classes - 1, "; give it one unit per class"));
     }
   }
   return labels;

@@ -27,8 +27,8 @@ struct MeanSquaredError {};
 /// ("sparse_categorical_crossentropy", "categorical_crossentropy", "mse").
 class Loss {
  public:
-  using Value = std::variant<losses::SparseCategoricalCrossentropy,
-                             losses::CategoricalCrossentropy, losses::MeanSquaredError>;
+  using Value = std::variant<losses::SparseCategoricalCrossentropy, losses::CategoricalCrossentropy,
+                             losses::MeanSquaredError>;
   Loss(losses::SparseCategoricalCrossentropy l) : value_(l) {}
   Loss(losses::CategoricalCrossentropy l) : value_(l) {}
   Loss(losses::MeanSquaredError l) : value_(l) {}

@@ -102,24 +102,24 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
         str_cat("model ", impl.name(), " must be compiled with a loss before fit or evaluate")));
   }
   ir::Graph graph = value_or_throw(record_graph(impl, state, kind, batch, input));
-  auto names = kind == GraphKind::kTrain ? passes::training_pipeline()
-                                         : passes::inference_pipeline();
-  passes::OptimizerConfig config = state.optimizer ? state.optimizer->config()
-                                                   : passes::OptimizerConfig{};
+  auto names =
+      kind == GraphKind::kTrain ? passes::training_pipeline() : passes::inference_pipeline();
+  passes::OptimizerConfig config =
+      state.optimizer ? state.optimizer->config() : passes::OptimizerConfig{};
   passes::PassManager pm =
       value_or_throw(passes::build_pipeline(names, config, state.options.pipeline));
   throw_if_error(pm.run(graph));
   throw_if_error(state.store.initialize(graph, state.rng));
   if (!state.engine) {
-    state.engine = state.options.backend == Backend::kJit ? value_or_throw(make_jit())
-                                                          : make_interpreter();
+    state.engine =
+        state.options.backend == Backend::kJit ? value_or_throw(make_jit()) : make_interpreter();
   }
   auto executor = value_or_throw(state.engine->compile(graph));
   return *(state.executors[key] = std::move(executor));
 }
 
-void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin,
-                 int64_t end, Tensor* dst) {
+void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
+                 Tensor* dst) {
   size_t row = src.dim(0) ? src.nbytes() / src.dim(0) : 0;
   for (int64_t i = begin; i < end; ++i) {
     std::memcpy(dst->raw() + (i - begin) * row, src.raw() + order[i] * row, row);
@@ -170,8 +170,8 @@ void Sequential::compile(Optimizer optimizer, Loss loss, std::vector<std::string
   state_->accuracy = false;
   for (const std::string& m : metrics) {
     if (m != "accuracy" && m != "acc") {
-      throw Error(absl::InvalidArgumentError(
-          str_cat("unknown metric \"", m, "\" (supported: accuracy)")));
+      throw Error(
+          absl::InvalidArgumentError(str_cat("unknown metric \"", m, "\" (supported: accuracy)")));
     }
     state_->accuracy = true;
   }
@@ -213,8 +213,8 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
   Tensor y = value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
   const int64_t n = x.dim(0);
   if (y.dim(0) != n) {
-    throw Error(absl::InvalidArgumentError(
-        str_cat("evaluate: ", n, " inputs but ", y.dim(0), " labels")));
+    throw Error(
+        absl::InvalidArgumentError(str_cat("evaluate: ", n, " inputs but ", y.dim(0), " labels")));
   }
   const int64_t bs = std::max<int64_t>(1, options.batch_size);
   detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
@@ -228,8 +228,8 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
     int batch = static_cast<int>(step);
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_test_batch_begin(batch, logs); });
-    Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate,
-                                          end - begin, x.dtype());
+    Executor& exec =
+        detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate, end - begin, x.dtype());
     throw_if_error(exec.run({{"x", &xb}, {"y", &yb}}, state_->store, 0, &outputs));
     loss_sum += outputs["loss"].data<float>()[0] * (end - begin);
     if (state_->accuracy) acc_sum += outputs["accuracy"].data<float>()[0] * (end - begin);
@@ -261,8 +261,8 @@ Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
     int batch = static_cast<int>(step);
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_predict_batch_begin(batch, {}); });
-    Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict,
-                                          end - begin, x.dtype());
+    Executor& exec =
+        detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict, end - begin, x.dtype());
     throw_if_error(exec.run({{"x", &xb}}, state_->store, 0, &outputs));
     std::memcpy(result.raw() + begin * row, outputs["predictions"].raw(), (end - begin) * row);
     detail::notify(options.callbacks, this,

@@ -41,12 +41,11 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input);
 /// Copies rows `order[begin..end)` of `src` into `dst` (whose axis 0 is end - begin).
-void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin,
-                 int64_t end, Tensor* dst);
+void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
+                 Tensor* dst);
 /// Calls `hook` on every callback after pointing it at `model`.
 template <typename Hook>
-void notify(const std::vector<std::shared_ptr<Callback>>& callbacks, Sequential* model,
-            Hook hook) {
+void notify(const std::vector<std::shared_ptr<Callback>>& callbacks, Sequential* model, Hook hook) {
   for (const auto& cb : callbacks) {
     cb->model = model;
     hook(*cb);

@@ -40,10 +40,12 @@ std::string Panel(const History& h, const std::string& metric, double left) {
     return epochs > 1 ? x0 + (x1 - x0) * static_cast<double>(i) / (epochs - 1) : (x0 + x1) / 2;
   };
   auto py = [&](double v) { return y0 - (y0 - y1) * (v - lo) / (hi - lo); };
-  std::string svg = str_cat("<text x=\"", (x0 + x1) / 2, "\" y=\"18\" text-anchor=\"middle\" "
-                            "font-weight=\"bold\">", metric, "</text>\n");
-  str_append(&svg, "<rect x=\"", x0, "\" y=\"", y1, "\" width=\"", x1 - x0, "\" height=\"",
-             y0 - y1, "\" fill=\"none\" stroke=\"#999\"/>\n");
+  std::string svg = str_cat("<text x=\"", (x0 + x1) / 2,
+                            "\" y=\"18\" text-anchor=\"middle\" "
+                            "font-weight=\"bold\">",
+                            metric, "</text>\n");
+  str_append(&svg, "<rect x=\"", x0, "\" y=\"", y1, "\" width=\"", x1 - x0, "\" height=\"", y0 - y1,
+             "\" fill=\"none\" stroke=\"#999\"/>\n");
   for (int t = 0; t <= 4; ++t) {
     double v = lo + (hi - lo) * t / 4;
     str_append(&svg, "<text x=\"", x0 - 5, "\" y=\"", py(v) + 4,
@@ -63,12 +65,11 @@ std::string Panel(const History& h, const std::string& metric, double left) {
     for (size_t i = 0; i < s->size() && i < epochs; ++i) {
       if (std::isfinite((*s)[i])) str_append(&pts, px(i), ",", py((*s)[i]), " ");
     }
-    str_append(&svg, "<polyline fill=\"none\" stroke=\"", color, "\" stroke-width=\"2\"",
-               dash, " points=\"", pts, "\"/>\n");
-    str_append(&svg, "<line x1=\"", x1 - 110, "\" y1=\"", legend_y, "\" x2=\"", x1 - 85,
-               "\" y2=\"", legend_y, "\" stroke=\"", color, "\" stroke-width=\"2\"", dash,
-               "/>\n<text x=\"", x1 - 80, "\" y=\"", legend_y + 4, "\" font-size=\"11\">", label,
-               "</text>\n");
+    str_append(&svg, "<polyline fill=\"none\" stroke=\"", color, "\" stroke-width=\"2\"", dash,
+               " points=\"", pts, "\"/>\n");
+    str_append(&svg, "<line x1=\"", x1 - 110, "\" y1=\"", legend_y, "\" x2=\"", x1 - 85, "\" y2=\"",
+               legend_y, "\" stroke=\"", color, "\" stroke-width=\"2\"", dash, "/>\n<text x=\"",
+               x1 - 80, "\" y=\"", legend_y + 4, "\" font-size=\"11\">", label, "</text>\n");
   };
   // Rising curves (accuracy) leave the lower right free; falling ones the upper right.
   double legend = metric.find("acc") != std::string::npos ? y0 - 35 : y1 + 15;

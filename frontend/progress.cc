@@ -51,8 +51,8 @@ Progbar::Progbar(int64_t target, int verbose, std::ostream& os)
 std::string Progbar::line(int64_t current, const Logs& logs, double elapsed) const {
   std::string counter = std::to_string(current) + "/" + std::to_string(target_);
   double per_step = current ? elapsed / static_cast<double>(current) : 0;
-  if (verbose_ == 2) return counter + " - " + Seconds(elapsed) + " - " + PerStep(per_step) +
-                            format_logs(logs);
+  if (verbose_ == 2)
+    return counter + " - " + Seconds(elapsed) + " - " + PerStep(per_step) + format_logs(logs);
   constexpr int kWidth = 20;
   int done = target_ ? static_cast<int>(kWidth * current / target_) : kWidth;
   std::string bar;
@@ -71,8 +71,7 @@ void Progbar::update(int64_t current, const Logs& logs, bool final) {
     // Redraw at most every 50 ms: drawing per step would cost more than a step.
     if (!finished && now - last_draw_ < std::chrono::milliseconds(50)) return;
     last_draw_ = now;
-    os_ << "\r" << line(current, logs, elapsed) << "\x1b[K" << (finished ? "\n" : "")
-        << std::flush;
+    os_ << "\r" << line(current, logs, elapsed) << "\x1b[K" << (finished ? "\n" : "") << std::flush;
     return;
   }
   if (finished) os_ << line(current, logs, elapsed) << "\n" << std::flush;

@@ -29,9 +29,9 @@ void CheckCompatible(const detail::SequentialImpl& impl, const std::vector<Named
                      const std::string& source) {
   auto weights = impl.weights();
   if (tensors.size() != weights.size()) {
-    throw Error(absl::InvalidArgumentError(
-        str_cat(source, " holds ", tensors.size(), " tensors but model ", impl.name(), " has ",
-                weights.size(), " weights")));
+    throw Error(
+        absl::InvalidArgumentError(str_cat(source, " holds ", tensors.size(), " tensors but model ",
+                                           impl.name(), " has ", weights.size(), " weights")));
   }
   for (size_t i = 0; i < weights.size(); ++i) {
     const Tensor& have = tensors[i].tensor;
@@ -71,7 +71,8 @@ std::vector<Tensor> Sequential::get_weights() const {
 void Sequential::set_weights(const std::vector<Tensor>& weights) {
   RequireBuilt(*impl_, "set_weights");
   std::vector<NamedTensor> named;
-  for (size_t i = 0; i < weights.size(); ++i) named.push_back({str_cat("weights[", i, "]"), weights[i]});
+  for (size_t i = 0; i < weights.size(); ++i)
+    named.push_back({str_cat("weights[", i, "]"), weights[i]});
   CheckCompatible(*impl_, named, "set_weights: the list");
   Assign(*impl_, named);
 }
@@ -103,15 +104,17 @@ Sequential load_model(const std::string& path) {
   auto it = file.metadata.find(kConfigKey);
   if (it == file.metadata.end()) {
     throw Error(absl::InvalidArgumentError(
-        str_cat(path, " holds weights only (no model config): build the model in code and use "
-                      "load_weights()")));
+        str_cat(path,
+                " holds weights only (no model config): build the model in code and use "
+                "load_weights()")));
   }
   Json config = value_or_throw(parse_json(it->second));
   auto impl = value_or_throw(detail::layer_from_config(config));
   auto* seq = dynamic_cast<detail::SequentialImpl*>(impl.get());
   const Json* shape = config.find("input_shape");
   if (!seq || !shape || !shape->is_array()) {
-    throw Error(absl::InvalidArgumentError(str_cat(path, ": the model config is not a Sequential")));
+    throw Error(
+        absl::InvalidArgumentError(str_cat(path, ": the model config is not a Sequential")));
   }
   Sequential model(seq->layers());
   Shape input_shape;

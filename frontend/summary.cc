@@ -30,10 +30,9 @@ std::string Pad(const std::string& s, int width, bool right) {
   return right ? fill + text : text + fill;
 }
 
-std::string Row(const char* sep, const std::string& a, const std::string& b,
-                const std::string& c) {
-  return str_cat(sep, " ", Pad(a, kWidths[0], false), " ", sep, " ", Pad(b, kWidths[1], false),
-                 " ", sep, " ", Pad(c, kWidths[2], true), " ", sep, "\n");
+std::string Row(const char* sep, const std::string& a, const std::string& b, const std::string& c) {
+  return str_cat(sep, " ", Pad(a, kWidths[0], false), " ", sep, " ", Pad(b, kWidths[1], false), " ",
+                 sep, " ", Pad(c, kWidths[2], true), " ", sep, "\n");
 }
 
 std::string Thousands(int64_t n) {

@@ -17,9 +17,9 @@ NodeId Builder::emit(OpKind op, std::vector<NodeId> inputs, Attrs attrs, Type de
     for (NodeId in : node.inputs) {
       str_append(&operands, operands.empty() ? "" : ", ", type_string(type_of(in)));
     }
-    status_ = absl::InvalidArgumentError(str_cat("layer ", layer_.empty() ? "-" : layer_,
-                                                      ": ", op_name(op), "(", operands,
-                                                      "): ", type.status().message()));
+    status_ = absl::InvalidArgumentError(str_cat("layer ", layer_.empty() ? "-" : layer_, ": ",
+                                                 op_name(op), "(", operands,
+                                                 "): ", type.status().message()));
     return -1;
   }
   node.type = *type;

@@ -31,11 +31,10 @@ absl::StatusOr<Type> VariableShape(const Operands& in, const Attrs& attrs, const
   const std::string& init = attr_string(attrs, "init");
   if (init != "zeros" && init != "glorot_uniform" && init.rfind("constant:", 0) != 0) {
     return Invalid(str_cat("unknown initializer \"", init,
-                                "\" (expected zeros, glorot_uniform or constant:VALUE)"));
+                           "\" (expected zeros, glorot_uniform or constant:VALUE)"));
   }
   if (init == "glorot_uniform" && declared.shape.size() != 2) {
-    return Invalid(str_cat("glorot_uniform needs a rank-2 kernel, got ",
-                                type_string(declared)));
+    return Invalid(str_cat("glorot_uniform needs a rank-2 kernel, got ", type_string(declared)));
   }
   return F32LeafShape(in, attrs, declared);
 }
@@ -49,8 +48,8 @@ absl::StatusOr<Type> IdentityShape(const Operands& in, const Attrs&, const Type&
 
 absl::Status SameTypes(const Operands& in) {
   if (in[0] == in[1]) return absl::OkStatus();
-  return Invalid(str_cat("operand types differ: ", type_string(in[0]), " vs ",
-                              type_string(in[1]), " (broadcast explicitly)"));
+  return Invalid(str_cat("operand types differ: ", type_string(in[0]), " vs ", type_string(in[1]),
+                         " (broadcast explicitly)"));
 }
 
 absl::StatusOr<Type> BinaryShape(const Operands& in, const Attrs&, const Type&) {
@@ -73,10 +72,8 @@ absl::StatusOr<Type> CastShape(const Operands& in, const Attrs& attrs, const Typ
 }
 
 absl::StatusOr<Type> ReshapeShape(const Operands& in, const Attrs&, const Type& declared) {
-  if (num_elements(in[0].shape) != num_elements(declared.shape) ||
-      in[0].dtype != declared.dtype) {
-    return Invalid(str_cat("cannot reshape ", type_string(in[0]), " to ",
-                                type_string(declared)));
+  if (num_elements(in[0].shape) != num_elements(declared.shape) || in[0].dtype != declared.dtype) {
+    return Invalid(str_cat("cannot reshape ", type_string(in[0]), " to ", type_string(declared)));
   }
   return declared;
 }
@@ -85,8 +82,8 @@ absl::StatusOr<Type> BroadcastShape(const Operands& in, const Attrs& attrs, cons
   const auto& dims = attr_ints(attrs, "dims");
   const Shape& from = in[0].shape;
   if (dims.size() != from.size()) {
-    return Invalid(str_cat("dims has ", dims.size(), " entries for a rank-", from.size(),
-                                " operand"));
+    return Invalid(
+        str_cat("dims has ", dims.size(), " entries for a rank-", from.size(), " operand"));
   }
   for (size_t i = 0; i < dims.size(); ++i) {
     bool in_range = dims[i] >= 0 && dims[i] < static_cast<int64_t>(declared.shape.size());
@@ -94,10 +91,9 @@ absl::StatusOr<Type> BroadcastShape(const Operands& in, const Attrs& attrs, cons
       return Invalid("dims must be increasing result axes");
     }
     if (declared.shape[dims[i]] != from[i]) {
-      return Invalid(str_cat("cannot broadcast ", type_string(in[0]), " to ",
-                                  type_string(declared), ": operand axis ", i, " has size ",
-                                  from[i], " but result axis ", dims[i], " has size ",
-                                  declared.shape[dims[i]]));
+      return Invalid(str_cat("cannot broadcast ", type_string(in[0]), " to ", type_string(declared),
+                             ": operand axis ", i, " has size ", from[i], " but result axis ",
+                             dims[i], " has size ", declared.shape[dims[i]]));
     }
   }
   if (declared.dtype != in[0].dtype) return Invalid("broadcast cannot change the dtype");
@@ -115,8 +111,8 @@ absl::StatusOr<Type> MatMulShape(const Operands& in, const Attrs&, const Type&) 
   const Shape& a = in[0].shape;
   const Shape& b = in[1].shape;
   if (a.size() != 2 || b.size() != 2 || a[1] != b[0]) {
-    return Invalid(str_cat("matmul needs [m,k] x [k,n], got ", type_string(in[0]), " x ",
-                                type_string(in[1])));
+    return Invalid(
+        str_cat("matmul needs [m,k] x [k,n], got ", type_string(in[0]), " x ", type_string(in[1])));
   }
   if (auto s = RequireF32(in[0], "operands"); !s.ok()) return s;
   if (auto s = RequireF32(in[1], "operands"); !s.ok()) return s;

@@ -56,8 +56,7 @@ class Parser {
       if (!Expect("}")) return false;
     }
     std::string phase;
-    if (!Expect(":") || !ParseType(&n.type) || !Expect("@") || !Word(&n.layer) ||
-        !Word(&phase)) {
+    if (!Expect(":") || !ParseType(&n.type) || !Expect("@") || !Word(&n.layer) || !Word(&phase)) {
       return false;
     }
     if (n.layer == "-") n.layer.clear();
@@ -109,8 +108,8 @@ class Parser {
 
   bool Number(AttrValue* value) {
     size_t start = pos_;
-    while (pos_ < text_.size() && (std::isalnum(Cur()) || Cur() == '.' || Cur() == '-' ||
-                                   Cur() == '+')) {
+    while (pos_ < text_.size() &&
+           (std::isalnum(Cur()) || Cur() == '.' || Cur() == '-' || Cur() == '+')) {
       ++pos_;
     }
     std::string_view tok = text_.substr(start, pos_ - start);
@@ -180,8 +179,8 @@ class Parser {
     SkipSpace();
     size_t start = pos_;
     token_ = start;
-    while (pos_ < text_.size() && (std::isalnum(Cur()) || Cur() == '_' || Cur() == '/' ||
-                                   Cur() == '.' || Cur() == '-')) {
+    while (pos_ < text_.size() &&
+           (std::isalnum(Cur()) || Cur() == '_' || Cur() == '/' || Cur() == '.' || Cur() == '-')) {
       ++pos_;
     }
     if (pos_ == start) return Fail("expected a name").ok();

@@ -18,13 +18,13 @@ inline void append_one(std::string* out, const char* s) { out->append(s); }
 inline void append_one(std::string* out, const std::string& s) { out->append(s); }
 inline void append_one(std::string* out, char c) { out->push_back(c); }
 template <typename T>
-  requires std::same_as<T, absl::string_view> && (!std::same_as<T, std::string_view>)
-void append_one(std::string* out, T s) {
+requires std::same_as<T, absl::string_view> &&
+    (!std::same_as<T, std::string_view>)void append_one(std::string* out, T s) {
   out->append(s.data(), s.size());
 }
 template <typename T>
-  requires(std::is_arithmetic_v<T> && !std::same_as<T, char> && !std::same_as<T, bool>)
-void append_one(std::string* out, T v) {
+requires(std::is_arithmetic_v<T> && !std::same_as<T, char> &&
+         !std::same_as<T, bool>) void append_one(std::string* out, T v) {
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   out->append(buf, end);

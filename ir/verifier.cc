@@ -39,8 +39,8 @@ absl::Status CheckAttrs(const Node& n) {
   const OpInfo& info = op_info(n.op);
   for (const AttrSpec& spec : info.attrs) {
     auto it = n.attrs.find(spec.name);
-    if (it == n.attrs.end()) return absl::InvalidArgumentError(
-        str_cat("missing attribute '", spec.name, "'"));
+    if (it == n.attrs.end())
+      return absl::InvalidArgumentError(str_cat("missing attribute '", spec.name, "'"));
     if (!KindMatches(it->second, spec.kind)) {
       return absl::InvalidArgumentError(
           str_cat("attribute '", spec.name, "' must be of kind ", KindName(spec.kind)));
@@ -49,8 +49,7 @@ absl::Status CheckAttrs(const Node& n) {
   for (const auto& [name, value] : n.attrs) {
     bool declared = false;
     for (const AttrSpec& spec : info.attrs) declared |= spec.name == name;
-    if (!declared) return absl::InvalidArgumentError(
-        str_cat("unknown attribute '", name, "'"));
+    if (!declared) return absl::InvalidArgumentError(str_cat("unknown attribute '", name, "'"));
   }
   return absl::OkStatus();
 }
@@ -59,14 +58,13 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
   const Node& n = g.nodes[id];
   const OpInfo& info = op_info(n.op);
   if (static_cast<int>(n.inputs.size()) != info.arity) {
-    return absl::InvalidArgumentError(
-        str_cat("expects ", info.arity, info.arity == 1 ? " operand" : " operands", ", got ",
-                n.inputs.size()));
+    return absl::InvalidArgumentError(str_cat("expects ", info.arity,
+                                              info.arity == 1 ? " operand" : " operands", ", got ",
+                                              n.inputs.size()));
   }
   for (NodeId in : n.inputs) {
     if (in < 0 || in >= id) {
-      return absl::InvalidArgumentError(
-          str_cat("operand %", in, " is not defined before use"));
+      return absl::InvalidArgumentError(str_cat("operand %", in, " is not defined before use"));
     }
   }
   if (auto s = CheckAttrs(n); !s.ok()) return s;
@@ -74,8 +72,7 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
   if (!type.ok()) return type.status();
   if (!(*type == n.type)) {
     return absl::InvalidArgumentError(str_cat("declared type ", type_string(n.type),
-                                                   " but the operands give ",
-                                                   type_string(*type)));
+                                              " but the operands give ", type_string(*type)));
   }
   if (n.op == OpKind::kAssign && g.nodes[n.inputs[0]].op != OpKind::kVariable) {
     return absl::InvalidArgumentError("assign target must be a variable");
@@ -84,8 +81,7 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
     std::string key = str_cat(op_name(n.op), " ", attr_string(n.attrs, "name"));
     if (!names->insert(key).second) {
       return absl::InvalidArgumentError(
-          str_cat("duplicate ", op_name(n.op), " name \"", attr_string(n.attrs, "name"),
-                       "\""));
+          str_cat("duplicate ", op_name(n.op), " name \"", attr_string(n.attrs, "name"), "\""));
     }
   }
   return absl::OkStatus();
@@ -102,11 +98,10 @@ absl::Status CheckGroup(const Graph& g, NodeId id, std::set<int>* closed) {
     return absl::InvalidArgumentError(
         str_cat("fusion group ", n.group, " is not a run of consecutive nodes"));
   }
-  if (id > 0 && g.nodes[id - 1].group == n.group &&
-      g.nodes[id - 1].type.shape != n.type.shape) {
-    return absl::InvalidArgumentError(
-        str_cat("fusion group ", n.group, " mixes shapes ", shape_string(g.nodes[id - 1].type.shape),
-                " and ", shape_string(n.type.shape)));
+  if (id > 0 && g.nodes[id - 1].group == n.group && g.nodes[id - 1].type.shape != n.type.shape) {
+    return absl::InvalidArgumentError(str_cat("fusion group ", n.group, " mixes shapes ",
+                                              shape_string(g.nodes[id - 1].type.shape), " and ",
+                                              shape_string(n.type.shape)));
   }
   if (id + 1 >= static_cast<NodeId>(g.nodes.size()) || g.nodes[id + 1].group != n.group) {
     closed->insert(n.group);
@@ -118,8 +113,8 @@ absl::Status CheckGroup(const Graph& g, NodeId id, std::set<int>* closed) {
 
 std::string describe_node(const Graph& graph, NodeId id) {
   const Node& n = graph.nodes[id];
-  return str_cat("%", id, " = ", op_name(n.op), " (layer ",
-                      n.layer.empty() ? "-" : n.layer, ", ", phase_name(n.phase), ")");
+  return str_cat("%", id, " = ", op_name(n.op), " (layer ", n.layer.empty() ? "-" : n.layer, ", ",
+                 phase_name(n.phase), ")");
 }
 
 absl::StatusOr<Type> infer_type(const Graph& graph, const Node& node) {
@@ -137,9 +132,8 @@ absl::Status verify(const Graph& graph) {
     absl::Status s = CheckNode(graph, id, &names);
     if (s.ok()) s = CheckGroup(graph, id, &closed_groups);
     if (!s.ok()) {
-      return absl::InvalidArgumentError(str_cat("graph \"", graph.name, "\": ",
-                                                     describe_node(graph, id), ": ",
-                                                     s.message()));
+      return absl::InvalidArgumentError(
+          str_cat("graph \"", graph.name, "\": ", describe_node(graph, id), ": ", s.message()));
     }
   }
   return absl::OkStatus();

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <map>
 
-#include "ir/strings.h"
 #include "ir/builder.h"
+#include "ir/strings.h"
 #include "passes/passes.h"
 
 namespace kiln::passes {
@@ -73,8 +73,8 @@ Grads GradMin(GradContext& c) {
   return {ga, c.b.sub(c.grad, ga)};
 }
 Grads GradCast(GradContext& c) {
-  bool both_f32 = c.b.type_of(c.in(0)).dtype == ir::DType::kF32 &&
-                  c.b.type_of(c.id).dtype == ir::DType::kF32;
+  bool both_f32 =
+      c.b.type_of(c.in(0)).dtype == ir::DType::kF32 && c.b.type_of(c.id).dtype == ir::DType::kF32;
   return both_f32 ? Grads{c.grad} : Grads{};
 }
 Grads GradReshape(GradContext& c) { return {c.b.reshape(c.grad, c.in_shape(0))}; }
@@ -133,8 +133,8 @@ class Autodiff : public Pass {
     }
     NodeId loss = graph.nodes[loss_out].inputs[0];
     if (!graph.nodes[loss].type.shape.empty() || graph.nodes[loss].type.dtype != ir::DType::kF32) {
-      return absl::InvalidArgumentError(str_cat(
-          "the loss must be a f32 scalar, got ", ir::type_string(graph.nodes[loss].type)));
+      return absl::InvalidArgumentError(
+          str_cat("the loss must be a f32 scalar, got ", ir::type_string(graph.nodes[loss].type)));
     }
     std::vector<bool> needs = NeedsGrad(graph, loss);
     if (!needs[loss]) {

@@ -2,8 +2,8 @@
 #include <charconv>
 #include <cmath>
 
-#include "ir/strings.h"
 #include "ir/builder.h"
+#include "ir/strings.h"
 #include "passes/passes.h"
 
 namespace kiln::passes {
@@ -135,8 +135,7 @@ class OptimizerPass : public Pass {
       dead[out] = true;
     }
     if (updates.empty()) {
-      return absl::InvalidArgumentError(
-          "no gradients to apply: run autodiff before the optimizer");
+      return absl::InvalidArgumentError("no gradients to apply: run autodiff before the optimizer");
     }
     ir::Builder b(&graph);
     b.set_phase(ir::Phase::kUpdate);

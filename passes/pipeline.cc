@@ -1,7 +1,7 @@
 #include "passes/pipeline.h"
 
-#include "ir/strings.h"
 #include "absl/strings/str_join.h"
+#include "ir/strings.h"
 
 namespace kiln::passes {
 
@@ -16,8 +16,8 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
   if (name == "optimizer") return make_optimizer(optimizer);
   if (name == "dce") return make_dce();
   if (name == "fuse-elementwise") return make_fuse_elementwise();
-  return absl::NotFoundError(str_cat("unknown pass '", name, "' (valid passes: ",
-                                          absl::StrJoin(pass_names(), ", "), ")"));
+  return absl::NotFoundError(
+      str_cat("unknown pass '", name, "' (valid passes: ", absl::StrJoin(pass_names(), ", "), ")"));
 }
 
 std::vector<std::string> gradient_pipeline() {
@@ -30,7 +30,9 @@ std::vector<std::string> training_pipeline() {
   return names;
 }
 
-std::vector<std::string> inference_pipeline() { return {"infer-shapes", "dce", "fuse-elementwise"}; }
+std::vector<std::string> inference_pipeline() {
+  return {"infer-shapes", "dce", "fuse-elementwise"};
+}
 
 absl::StatusOr<PassManager> build_pipeline(const std::vector<std::string>& names,
                                            const OptimizerConfig& optimizer,

@@ -10,7 +10,6 @@
 #include "runtime/executor.h"
 #include "runtime/rng.h"
 
-
 namespace kiln {
 namespace {
 
@@ -83,7 +82,8 @@ absl::Status KernelOutput(const Args& a) { return NoOp(a); }
 // Stages the new value; run() applies every assign once the step is done, so
 // all reads in the step (and swaps such as a <- b, b <- a) see the old values.
 absl::Status KernelAssign(const Args& a) {
-  std::memcpy(a.out, a.in[1], ir::num_elements(a.node.type.shape) * ir::dtype_size(a.node.type.dtype));
+  std::memcpy(a.out, a.in[1],
+              ir::num_elements(a.node.type.shape) * ir::dtype_size(a.node.type.dtype));
   return absl::OkStatus();
 }
 absl::Status KernelReshape(const Args& a) { return NoOp(a); }
@@ -94,21 +94,40 @@ absl::Status KernelConstant(const Args& a) {
 }
 
 absl::Status KernelRandomUniform(const Args& a) {
-  uint64_t key = mix64(a.step_seed ^ mix64(static_cast<uint64_t>(ir::attr_int(a.node.attrs, "seed"))));
+  uint64_t key =
+      mix64(a.step_seed ^ mix64(static_cast<uint64_t>(ir::attr_int(a.node.attrs, "seed"))));
   float* y = a.fout();
   for (int64_t i = 0; i < a.out_size(); ++i) y[i] = uniform_at(key, static_cast<uint64_t>(i));
   return absl::OkStatus();
 }
 
-absl::Status KernelNeg(const Args& a) { return Unary(a, [](float x) { return -x; }); }
-absl::Status KernelExp(const Args& a) { return Unary(a, [](float x) { return std::exp(x); }); }
-absl::Status KernelLog(const Args& a) { return Unary(a, [](float x) { return std::log(x); }); }
-absl::Status KernelSqrt(const Args& a) { return Unary(a, [](float x) { return std::sqrt(x); }); }
-absl::Status KernelTanh(const Args& a) { return Unary(a, [](float x) { return std::tanh(x); }); }
-absl::Status KernelAdd(const Args& a) { return Binary(a, [](float x, float y) { return x + y; }); }
-absl::Status KernelSub(const Args& a) { return Binary(a, [](float x, float y) { return x - y; }); }
-absl::Status KernelMul(const Args& a) { return Binary(a, [](float x, float y) { return x * y; }); }
-absl::Status KernelDiv(const Args& a) { return Binary(a, [](float x, float y) { return x / y; }); }
+absl::Status KernelNeg(const Args& a) {
+  return Unary(a, [](float x) { return -x; });
+}
+absl::Status KernelExp(const Args& a) {
+  return Unary(a, [](float x) { return std::exp(x); });
+}
+absl::Status KernelLog(const Args& a) {
+  return Unary(a, [](float x) { return std::log(x); });
+}
+absl::Status KernelSqrt(const Args& a) {
+  return Unary(a, [](float x) { return std::sqrt(x); });
+}
+absl::Status KernelTanh(const Args& a) {
+  return Unary(a, [](float x) { return std::tanh(x); });
+}
+absl::Status KernelAdd(const Args& a) {
+  return Binary(a, [](float x, float y) { return x + y; });
+}
+absl::Status KernelSub(const Args& a) {
+  return Binary(a, [](float x, float y) { return x - y; });
+}
+absl::Status KernelMul(const Args& a) {
+  return Binary(a, [](float x, float y) { return x * y; });
+}
+absl::Status KernelDiv(const Args& a) {
+  return Binary(a, [](float x, float y) { return x / y; });
+}
 // NaN-propagating, unlike std::max, so a NaN is never silently dropped.
 absl::Status KernelMax(const Args& a) {
   return Binary(a, [](float x, float y) { return x > y || std::isnan(x) ? x : y; });
@@ -180,9 +199,8 @@ absl::Status KernelTranspose(const Args& a) {
 // same k order as the JIT's register tiles, so both executors agree exactly.
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) void MatMulFma(const float* __restrict x,
-                                                   const float* __restrict w,
-                                                   float* __restrict y, int64_t m, int64_t k,
-                                                   int64_t n) {
+                                                   const float* __restrict w, float* __restrict y,
+                                                   int64_t m, int64_t k, int64_t n) {
   for (int64_t i = 0; i < m; ++i) {
     float* __restrict yi = y + i * n;
     for (int64_t p = 0; p < k; ++p) {
@@ -270,8 +288,13 @@ absl::Status KernelArgMax(const Args& a) {
     int64_t index;
   };
   Reduce(
-      a, [](float v) { return Best{v, 0}; },
-      [](Best acc, float v, int64_t l) { return v > acc.value ? Best{v, l} : acc; },
+      a,
+      [](float v) {
+        return Best{v, 0};
+      },
+      [](Best acc, float v, int64_t l) {
+        return v > acc.value ? Best{v, l} : acc;
+      },
       [&](int64_t i, Best acc) { y[i] = static_cast<int32_t>(acc.index); });
   return absl::OkStatus();
 }
@@ -284,8 +307,8 @@ absl::Status KernelOneHot(const Args& a) {
   std::fill_n(y, n * depth, 0.0f);
   for (int64_t i = 0; i < n; ++i) {
     if (labels[i] < 0 || labels[i] >= depth) {
-      return absl::OutOfRangeError(str_cat("label ", labels[i], " at index ", i,
-                                                " is outside [0, ", depth, ")"));
+      return absl::OutOfRangeError(
+          str_cat("label ", labels[i], " at index ", i, " is outside [0, ", depth, ")"));
     }
     y[i * depth + labels[i]] = 1.0f;
   }
@@ -318,8 +341,8 @@ class Interpreter : public Executor {
     FlushDenormals flush;
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
       if (auto s = Step(static_cast<ir::NodeId>(i), feeds, variables, step_seed); !s.ok()) {
-        return absl::Status(s.code(), str_cat(ir::describe_node(graph_, static_cast<int>(i)),
-                                                   ": ", s.message()));
+        return absl::Status(
+            s.code(), str_cat(ir::describe_node(graph_, static_cast<int>(i)), ": ", s.message()));
       }
     }
     for (ir::NodeId id : outputs_) {
@@ -358,14 +381,12 @@ class Interpreter : public Executor {
     } else {
       t = variables.find(name);
       if (!t) {
-        return absl::FailedPreconditionError(
-            str_cat("variable \"", name, "\" is not initialized"));
+        return absl::FailedPreconditionError(str_cat("variable \"", name, "\" is not initialized"));
       }
     }
     if (t->dtype() != node.type.dtype || t->shape() != node.type.shape) {
       return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t->type_string(),
-                                                     ", expected ",
-                                                     ir::type_string(node.type)));
+                                                ", expected ", ir::type_string(node.type)));
     }
     ptrs_[id] = t->raw();
     return absl::OkStatus();

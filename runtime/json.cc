@@ -156,9 +156,8 @@ class Parser {
 
   bool Number(Json* out) {
     size_t start = p_;
-    while (p_ < t_.size() && (std::isdigit(static_cast<unsigned char>(t_[p_])) ||
-                              t_[p_] == '-' || t_[p_] == '+' || t_[p_] == '.' ||
-                              t_[p_] == 'e' || t_[p_] == 'E')) {
+    while (p_ < t_.size() && (std::isdigit(static_cast<unsigned char>(t_[p_])) || t_[p_] == '-' ||
+                              t_[p_] == '+' || t_[p_] == '.' || t_[p_] == 'e' || t_[p_] == 'E')) {
       ++p_;
     }
     double d;
@@ -184,7 +183,8 @@ class Parser {
     return false;
   }
   void Space() {
-    while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\n' || t_[p_] == '\t' || t_[p_] == '\r')) {
+    while (p_ < t_.size() &&
+           (t_[p_] == ' ' || t_[p_] == '\n' || t_[p_] == '\t' || t_[p_] == '\r')) {
       ++p_;
     }
   }

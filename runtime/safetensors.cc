@@ -91,7 +91,8 @@ absl::Status write_safetensors(const std::string& path,
   int64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     if (name == "__metadata__" || header.count(name)) {
-      return absl::InvalidArgumentError(str_cat("duplicate or reserved tensor name \"", name, "\""));
+      return absl::InvalidArgumentError(
+          str_cat("duplicate or reserved tensor name \"", name, "\""));
     }
     Json::Array shape;
     for (int64_t d : t->shape()) shape.emplace_back(d);

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
-#include <type_traits>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <ostream>
+#include <type_traits>
 
 #include "ir/strings.h"
 #include "runtime/error.h"
@@ -27,12 +27,14 @@ template <typename To, typename From>
 To Saturate(From v) {
   if constexpr (std::is_floating_point_v<From>) {
     if (std::isnan(v)) return 0;
-    if (v <= static_cast<From>(std::numeric_limits<To>::min())) return std::numeric_limits<To>::min();
-    if (v >= static_cast<From>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
+    if (v <= static_cast<From>(std::numeric_limits<To>::min()))
+      return std::numeric_limits<To>::min();
+    if (v >= static_cast<From>(std::numeric_limits<To>::max()))
+      return std::numeric_limits<To>::max();
     return static_cast<To>(v);
   } else {
-    return static_cast<To>(std::clamp<int64_t>(v, std::numeric_limits<To>::min(),
-                                               std::numeric_limits<To>::max()));
+    return static_cast<To>(
+        std::clamp<int64_t>(v, std::numeric_limits<To>::min(), std::numeric_limits<To>::max()));
   }
 }
 
@@ -63,7 +65,8 @@ Tensor::Tensor(DType dtype, Shape shape)
   storage_.reset(Allocate(nbytes()));
 }
 
-Tensor::Tensor(const Tensor& other) : dtype_(other.dtype_), shape_(other.shape_), size_(other.size_) {
+Tensor::Tensor(const Tensor& other)
+    : dtype_(other.dtype_), shape_(other.shape_), size_(other.size_) {
   if (other.storage_) {
     storage_.reset(Allocate(nbytes()));
     std::memcpy(storage_.get(), other.storage_.get(), nbytes());
@@ -93,8 +96,8 @@ template Tensor Tensor::from<uint8_t>(Shape, std::span<const uint8_t>);
 template <typename T>
 T* Tensor::data() {
   if (dtype_of<T>() != dtype_) {
-    throw Error(absl::InvalidArgumentError(str_cat(
-        "tensor of type ", type_string(), " accessed as ", ir::dtype_name(dtype_of<T>()))));
+    throw Error(absl::InvalidArgumentError(
+        str_cat("tensor of type ", type_string(), " accessed as ", ir::dtype_name(dtype_of<T>()))));
   }
   return reinterpret_cast<T*>(storage_.get());
 }
@@ -125,8 +128,8 @@ float Tensor::as_float(int64_t i) const {
 
 Tensor Tensor::reshape(Shape shape) const {
   if (ir::num_elements(shape) != size_) {
-    throw Error(absl::InvalidArgumentError(str_cat("cannot reshape ", type_string(), " to ",
-                                                        ir::shape_string(shape))));
+    throw Error(absl::InvalidArgumentError(
+        str_cat("cannot reshape ", type_string(), " to ", ir::shape_string(shape))));
   }
   Tensor t = *this;
   t.shape_ = std::move(shape);
@@ -135,8 +138,8 @@ Tensor Tensor::reshape(Shape shape) const {
 
 Tensor Tensor::slice(int64_t begin, int64_t end) const {
   if (shape_.empty() || begin < 0 || end < begin || end > shape_[0]) {
-    throw Error(absl::OutOfRangeError(
-        str_cat("slice [", begin, ", ", end, ") of tensor ", type_string())));
+    throw Error(
+        absl::OutOfRangeError(str_cat("slice [", begin, ", ", end, ") of tensor ", type_string())));
   }
   Shape s = shape_;
   s[0] = end - begin;

@@ -33,8 +33,8 @@ absl::StatusOr<Tensor> make_initialized(const std::string& init, DType dtype, Sh
                                         Rng& rng) {
   if (dtype != DType::kF32) return absl::InvalidArgumentError("variables must be f32");
   if (init == "glorot_uniform" && shape.size() != 2) {
-    return absl::InvalidArgumentError(str_cat("glorot_uniform needs a rank-2 shape, got ",
-                                                   ir::shape_string(shape)));
+    return absl::InvalidArgumentError(
+        str_cat("glorot_uniform needs a rank-2 shape, got ", ir::shape_string(shape)));
   }
   Tensor t(dtype, std::move(shape));
   if (auto s = Fill(init, &t, rng); !s.ok()) return s;
@@ -57,10 +57,9 @@ absl::Status VariableStore::initialize(const ir::Graph& graph, Rng& rng) {
     const std::string& name = ir::attr_string(n.attrs, "name");
     if (const Tensor* existing = find(name)) {
       if (existing->dtype() != n.type.dtype || existing->shape() != n.type.shape) {
-        return absl::InvalidArgumentError(str_cat("variable \"", name, "\" holds ",
-                                                       existing->type_string(), " but graph \"",
-                                                       graph.name, "\" declares ",
-                                                       ir::type_string(n.type)));
+        return absl::InvalidArgumentError(
+            str_cat("variable \"", name, "\" holds ", existing->type_string(), " but graph \"",
+                    graph.name, "\" declares ", ir::type_string(n.type)));
       }
       continue;
     }

@@ -89,14 +89,16 @@ TEST(EarlyStopping, AutoModeMaximisesAccuracy) {
   Sequential model = Compiled();
   Driver d{model, callbacks::EarlyStopping({.monitor = "val_accuracy", .patience = 1})};
   EXPECT_EQ(d.run("val_accuracy", {0.5, 0.6, 0.7, 0.65}), 3);
-  Driver forced{model, callbacks::EarlyStopping(
-                           {.monitor = "val_accuracy", .patience = 1, .mode = callbacks::Mode::kMin})};
+  Driver forced{model,
+                callbacks::EarlyStopping(
+                    {.monitor = "val_accuracy", .patience = 1, .mode = callbacks::Mode::kMin})};
   EXPECT_EQ(forced.run("val_accuracy", {0.5, 0.6}), 1);
 }
 
 TEST(EarlyStopping, BaselineMustBeBeatenToResetPatience) {
   Sequential model = Compiled();
-  Driver d{model, callbacks::EarlyStopping({.monitor = "val_loss", .patience = 2, .baseline = 0.5})};
+  Driver d{model,
+           callbacks::EarlyStopping({.monitor = "val_loss", .patience = 2, .baseline = 0.5})};
   // Improving but never below the baseline: patience runs out.
   EXPECT_EQ(d.run("val_loss", {0.9, 0.8, 0.7, 0.6}), 1);
 }
@@ -129,11 +131,12 @@ TEST(EarlyStopping, StopsRealTrainingAndPrintsTheEpoch) {
   Data data = Points();
   ::testing::internal::CaptureStdout();
   // No shuffling: with a zero learning rate every epoch's loss is then identical.
-  History h = model.fit(data.x, data.y,
-                        {.epochs = 10, .verbose = 0,
-                         .callbacks = {callbacks::EarlyStopping(
-                             {.monitor = "loss", .patience = 2, .verbose = 1})},
-                         .shuffle = false});
+  History h = model.fit(
+      data.x, data.y,
+      {.epochs = 10,
+       .verbose = 0,
+       .callbacks = {callbacks::EarlyStopping({.monitor = "loss", .patience = 2, .verbose = 1})},
+       .shuffle = false});
   std::string out = ::testing::internal::GetCapturedStdout();
   // With a zero learning rate the loss never improves after epoch 0.
   EXPECT_EQ(h.epoch.size(), 3u);
@@ -146,11 +149,12 @@ TEST(ModelCheckpoint, FormatsThePathAndSavesEachEpoch) {
   fs::create_directories(dir);
   Sequential model = Compiled();
   Data data = Points();
-  model.fit(data.x, data.y,
-            {.epochs = 3, .verbose = 0,
-             .callbacks = {callbacks::ModelCheckpoint(
-                 (dir / "w-{epoch:02d}-{loss:.2f}.safetensors").string(),
-                 {.save_weights_only = true})}});
+  model.fit(
+      data.x, data.y,
+      {.epochs = 3,
+       .verbose = 0,
+       .callbacks = {callbacks::ModelCheckpoint(
+           (dir / "w-{epoch:02d}-{loss:.2f}.safetensors").string(), {.save_weights_only = true})}});
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
   std::sort(names.begin(), names.end());
@@ -170,7 +174,8 @@ TEST(ModelCheckpoint, SaveBestOnlyKeepsTheBestEpoch) {
   fs::path path = fs::temp_directory_path() / "kiln_best.kiln";
   fs::remove(path);
   Sequential model = Compiled();
-  auto cb = callbacks::ModelCheckpoint(path.string(), {.monitor = "val_loss", .save_best_only = true});
+  auto cb =
+      callbacks::ModelCheckpoint(path.string(), {.monitor = "val_loss", .save_best_only = true});
   Driver d{model, cb};
   std::vector<Tensor> per_epoch;
   d.run("val_loss", {0.9, 0.4, 0.6}, &per_epoch);
@@ -194,9 +199,9 @@ TEST(TerminateOnNaN, StopsOnTheFirstNonFiniteBatchLoss) {
   Sequential model = Compiled(optimizers::SGD{.learning_rate = 1e30});
   Data data = Points();
   ::testing::internal::CaptureStdout();
-  History h = model.fit(data.x, data.y,
-                        {.epochs = 5, .batch_size = 4, .verbose = 0,
-                         .callbacks = {callbacks::TerminateOnNaN()}});
+  History h = model.fit(
+      data.x, data.y,
+      {.epochs = 5, .batch_size = 4, .verbose = 0, .callbacks = {callbacks::TerminateOnNaN()}});
   std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_THAT(out, HasSubstr("Invalid loss, terminating training"));
   EXPECT_EQ(h.epoch.size(), 1u);
@@ -207,7 +212,9 @@ TEST(CSVLogger, WritesAHeaderAndOneRowPerEpoch) {
   Sequential model = Compiled();
   Data data = Points();
   model.fit(data.x, data.y,
-            {.epochs = 3, .verbose = 0, .callbacks = {callbacks::CSVLogger(path.string())},
+            {.epochs = 3,
+             .verbose = 0,
+             .callbacks = {callbacks::CSVLogger(path.string())},
              .validation_split = 0.25});
   std::ifstream in(path);
   std::vector<std::string> lines;
@@ -217,7 +224,8 @@ TEST(CSVLogger, WritesAHeaderAndOneRowPerEpoch) {
   EXPECT_THAT(lines[3], ::testing::StartsWith("2,"));
   // append=true continues the file without a second header.
   model.fit(data.x, data.y,
-            {.epochs = 1, .verbose = 0,
+            {.epochs = 1,
+             .verbose = 0,
              .callbacks = {callbacks::CSVLogger(path.string(), ',', /*append=*/true)},
              .validation_split = 0.25});
   std::ifstream again(path);
@@ -231,7 +239,9 @@ TEST(LambdaCallback, CallsTheGivenFunctions) {
   Data data = Points(20);
   int batches = 0, epochs = 0, begins = 0;
   model.fit(data.x, data.y,
-            {.epochs = 2, .batch_size = 8, .verbose = 0,
+            {.epochs = 2,
+             .batch_size = 8,
+             .verbose = 0,
              .callbacks = {callbacks::LambdaCallback(
                  {.on_epoch_end = [&](int, const Logs&) { ++epochs; },
                   .on_train_batch_end = [&](int, const Logs&) { ++batches; },
@@ -250,8 +260,7 @@ TEST(LearningRateScheduler, SetsTheRateEachEpoch) {
     return epoch == 0 ? 0.05 : lr / 2;
   };
   model.fit(data.x, data.y,
-            {.epochs = 3, .verbose = 0,
-             .callbacks = {callbacks::LearningRateScheduler(schedule)}});
+            {.epochs = 3, .verbose = 0, .callbacks = {callbacks::LearningRateScheduler(schedule)}});
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_NEAR(seen[0], 0.1, 1e-7);
   EXPECT_NEAR(seen[1], 0.05, 1e-7);
@@ -263,7 +272,8 @@ TEST(LearningRateScheduler, ZeroRateFreezesTheWeights) {
   Data data = Points();
   std::vector<Tensor> before = model.get_weights();
   model.fit(data.x, data.y,
-            {.epochs = 1, .verbose = 0,
+            {.epochs = 1,
+             .verbose = 0,
              .callbacks = {callbacks::LearningRateScheduler([](int, double) { return 0.0; })}});
   std::vector<Tensor> after = model.get_weights();
   for (size_t i = 0; i < before.size(); ++i) {
@@ -350,8 +360,8 @@ TEST(Progress, OneLinePerEpochWhenNotATerminal) {
 TEST(History, ParamsAndPlot) {
   Sequential model = Compiled();
   Data data = Points();
-  History h = model.fit(data.x, data.y, {.epochs = 3, .batch_size = 16, .verbose = 0,
-                                         .validation_split = 0.25});
+  History h = model.fit(data.x, data.y,
+                        {.epochs = 3, .batch_size = 16, .verbose = 0, .validation_split = 0.25});
   EXPECT_EQ(h.params.at("epochs"), 3);
   EXPECT_EQ(h.params.at("steps"), 3);  // 36 training examples / 16, rounded up
   EXPECT_THAT(h.epoch, ElementsAre(0, 1, 2));

@@ -1,6 +1,8 @@
 // The JIT against the interpreter: every op, odd sizes, whole training steps.
 // Both executors accumulate in the same order with fused multiply-adds, so the
 // comparisons use a tolerance (1e-5 relative) far looser than what they reach.
+#include "codegen/jit.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <kiln/kiln.h>
@@ -8,7 +10,6 @@
 #include <cmath>
 #include <functional>
 
-#include "codegen/jit.h"
 #include "ir/builder.h"
 #include "ir/strings.h"
 #include "test_util.h"
@@ -16,9 +17,9 @@
 namespace kiln {
 namespace {
 
-using ::testing::HasSubstr;
 using ir::DType;
 using ir::NodeId;
+using ::testing::HasSubstr;
 using namespace layers;
 
 std::unique_ptr<Engine> Jit(Isa isa = Isa::kAuto) {
@@ -45,7 +46,8 @@ Tensor Random(const ir::Type& type, Rng& rng, float lo, float hi) {
     float v = lo + (hi - lo) * rng.uniform();
     if (type.dtype == DType::kF32) t.data<float>()[i] = v;
     if (type.dtype == DType::kI32) t.data<int32_t>()[i] = static_cast<int32_t>(std::floor(v));
-    if (type.dtype == DType::kU8) t.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
+    if (type.dtype == DType::kU8)
+      t.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
   }
   return t;
 }
@@ -105,7 +107,7 @@ const ir::Type kOdd{DType::kF32, {7, 33}};
 TEST(JitOps, Elementwise) {
   using B = ir::Builder;
   std::vector<std::function<NodeId(B&, std::vector<NodeId>)>> unary = {
-      [](B& b, auto x) { return b.neg(x[0]); },  [](B& b, auto x) { return b.exp(x[0]); },
+      [](B& b, auto x) { return b.neg(x[0]); }, [](B& b, auto x) { return b.exp(x[0]); },
       [](B& b, auto x) { return b.tanh(x[0]); }, [](B& b, auto x) { return b.scale(x[0], 3.0); }};
   for (auto& op : unary) Compare(OneOp({kOdd}, op));
   Compare(OneOp({kOdd}, [](B& b, auto x) { return b.log(x[0]); }), 0.1f, 5);
@@ -130,30 +132,33 @@ TEST(JitOps, Elementwise) {
 TEST(JitOps, CastsEveryPair) {
   for (DType from : {DType::kF32, DType::kI32, DType::kU8}) {
     for (DType to : {DType::kF32, DType::kI32, DType::kU8}) {
-      Compare(OneOp({{from, {3, 5}}},
-                    [to](ir::Builder& b, auto x) { return b.cast(x[0], to); }),
+      Compare(OneOp({{from, {3, 5}}}, [to](ir::Builder& b, auto x) { return b.cast(x[0], to); }),
               -300, 300);
     }
   }
 }
 
 TEST(JitOps, LayoutOps) {
-  Compare(OneOp({{DType::kF32, {}}},
-                [](ir::Builder& b, auto x) { return b.broadcast(x[0], {7, 33}, {}); }));
-  Compare(OneOp({{DType::kF32, {33}}},
-                [](ir::Builder& b, auto x) { return b.broadcast(x[0], {7, 33}, {1}); }));
-  Compare(OneOp({{DType::kF32, {7}}},
-                [](ir::Builder& b, auto x) { return b.broadcast(x[0], {7, 33}, {0}); }));
-  Compare(OneOp({{DType::kF32, {3, 5}}},
-                [](ir::Builder& b, auto x) { return b.broadcast(x[0], {3, 4, 5}, {0, 2}); }));
+  Compare(OneOp({{DType::kF32, {}}}, [](ir::Builder& b, auto x) {
+    return b.broadcast(x[0], {7, 33}, {});
+  }));
+  Compare(OneOp({{DType::kF32, {33}}}, [](ir::Builder& b, auto x) {
+    return b.broadcast(x[0], {7, 33}, {1});
+  }));
+  Compare(OneOp({{DType::kF32, {7}}}, [](ir::Builder& b, auto x) {
+    return b.broadcast(x[0], {7, 33}, {0});
+  }));
+  Compare(OneOp({{DType::kF32, {3, 5}}}, [](ir::Builder& b, auto x) {
+    return b.broadcast(x[0], {3, 4, 5}, {0, 2});
+  }));
   Compare(OneOp({kOdd}, [](ir::Builder& b, auto x) { return b.transpose(x[0]); }));
   Compare(OneOp({kOdd}, [](ir::Builder& b, auto x) { return b.reshape(x[0], {33, 7}); }));
 }
 
 TEST(JitOps, MatMulOddShapes) {
   // Shapes around the register tile (6 rows x 2-4 vectors) and the vector width.
-  std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {1, 3, 1},    {7, 33, 17},
-                                                {6, 16, 16},  {13, 5, 129}, {33, 129, 130},
+  std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},      {1, 3, 1},    {7, 33, 17},
+                                                {6, 16, 16},    {13, 5, 129}, {33, 129, 130},
                                                 {32, 784, 128}, {2, 0, 3}};
   for (auto [m, k, n] : shapes) {
     SCOPED_TRACE(str_cat(m, "x", k, "x", n));
@@ -172,8 +177,8 @@ TEST(JitOps, Reductions) {
 }
 
 TEST(JitOps, OneHotRandomAndErrors) {
-  Compare(OneOp({{DType::kI32, {9}}}, [](ir::Builder& b, auto x) { return b.one_hot(x[0], 5); }),
-          0, 5);
+  Compare(OneOp({{DType::kI32, {9}}}, [](ir::Builder& b, auto x) { return b.one_hot(x[0], 5); }), 0,
+          5);
   Compare(OneOp({}, [](ir::Builder& b, auto) { return b.random_uniform(3, {7, 33}); }));
   ir::Graph g =
       OneOp({{DType::kI32, {4}}}, [](ir::Builder& b, auto x) { return b.one_hot(x[0], 5); });
@@ -242,9 +247,11 @@ TEST(JitTraining, MatchesTheInterpreterOverFiveEpochs) {
 
 TEST(JitTraining, SeedModelStepsMatch) {
   // The seed-001 shapes proper: 784 inputs, 128 units, batch 32 plus a partial batch.
-  CompareTraining([] { return std::vector<Layer>{Flatten({28, 28}), Dense(128, "relu"),
-                                                 Dense(10, "softmax")}; },
-                  "adam", "sparse_categorical_crossentropy", 32, 45, {28, 28});
+  CompareTraining(
+      [] {
+        return std::vector<Layer>{Flatten({28, 28}), Dense(128, "relu"), Dense(10, "softmax")};
+      },
+      "adam", "sparse_categorical_crossentropy", 32, 45, {28, 28});
 }
 
 TEST(JitTarget, Avx2PathAndUnavailableIsas) {
@@ -281,8 +288,8 @@ TEST(Fusion, TrainingStepIsFusedPrintedAndVerified) {
   // The optimizer update of a kernel is one group: every op of it in one run.
   int longest = 0;
   for (size_t i = 0, run = 0; i < graph->nodes.size(); ++i) {
-    bool same = i > 0 && graph->nodes[i].group >= 0 &&
-                graph->nodes[i].group == graph->nodes[i - 1].group;
+    bool same =
+        i > 0 && graph->nodes[i].group >= 0 && graph->nodes[i].group == graph->nodes[i - 1].group;
     run = same ? run + 1 : 1;
     longest = std::max<int>(longest, static_cast<int>(run));
   }

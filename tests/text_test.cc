@@ -391,7 +391,8 @@ TEST(VerifierErrors, MissingAttribute) {
 TEST(VerifierErrors, AttributeOfTheWrongKind) {
   EXPECT_THAT(
       VerifyError(std::string(kHeader) + "  %2 = reduce_sum %0 {axis=1.0} : f32[2] @loss fwd\n}\n"),
-      HasSubstr("graph \"g\": %2 = reduce_sum (layer loss, fwd): attribute 'axis' must be of kind int"));
+      HasSubstr(
+          "graph \"g\": %2 = reduce_sum (layer loss, fwd): attribute 'axis' must be of kind int"));
 }
 
 TEST(VerifierErrors, OperandDefinedAfterUse) {
@@ -459,7 +460,8 @@ TEST(VerifierErrors, PassManagerRejectsInvalidInputAndNamesFailingPass) {
   auto unknown = passes::make_pass("fuse");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().message(),
-            "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, optimizer, dce, fuse-elementwise)");
+            "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, optimizer, dce, "
+            "fuse-elementwise)");
 }
 
 }  // namespace

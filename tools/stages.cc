@@ -1,10 +1,10 @@
 #include "tools/stages.h"
 
-#include "absl/strings/str_join.h"
-#include "ir/strings.h"
 #include <iostream>
 
+#include "absl/strings/str_join.h"
 #include "codegen/jit.h"
+#include "ir/strings.h"
 #include "ir/verifier.h"
 #include "passes/pipeline.h"
 
@@ -38,11 +38,13 @@ absl::Status Emit(StageContext& context, JitArtifact what) {
   if (!text.ok()) return text.status();
   context.text = *std::move(text);
   if (context.pipeline.pass_timing) {
-    std::vector<passes::PassTiming> rows = {{"llvm emit", t.emit}, {"llvm O3", t.optimize}};
-    if (what == JitArtifact::kAssembly) rows.push_back({"llvm codegen", t.codegen});
+    std::vector<passes::PassTiming> rows = {{"llvm emit", t.emit, std::nullopt, -1},
+                                            {"llvm O3", t.optimize, std::nullopt, -1}};
+    if (what == JitArtifact::kAssembly)
+      rows.push_back({"llvm codegen", t.codegen, std::nullopt, -1});
     std::ostream& out = context.pipeline.stream ? *context.pipeline.stream : std::cerr;
-    out << passes::format_pass_timing(rows, str_cat("LLVM timing, graph \"", context.graph.name,
-                                                    "\""));
+    out << passes::format_pass_timing(rows,
+                                      str_cat("LLVM timing, graph \"", context.graph.name, "\""));
   }
   return absl::OkStatus();
 }

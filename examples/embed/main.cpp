@@ -1,8 +1,8 @@
 // A self-contained Kiln program: classify three Gaussian blobs in 2-D.
+#include <kiln/kiln.h>
+
 #include <cmath>
 #include <iostream>
-
-#include <kiln/kiln.h>
 
 int main() {
   using namespace kiln::layers;
