@@ -490,23 +490,12 @@ void EmitMatMul(E& e) {
 
 // Reductions see the operand as [outer, len, inner] and accumulate along len
 // in order, as the interpreter does, so sums match bit for bit.
-struct Split3 {
-  int64_t outer = 1, len = 1, inner = 1;
-};
-Split3 SplitAxis(const ir::Shape& shape, int64_t axis) {
-  Split3 d;
-  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
-    (i < axis ? d.outer : i == axis ? d.len : d.inner) *= shape[i];
-  }
-  return d;
-}
-
 // acc = first element; for l in 1..len: acc = step(acc, x, l); store(acc).
 void Reduce(
     E& e, const std::function<std::vector<Value*>(Value*)>& init,
     const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*, Value*)>& step,
     const std::function<void(Value*, const std::vector<Value*>&)>& store) {
-  Split3 d = SplitAxis(e.in_type(0).shape, ir::attr_int(e.node().attrs, "axis"));
+  ir::AxisSplit d = ir::split_axis(e.in_type(0).shape, ir::attr_int(e.node().attrs, "axis"));
   auto& b = e.b();
   e.ForShape({d.outer, d.inner}, [&](Value* flat, const std::vector<Value*>& idx) {
     Value* base = b.CreateAdd(b.CreateMul(idx[0], e.c64(d.len * d.inner)), idx[1]);

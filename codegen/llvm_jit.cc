@@ -158,27 +158,9 @@ class JitExecutor : public Executor {
 
  private:
   absl::Status Bind(ir::NodeId id, const Feeds& feeds, VariableStore& variables) {
-    const ir::Node& node = graph_.nodes[id];
-    const std::string& name = ir::attr_string(node.attrs, "name");
-    Tensor* t = nullptr;
-    if (node.op == ir::OpKind::kInput) {
-      auto it = feeds.find(name);
-      if (it == feeds.end()) {
-        return absl::InvalidArgumentError(str_cat("no tensor fed for input \"", name, "\""));
-      }
-      // The step never writes its inputs.
-      t = const_cast<Tensor*>(it->second);
-    } else {
-      t = variables.find(name);
-      if (!t) {
-        return absl::FailedPreconditionError(str_cat("variable \"", name, "\" is not initialized"));
-      }
-    }
-    if (t->dtype() != node.type.dtype || t->shape() != node.type.shape) {
-      return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t->type_string(),
-                                                ", expected ", ir::type_string(node.type)));
-    }
-    table_[id] = t->raw();
+    absl::StatusOr<std::byte*> storage = bind_leaf(graph_.nodes[id], feeds, variables);
+    if (!storage.ok()) return storage.status();
+    table_[id] = *storage;
     return absl::OkStatus();
   }
 

@@ -32,6 +32,14 @@ int64_t num_elements(const Shape& shape) {
   return n;
 }
 
+AxisSplit split_axis(const Shape& shape, int64_t axis) {
+  AxisSplit d;
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    (i < axis ? d.outer : i == axis ? d.len : d.inner) *= shape[i];
+  }
+  return d;
+}
+
 std::string shape_string(const Shape& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {

@@ -34,6 +34,13 @@ struct Type {
   bool operator==(const Type&) const = default;
 };
 
+/// A shape seen as [outer, len, inner] around one axis: how reductions and
+/// argmax walk their operand.
+struct AxisSplit {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+AxisSplit split_axis(const Shape& shape, int64_t axis);
+
 /// Formats a shape as "[32,784]".
 std::string shape_string(const Shape& shape);
 

@@ -17,6 +17,11 @@ using Feeds = std::map<std::string, const Tensor*, std::less<>>;
 /// Output tensors by output-node name; reused between steps when shapes match.
 using Outputs = std::map<std::string, Tensor, std::less<>>;
 
+/// The storage an `input` or `variable` node reads in one run: the fed tensor
+/// or the variable, checked against the node's declared type. Errors name it.
+absl::StatusOr<std::byte*> bind_leaf(const ir::Node& node, const Feeds& feeds,
+                                     VariableStore& variables);
+
 /// A graph prepared for repeated execution.
 class Executor {
  public:

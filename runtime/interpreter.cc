@@ -238,22 +238,9 @@ absl::Status KernelMatMul(const Args& a) {
   return absl::OkStatus();
 }
 
-// Views the operand as [outer, axis, inner] around the reduced axis.
-struct ReduceDims {
-  int64_t outer = 1, len = 1, inner = 1;
-};
-
-ReduceDims SplitAxis(const ir::Shape& shape, int64_t axis) {
-  ReduceDims d;
-  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
-    (i < axis ? d.outer : i == axis ? d.len : d.inner) *= shape[i];
-  }
-  return d;
-}
-
 template <typename Init, typename Step, typename Store>
 void Reduce(const Args& a, Init init, Step step, Store store) {
-  ReduceDims d = SplitAxis(a.in_shape(0), ir::attr_int(a.node.attrs, "axis"));
+  ir::AxisSplit d = ir::split_axis(a.in_shape(0), ir::attr_int(a.node.attrs, "axis"));
   const float* x = a.f(0);
   for (int64_t o = 0; o < d.outer; ++o) {
     for (int64_t i = 0; i < d.inner; ++i) {
@@ -369,26 +356,9 @@ class Interpreter : public Executor {
   }
 
   absl::Status Bind(ir::NodeId id, const Feeds& feeds, VariableStore& variables) {
-    const Node& node = graph_.nodes[id];
-    const std::string& name = ir::attr_string(node.attrs, "name");
-    const Tensor* t = nullptr;
-    if (node.op == OpKind::kInput) {
-      auto it = feeds.find(name);
-      if (it == feeds.end()) {
-        return absl::InvalidArgumentError(str_cat("no tensor fed for input \"", name, "\""));
-      }
-      t = it->second;
-    } else {
-      t = variables.find(name);
-      if (!t) {
-        return absl::FailedPreconditionError(str_cat("variable \"", name, "\" is not initialized"));
-      }
-    }
-    if (t->dtype() != node.type.dtype || t->shape() != node.type.shape) {
-      return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t->type_string(),
-                                                ", expected ", ir::type_string(node.type)));
-    }
-    ptrs_[id] = t->raw();
+    absl::StatusOr<std::byte*> storage = bind_leaf(graph_.nodes[id], feeds, variables);
+    if (!storage.ok()) return storage.status();
+    ptrs_[id] = *storage;
     return absl::OkStatus();
   }
 
