@@ -197,31 +197,32 @@ absl::Status KernelTranspose(const Args& a) {
 // i-k-j order keeps the inner loop contiguous so the compiler vectorises it.
 // On FMA hosts every product is accumulated with a fused multiply-add, in the
 // same k order as the JIT's register tiles, so both executors agree exactly.
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) void MatMulFma(const float* __restrict x,
-                                                   const float* __restrict w, float* __restrict y,
-                                                   int64_t m, int64_t k, int64_t n) {
+template <bool kFused>
+__attribute__((always_inline)) inline void MatMulLoops(const float* __restrict x,
+                                                       const float* __restrict w,
+                                                       float* __restrict y, int64_t m, int64_t k,
+                                                       int64_t n) {
   for (int64_t i = 0; i < m; ++i) {
     float* __restrict yi = y + i * n;
     for (int64_t p = 0; p < k; ++p) {
       float xv = x[i * k + p];
       const float* __restrict wp = w + p * n;
-      for (int64_t j = 0; j < n; ++j) yi[j] = __builtin_fmaf(xv, wp[j], yi[j]);
+      for (int64_t j = 0; j < n; ++j) {
+        yi[j] = kFused ? __builtin_fmaf(xv, wp[j], yi[j]) : yi[j] + xv * wp[j];
+      }
     }
   }
 }
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void MatMulFma(const float* x, const float* w, float* y,
+                                                   int64_t m, int64_t k, int64_t n) {
+  MatMulLoops<true>(x, w, y, m, k, n);
+}
 #endif
 
-void MatMulPlain(const float* __restrict x, const float* __restrict w, float* __restrict y,
-                 int64_t m, int64_t k, int64_t n) {
-  for (int64_t i = 0; i < m; ++i) {
-    float* __restrict yi = y + i * n;
-    for (int64_t p = 0; p < k; ++p) {
-      float xv = x[i * k + p];
-      const float* __restrict wp = w + p * n;
-      for (int64_t j = 0; j < n; ++j) yi[j] += xv * wp[j];
-    }
-  }
+void MatMulPlain(const float* x, const float* w, float* y, int64_t m, int64_t k, int64_t n) {
+  MatMulLoops<false>(x, w, y, m, k, n);
 }
 
 absl::Status KernelMatMul(const Args& a) {
