@@ -12,6 +12,13 @@
 #include "ir/strings.h"
 #include "ir/text.h"
 
+#if defined(KILN_BENCH_OPENBLAS)
+#include <cblas.h>
+#endif
+#if defined(KILN_BENCH_DNNL)
+#include <dnnl.hpp>
+#endif
+
 namespace kiln {
 namespace {
 
@@ -141,6 +148,43 @@ void BM_MatMul(benchmark::State& state, bool jit) {
   RunGraph(state, g, jit);
 }
 
+// Library baselines on the same shapes (row-major f32, default thread counts).
+#if defined(KILN_BENCH_OPENBLAS)
+void BM_MatMulOpenBlas(benchmark::State& state) {
+  int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+                static_cast<int>(k), 1.0f, a.data(), static_cast<int>(k), b.data(),
+                static_cast<int>(n), 0.0f, c.data(), static_cast<int>(n));
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(2.0 * m * k * n, benchmark::Counter::kIsIterationInvariantRate);
+}
+#endif
+
+#if defined(KILN_BENCH_DNNL)
+void BM_MatMulOneDnn(benchmark::State& state) {
+  int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  using tag = dnnl::memory::format_tag;
+  using dt = dnnl::memory::data_type;
+  dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab), b_md({k, n}, dt::f32, tag::ab),
+      c_md({m, n}, dt::f32, tag::ab);
+  // oneDNN 2.x API (Debian 12 ships 2.6): an op descriptor, then its primitive.
+  dnnl::matmul prim(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), engine));
+  dnnl::memory a(a_md, engine), b(b_md, engine), c(c_md, engine);
+  for (auto _ : state) {
+    prim.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+    stream.wait();
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(2.0 * m * k * n, benchmark::Counter::kIsIterationInvariantRate);
+}
+#endif
+
 void BM_CompileTrainStep(benchmark::State& state, const SeedModel& seed) {
   set_random_seed(1);
   Sequential model = seed.make();
@@ -189,6 +233,17 @@ void Register() {
         ->Args({784, 128, 512})
         ->Unit(benchmark::kMicrosecond);
   }
+  auto shapes = [](benchmark::internal::Benchmark* b) {
+    b->Args({32, 784, 128})->Args({784, 32, 128})->Args({32, 128, 10})->Args({128, 32, 10});
+    b->Args({32, 128, 128})->Args({128, 784, 512})->Args({784, 128, 512});
+    b->Unit(benchmark::kMicrosecond);
+  };
+#if defined(KILN_BENCH_OPENBLAS)
+  shapes(benchmark::RegisterBenchmark("MatMul/openblas", BM_MatMulOpenBlas));
+#endif
+#if defined(KILN_BENCH_DNNL)
+  shapes(benchmark::RegisterBenchmark("MatMul/onednn", BM_MatMulOneDnn));
+#endif
   benchmark::RegisterBenchmark("CompileTrainStep/seed001/jit", [](benchmark::State& st) {
     BM_CompileTrainStep(st, Seeds()[1]);
   })->Unit(benchmark::kMillisecond);
