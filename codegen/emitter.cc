@@ -130,6 +130,22 @@ class Emitter {
     return b_.CreateXor(x, b_.CreateLShr(x, 31));
   }
 
+  /// For a matmul whose first operand is a transpose that only feeds matmuls
+  /// as their first operand, the transpose's operand (read transposed in the
+  /// tiles, so the transpose is never materialised); else -1.
+  NodeId FoldedTransposeSource(NodeId matmul) const {
+    NodeId t = g_.nodes[matmul].inputs[0];
+    return IsFoldedTranspose(t) ? g_.nodes[t].inputs[0] : -1;
+  }
+  bool IsFoldedTranspose(NodeId t) const {
+    if (g_.nodes[t].op != OpKind::kTranspose || consumers_[t].empty()) return false;
+    for (NodeId c : consumers_[t]) {
+      const ir::Node& n = g_.nodes[c];
+      if (n.op != OpKind::kMatMul || n.inputs[0] != t || n.inputs[1] == t) return false;
+    }
+    return true;
+  }
+
   Value* step_seed() const { return step_seed_; }
   Value* error() const { return error_; }
   int width() const { return width_; }
@@ -318,6 +334,11 @@ class MatMulEmitter {
  public:
   MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n)
       : e_(e), m_(m), k_(k), n_(n), a_(e.in(0)), bm_(e.in(1)), c_(e.out()) {
+    NodeId source = e.FoldedTransposeSource(e.id());
+    if (source >= 0) {
+      a_ = e.buf(source);  // A = X^T: element (i, p) is X[p, i]
+      a_transposed_ = true;
+    }
     w_ = e.width();
     nv_ = w_ >= 16 ? 4 : 2;
     mr_ = 6;
@@ -449,8 +470,10 @@ class MatMulEmitter {
     }
     std::vector<Value*> next(acc.size());
     for (int r = 0; r < mr; ++r) {
-      Value* arow = b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(k_));
-      Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, a_, b.CreateAdd(arow, p)));
+      Value* row = b.CreateAdd(i0, e_.c64(r));
+      Value* index = a_transposed_ ? b.CreateAdd(b.CreateMul(p, e_.c64(m_)), row)
+                                   : b.CreateAdd(b.CreateMul(row, e_.c64(k_)), p);
+      Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, a_, index));
       for (int v = 0; v < nv; ++v) {
         // llvm.fma, not fmuladd: always fused, so results match the interpreter.
         next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_}, {a, bv[v], acc[r * nv + v]});
@@ -479,6 +502,7 @@ class MatMulEmitter {
   E& e_;
   int64_t m_, k_, n_;
   Value *a_, *bm_, *c_;  // the operand and result buffers of the function being emitted
+  bool a_transposed_ = false;
   int w_, nv_, mr_;
   llvm::FixedVectorType* vec_;
 };
@@ -619,7 +643,7 @@ absl::Status Emitter::Emit(const char* name) {
   };
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     NodeId id = static_cast<NodeId>(i);
-    if (!HasCode(g_, plan_, id)) continue;
+    if (!HasCode(g_, plan_, id) || IsFoldedTranspose(id)) continue;
     // A fusion group (or a lone elementwise node) becomes one loop.
     std::vector<NodeId> members{id};
     if (ir::is_fusible(g_.nodes[id].op)) {
@@ -644,6 +668,9 @@ absl::Status Emitter::Emit(const char* name) {
     } else {
       use(id);
       for (NodeId in : g_.nodes[id].inputs) use(in);
+      if (g_.nodes[id].op == OpKind::kMatMul && FoldedTransposeSource(id) >= 0) {
+        use(FoldedTransposeSource(id));
+      }
     }
     llvm::Function* f = NodeFunction(members, roots);
     std::vector<Value*> call_args;

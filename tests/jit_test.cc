@@ -365,3 +365,28 @@ TEST(Parallel, SplitMatMulsMatchTheInterpreter) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(JitOps, TransposedOperandsAreReadInPlace) {
+  // Folded: the transpose only feeds matmuls as their first operand.
+  Compare(OneOp({{DType::kF32, {33, 7}}, {DType::kF32, {33, 19}}},
+                [](ir::Builder& b, auto x) { return b.matmul(b.transpose(x[0]), x[1]); }));
+  Compare(OneOp({{DType::kF32, {785, 32}}, {DType::kF32, {785, 128}}},
+                [](ir::Builder& b, auto x) { return b.matmul(b.transpose(x[0]), x[1]); }));
+  // Not folded: the transpose is also read elsewhere.
+  Compare(OneOp({{DType::kF32, {5, 9}}}, [](ir::Builder& b, auto x) {
+    NodeId t = b.transpose(x[0]);
+    return b.add(b.matmul(t, x[0]), b.matmul(t, x[0]));
+  }));
+  auto text =
+      jit_artifact(OneOp({{DType::kF32, {33, 7}}, {DType::kF32, {33, 19}}},
+                         [](ir::Builder& b, auto x) { return b.matmul(b.transpose(x[0]), x[1]); }),
+                   JitArtifact::kLlvmIr);
+  ASSERT_TRUE(text.ok());
+  EXPECT_THAT(*text, ::testing::Not(HasSubstr("@transpose_")));
+}
+
+}  // namespace
+}  // namespace kiln
