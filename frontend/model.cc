@@ -1,4 +1,6 @@
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -93,6 +95,32 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
   return g;
 }
 
+namespace {
+
+// KILN_DEBUG=1 reports every compilation and why it happened, so a user can
+// tell a new batch size (such as the last partial batch) from a first use.
+void LogCompile(const SequentialImpl& impl, const TrainingState& state, GraphKind kind,
+                int64_t batch, DType input, std::chrono::steady_clock::time_point start) {
+  const char* level = std::getenv("KILN_DEBUG");
+  if (!level || std::atoi(level) < 1) return;
+  std::string others;
+  for (const auto& [key, exec] : state.executors) {
+    if (std::get<0>(key) != kind) continue;
+    str_append(&others, others.empty() ? "" : ", ", std::get<1>(key), " ",
+               ir::dtype_name(std::get<2>(key)));
+  }
+  std::string why = others.empty()
+                        ? std::string("first use")
+                        : str_cat("new input signature; already compiled for batch ", others);
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::cerr << "kiln: compiled the " << KindName(kind) << " graph of " << impl.name()
+            << " for batch " << batch << " " << ir::dtype_name(input) << " with the "
+            << state.engine->name() << " in " << static_cast<int>(ms) << " ms (" << why << ")\n";
+}
+
+}  // namespace
+
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input) {
   auto key = std::make_tuple(kind, batch, input);
@@ -114,7 +142,9 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
     state.engine =
         state.options.backend == Backend::kJit ? value_or_throw(make_jit()) : make_interpreter();
   }
+  auto start = std::chrono::steady_clock::now();
   auto executor = value_or_throw(state.engine->compile(graph));
+  LogCompile(impl, state, kind, batch, input, start);
   return *(state.executors[key] = std::move(executor));
 }
 

@@ -390,3 +390,29 @@ TEST(JitOps, TransposedOperandsAreReadInPlace) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(Compile, OncePerSignatureAndSaysWhy) {
+  setenv("KILN_DEBUG", "1", 1);
+  set_random_seed(3);
+  Sequential model({Dense(3, "softmax")});
+  model.compile("sgd", "sparse_categorical_crossentropy");
+  Tensor x(DType::kF32, {10, 2});
+  Tensor y(DType::kI32, {10});
+  ::testing::internal::CaptureStderr();
+  model.fit(x, y, {.epochs = 3, .batch_size = 4, .verbose = 0});
+  std::string log = ::testing::internal::GetCapturedStderr();
+  unsetenv("KILN_DEBUG");
+  // Batch 4, then the last partial batch of 2, each compiled once over 3 epochs.
+  EXPECT_THAT(log, HasSubstr("train graph of"));
+  EXPECT_THAT(log, HasSubstr("for batch 4 f32 with the jit"));
+  EXPECT_THAT(log, HasSubstr("(first use)"));
+  EXPECT_THAT(log, HasSubstr("for batch 2 f32 with the jit"));
+  EXPECT_THAT(log, HasSubstr("already compiled for batch 4 f32"));
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 2);
+}
+
+}  // namespace
+}  // namespace kiln
