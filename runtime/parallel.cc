@@ -33,6 +33,8 @@ class Pool {
 
   void Run(ParallelTask task, void* context, int64_t n) {
     if (threads_ == 1 || n < 2) return task(context, 0, n);
+    // Steps running on several threads at once take turns with the helper.
+    std::lock_guard<std::mutex> caller(run_mu_);
     int64_t half = n / 2;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -82,6 +84,7 @@ class Pool {
 
   const int threads_;
   std::thread worker_;
+  std::mutex run_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
