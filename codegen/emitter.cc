@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 
 #include "ir/strings.h"
@@ -809,6 +810,97 @@ void PlanInPlaceUpdates(const ir::Graph& g, BufferPlan* plan) {
   }
 }
 
+// Liveness-based reuse: every owned buffer (but constants) gets an offset in
+// one arena, live from the step unit that writes it to the last unit that
+// reads it. A fused group is one unit, so its operands and results are live
+// together and never share memory (the loop reads and writes them at once).
+void PlanArena(const ir::Graph& g, BufferPlan* plan) {
+  const size_t n = g.nodes.size();
+  // A group member read only inside its group lives in registers: no storage.
+  std::vector<bool> read_outside(n, false);
+  for (size_t j = 0; j < n; ++j) {
+    for (NodeId in : g.nodes[j].inputs) {
+      if (g.nodes[in].group < 0 || g.nodes[in].group != g.nodes[j].group) read_outside[in] = true;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (g.nodes[i].group >= 0 && !read_outside[i] && g.nodes[i].op != OpKind::kConstant) {
+      plan->owned[i] = false;
+    }
+  }
+  constexpr int64_t kForever = std::numeric_limits<int64_t>::max();
+  std::vector<int64_t> unit(n), end(n, -1);
+  for (size_t i = 0; i < n; ++i) {
+    int group = g.nodes[i].group;
+    unit[i] = group >= 0 && i > 0 && g.nodes[i - 1].group == group ? unit[i - 1]
+                                                                   : static_cast<int64_t>(i);
+  }
+  auto read = [&](NodeId node, int64_t when) {
+    NodeId r = plan->root[node];
+    end[r] = std::max(end[r], when);
+    // A matmul may read a transpose's operand directly (the transpose is folded).
+    if (g.nodes[r].op == OpKind::kTranspose) {
+      NodeId src = plan->root[g.nodes[r].inputs[0]];
+      end[src] = std::max(end[src], when);
+    }
+  };
+  for (size_t j = 0; j < n; ++j) {
+    const ir::Node& node = g.nodes[j];
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      if (node.op == OpKind::kAssign && k == 0) continue;  // the target is a variable
+      read(node.inputs[k], unit[j]);
+    }
+    // Read after the step: outputs, and assign sources copied at its end.
+    if (node.op == OpKind::kOutput) read(static_cast<NodeId>(j), kForever);
+    if (node.op == OpKind::kAssign && !plan->in_place[j]) {
+      read(plan->owned[j] ? static_cast<NodeId>(j) : node.inputs[1], kForever);
+    }
+  }
+  struct Block {
+    int64_t offset, size;
+  };
+  std::vector<Block> free_blocks;
+  std::vector<std::pair<int64_t, NodeId>> active;  // (end, node)
+  plan->offset.assign(n, -1);
+  for (size_t i = 0; i < n; ++i) {
+    const ir::Node& node = g.nodes[i];
+    if (!plan->owned[i] || node.op == OpKind::kConstant) continue;
+    int64_t start = unit[i];
+    // Release buffers whose last reader ran before this one starts.
+    for (size_t a = 0; a < active.size();) {
+      if (active[a].first < start) {
+        NodeId done = active[a].second;
+        free_blocks.push_back({plan->offset[done], (ir::num_elements(g.nodes[done].type.shape) *
+                                                        ir::dtype_size(g.nodes[done].type.dtype) +
+                                                    63) /
+                                                       64 * 64});
+        active.erase(active.begin() + static_cast<std::ptrdiff_t>(a));
+      } else {
+        ++a;
+      }
+    }
+    int64_t size =
+        (ir::num_elements(node.type.shape) * ir::dtype_size(node.type.dtype) + 63) / 64 * 64;
+    // Best fit among the freed blocks, else grow the arena.
+    int best = -1;
+    for (size_t b = 0; b < free_blocks.size(); ++b) {
+      if (free_blocks[b].size >= size &&
+          (best < 0 || free_blocks[b].size < free_blocks[best].size)) {
+        best = static_cast<int>(b);
+      }
+    }
+    if (best >= 0) {
+      plan->offset[i] = free_blocks[best].offset;
+      free_blocks[best].offset += size;
+      free_blocks[best].size -= size;
+    } else {
+      plan->offset[i] = plan->arena_bytes;
+      plan->arena_bytes += size;
+    }
+    active.emplace_back(std::max(end[i], start), static_cast<NodeId>(i));
+  }
+}
+
 }  // namespace
 
 BufferPlan plan_buffers(const ir::Graph& graph) {
@@ -836,6 +928,7 @@ BufferPlan plan_buffers(const ir::Graph& graph) {
     plan.owned[i] = plan.root[i] == id && node.op != OpKind::kInput && node.op != OpKind::kVariable;
   }
   PlanInPlaceUpdates(graph, &plan);
+  PlanArena(graph, &plan);
   return plan;
 }
 

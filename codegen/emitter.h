@@ -22,6 +22,11 @@ struct BufferPlan {
   std::vector<bool> owned;
   /// Assigns whose value the step already wrote into the variable in place.
   std::vector<bool> in_place;
+  /// Byte offset of an owned buffer in the step's arena, or -1 for constants
+  /// (filled once, kept apart). Buffers whose lifetimes overlap never overlap.
+  std::vector<int64_t> offset;
+  /// Size of the arena: the peak of simultaneously live buffers, not their sum.
+  int64_t arena_bytes = 0;
 };
 
 /// Decides storage: aliases resolve to their root, everything else computed

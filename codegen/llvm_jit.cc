@@ -109,17 +109,19 @@ class JitExecutor : public Executor {
     const size_t n = graph_.nodes.size();
     buffers_.resize(n);
     table_.assign(n, nullptr);
+    // One allocation for every intermediate, at compile time: a step allocates nothing.
+    arena_ = Tensor(DType::kU8, {std::max<int64_t>(plan_.arena_bytes, 1)});
     for (size_t i = 0; i < n; ++i) {
       const ir::Node& node = graph_.nodes[i];
       auto id = static_cast<ir::NodeId>(i);
-      if (plan_.owned[i]) {
+      if (plan_.owned[i] && plan_.offset[i] >= 0) {
+        table_[i] = arena_.raw() + plan_.offset[i];
+      } else if (plan_.owned[i]) {
+        // Constants never change: fill them once instead of every step.
         buffers_[i] = Tensor(node.type.dtype, node.type.shape);
         table_[i] = buffers_[i].raw();
-        // Constants never change: fill them once instead of every step.
-        if (node.op == ir::OpKind::kConstant) {
-          float v = static_cast<float>(ir::attr_float(node.attrs, "value"));
-          std::fill_n(buffers_[i].data<float>(), buffers_[i].size(), v);
-        }
+        float v = static_cast<float>(ir::attr_float(node.attrs, "value"));
+        std::fill_n(buffers_[i].data<float>(), buffers_[i].size(), v);
       }
       if (node.op == ir::OpKind::kInput || node.op == ir::OpKind::kVariable) bound_.push_back(id);
       if (node.op == ir::OpKind::kOutput) outputs_.push_back(id);
@@ -168,6 +170,7 @@ class JitExecutor : public Executor {
   codegen::BufferPlan plan_;
   StepFn fn_;
   std::shared_ptr<llvm::orc::LLJIT> code_;
+  Tensor arena_;
   std::vector<Tensor> buffers_;
   std::vector<void*> table_;
   std::vector<ir::NodeId> bound_, outputs_;
@@ -202,6 +205,16 @@ class JitEngine : public Engine {
     }
     auto sym = jit_->lookup(l.function);
     if (!sym) return FromLlvm(sym.takeError(), "cannot find the step function");
+    if (const char* level = std::getenv("KILN_DEBUG"); level && std::atoi(level) >= 1) {
+      int64_t unshared = 0;
+      for (size_t i = 0; i < graph.nodes.size(); ++i) {
+        if (l.plan.offset[i] >= 0)
+          unshared += static_cast<int64_t>(ir::num_elements(graph.nodes[i].type.shape) *
+                                           ir::dtype_size(graph.nodes[i].type.dtype));
+      }
+      std::cerr << "kiln: jit arena of graph " << graph.name << ": " << l.plan.arena_bytes
+                << " bytes for " << unshared << " bytes of intermediates\n";
+    }
     return std::unique_ptr<Executor>(
         new JitExecutor(graph, std::move(l.plan), sym->toPtr<StepFn>(), jit_));
   }
