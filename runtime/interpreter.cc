@@ -143,10 +143,7 @@ absl::Status KernelEqual(const Args& a) {
 }
 
 absl::Status KernelCast(const Args& a) {
-  Tensor in(a.in_types[0]->dtype, a.in_types[0]->shape);
-  std::memcpy(in.raw(), a.in[0], in.nbytes());
-  Tensor out = in.astype(a.node.type.dtype);
-  std::memcpy(a.out, out.raw(), out.nbytes());
+  convert_elements(a.in[0], a.in_types[0]->dtype, a.out, a.node.type.dtype, a.out_size());
   return absl::OkStatus();
 }
 

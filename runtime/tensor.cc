@@ -155,17 +155,25 @@ Tensor Tensor::operator[](int64_t i) const {
   return row.reshape(s);
 }
 
-Tensor Tensor::astype(DType dtype) const {
-  Tensor t(dtype, shape_);
-  for (int64_t i = 0; i < size_; ++i) {
-    if (dtype_ == DType::kF32) {
-      Store(dtype, t.raw(), i, as_float(i));
-    } else if (dtype_ == DType::kI32) {
-      Store(dtype, t.raw(), i, data<int32_t>()[i]);
-    } else {
-      Store(dtype, t.raw(), i, data<uint8_t>()[i]);
+void convert_elements(const std::byte* src, DType from, std::byte* dst, DType to, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    switch (from) {
+      case DType::kF32:
+        Store(to, dst, i, reinterpret_cast<const float*>(src)[i]);
+        break;
+      case DType::kI32:
+        Store(to, dst, i, reinterpret_cast<const int32_t*>(src)[i]);
+        break;
+      case DType::kU8:
+        Store(to, dst, i, reinterpret_cast<const uint8_t*>(src)[i]);
+        break;
     }
   }
+}
+
+Tensor Tensor::astype(DType dtype) const {
+  Tensor t(dtype, shape_);
+  convert_elements(raw(), dtype_, t.raw(), dtype, size_);
   return t;
 }
 

@@ -93,6 +93,10 @@ class Tensor {
   std::unique_ptr<std::byte[], Free> storage_;
 };
 
+/// Converts `n` elements from `from` to `to`, saturating float-to-integer
+/// conversions (NaN becomes 0) where C++ casts would be undefined.
+void convert_elements(const std::byte* src, DType from, std::byte* dst, DType to, int64_t n);
+
 /// Elementwise division by a scalar; the result is f32 (as numpy's x / 255.0).
 Tensor operator/(const Tensor& x, float divisor);
 
