@@ -20,8 +20,6 @@ using ir::NodeId;
 using ir::OpKind;
 using llvm::Value;
 
-bool IsAlias(OpKind op) { return op == OpKind::kReshape || op == OpKind::kOutput; }
-
 class Emitter {
  public:
   Emitter(const ir::Graph& g, const BufferPlan& plan, int width, llvm::Module& m)
@@ -757,178 +755,20 @@ llvm::Function* Emitter::NodeFunction(const std::vector<NodeId>& members,
 
 }  // namespace
 
-namespace {
-
-// An assign `V <- X` becomes an in-place write when X is computed in a fused
-// group, only the assign reads X outside the group, V is assigned once, and
-// every other reader of V comes no later than the group and reads V at the
-// same element (so the group reads V[i] before it overwrites V[i]). Each
-// optimizer update then reads and writes its weight and slots once per step,
-// with no temporary and no copy at the end.
-void PlanInPlaceUpdates(const ir::Graph& g, BufferPlan* plan) {
-  const size_t n = g.nodes.size();
-  std::vector<int> assigns_to(n, 0);
-  std::vector<NodeId> last_reader(n, -1);
-  std::vector<std::vector<NodeId>> consumers(n);
-  for (size_t i = 0; i < n; ++i) {
-    const ir::Node& node = g.nodes[i];
-    if (node.op == OpKind::kAssign) ++assigns_to[plan->root[node.inputs[0]]];
-    for (size_t k = 0; k < node.inputs.size(); ++k) {
-      consumers[node.inputs[k]].push_back(static_cast<NodeId>(i));
-      bool assign_target = node.op == OpKind::kAssign && k == 0;
-      if (!assign_target) {
-        NodeId& last = last_reader[plan->root[node.inputs[k]]];
-        last = std::max(last, static_cast<NodeId>(i));
-      }
-    }
-  }
-  for (NodeId a : g.nodes_of(OpKind::kAssign)) {
-    NodeId var = plan->root[g.nodes[a].inputs[0]];
-    NodeId x = g.nodes[a].inputs[1];
-    int group = g.nodes[x].group;
-    if (group < 0 || assigns_to[var] != 1 || plan->owned[a] || plan->root[x] != x) continue;
-    NodeId end = x;
-    while (end + 1 < static_cast<NodeId>(n) && g.nodes[end + 1].group == group) ++end;
-    NodeId begin = x;
-    while (begin > 0 && g.nodes[begin - 1].group == group) --begin;
-    bool ok = last_reader[var] <= end;
-    for (NodeId c : consumers[x]) ok = ok && (c == a || (c >= begin && c <= end));
-    // Readers of V inside the group must read element i (no broadcast of V).
-    for (NodeId c = begin; ok && c <= end; ++c) {
-      const ir::Node& member = g.nodes[c];
-      for (NodeId in : member.inputs) {
-        if (plan->root[in] == var && member.op == OpKind::kBroadcast &&
-            g.nodes[in].type.shape != member.type.shape) {
-          ok = false;
-        }
-      }
-    }
-    if (!ok) continue;
-    plan->root[x] = var;
-    plan->owned[x] = false;
-    plan->in_place[a] = true;
-  }
-}
-
-// Liveness-based reuse: every owned buffer (but constants) gets an offset in
-// one arena, live from the step unit that writes it to the last unit that
-// reads it. A fused group is one unit, so its operands and results are live
-// together and never share memory (the loop reads and writes them at once).
-void PlanArena(const ir::Graph& g, BufferPlan* plan) {
-  const size_t n = g.nodes.size();
-  // A group member read only inside its group lives in registers: no storage.
-  std::vector<bool> read_outside(n, false);
-  for (size_t j = 0; j < n; ++j) {
-    for (NodeId in : g.nodes[j].inputs) {
-      if (g.nodes[in].group < 0 || g.nodes[in].group != g.nodes[j].group) read_outside[in] = true;
-    }
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (g.nodes[i].group >= 0 && !read_outside[i] && g.nodes[i].op != OpKind::kConstant) {
-      plan->owned[i] = false;
-    }
-  }
-  constexpr int64_t kForever = std::numeric_limits<int64_t>::max();
-  std::vector<int64_t> unit(n), end(n, -1);
-  for (size_t i = 0; i < n; ++i) {
-    int group = g.nodes[i].group;
-    unit[i] = group >= 0 && i > 0 && g.nodes[i - 1].group == group ? unit[i - 1]
-                                                                   : static_cast<int64_t>(i);
-  }
-  auto read = [&](NodeId node, int64_t when) {
-    NodeId r = plan->root[node];
-    end[r] = std::max(end[r], when);
-    // A matmul may read a transpose's operand directly (the transpose is folded).
-    if (g.nodes[r].op == OpKind::kTranspose) {
-      NodeId src = plan->root[g.nodes[r].inputs[0]];
-      end[src] = std::max(end[src], when);
-    }
-  };
-  for (size_t j = 0; j < n; ++j) {
-    const ir::Node& node = g.nodes[j];
-    for (size_t k = 0; k < node.inputs.size(); ++k) {
-      if (node.op == OpKind::kAssign && k == 0) continue;  // the target is a variable
-      read(node.inputs[k], unit[j]);
-    }
-    // Read after the step: outputs, and assign sources copied at its end.
-    if (node.op == OpKind::kOutput) read(static_cast<NodeId>(j), kForever);
-    if (node.op == OpKind::kAssign && !plan->in_place[j]) {
-      read(plan->owned[j] ? static_cast<NodeId>(j) : node.inputs[1], kForever);
-    }
-  }
-  struct Block {
-    int64_t offset, size;
-  };
-  std::vector<Block> free_blocks;
-  std::vector<std::pair<int64_t, NodeId>> active;  // (end, node)
-  plan->offset.assign(n, -1);
-  for (size_t i = 0; i < n; ++i) {
-    const ir::Node& node = g.nodes[i];
-    if (!plan->owned[i] || node.op == OpKind::kConstant) continue;
-    int64_t start = unit[i];
-    // Release buffers whose last reader ran before this one starts.
-    for (size_t a = 0; a < active.size();) {
-      if (active[a].first < start) {
-        NodeId done = active[a].second;
-        free_blocks.push_back({plan->offset[done], (ir::num_elements(g.nodes[done].type.shape) *
-                                                        ir::dtype_size(g.nodes[done].type.dtype) +
-                                                    63) /
-                                                       64 * 64});
-        active.erase(active.begin() + static_cast<std::ptrdiff_t>(a));
-      } else {
-        ++a;
-      }
-    }
-    int64_t size =
-        (ir::num_elements(node.type.shape) * ir::dtype_size(node.type.dtype) + 63) / 64 * 64;
-    // Best fit among the freed blocks, else grow the arena.
-    int best = -1;
-    for (size_t b = 0; b < free_blocks.size(); ++b) {
-      if (free_blocks[b].size >= size &&
-          (best < 0 || free_blocks[b].size < free_blocks[best].size)) {
-        best = static_cast<int>(b);
-      }
-    }
-    if (best >= 0) {
-      plan->offset[i] = free_blocks[best].offset;
-      free_blocks[best].offset += size;
-      free_blocks[best].size -= size;
-    } else {
-      plan->offset[i] = plan->arena_bytes;
-      plan->arena_bytes += size;
-    }
-    active.emplace_back(std::max(end[i], start), static_cast<NodeId>(i));
-  }
-}
-
-}  // namespace
-
-BufferPlan plan_buffers(const ir::Graph& graph) {
+BufferPlan buffer_plan(const ir::Graph& graph) {
   const size_t n = graph.nodes.size();
-  BufferPlan plan{std::vector<NodeId>(n), std::vector<bool>(n, false), std::vector<bool>(n, false)};
-  std::vector<bool> assigned(n, false);
-  for (NodeId id : graph.nodes_of(OpKind::kAssign)) assigned[graph.nodes[id].inputs[0]] = true;
+  BufferPlan plan{std::vector<NodeId>(n), std::vector<bool>(n, false), std::vector<bool>(n, false),
+                  std::vector<int64_t>(n, -1), graph.arena_bytes};
   for (size_t i = 0; i < n; ++i) {
-    const ir::Node& node = graph.nodes[i];
-    NodeId id = static_cast<NodeId>(i);
-    plan.root[i] = id;
-    if (IsAlias(node.op)) {
-      NodeId root = plan.root[node.inputs[0]];
-      // An output of an assigned variable must keep the value from before the step.
-      bool stage = node.op == OpKind::kOutput && assigned[root];
-      if (!stage) plan.root[i] = root;
-    }
-    if (node.op == OpKind::kAssign) {
-      // Stage the value only when it is itself a variable or input (a swap);
-      // computed values can be copied straight from their buffers at the end.
-      OpKind src = graph.nodes[plan.root[node.inputs[1]]].op;
-      plan.owned[i] = src == OpKind::kVariable || src == OpKind::kInput;
-      continue;
-    }
-    plan.owned[i] = plan.root[i] == id && node.op != OpKind::kInput && node.op != OpKind::kVariable;
+    const ir::Storage& s = graph.nodes[i].storage;
+    plan.root[i] = s.kind == ir::StorageKind::kAlias ? s.alias : static_cast<NodeId>(i);
+    plan.owned[i] = s.kind == ir::StorageKind::kArena || s.kind == ir::StorageKind::kConstant;
+    if (s.kind == ir::StorageKind::kArena) plan.offset[i] = s.offset;
   }
-  PlanInPlaceUpdates(graph, &plan);
-  PlanArena(graph, &plan);
+  for (NodeId a : graph.nodes_of(OpKind::kAssign)) {
+    const ir::Node& node = graph.nodes[a];
+    plan.in_place[a] = !plan.owned[a] && plan.root[node.inputs[1]] == plan.root[node.inputs[0]];
+  }
   return plan;
 }
 

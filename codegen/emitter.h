@@ -29,10 +29,9 @@ struct BufferPlan {
   int64_t arena_bytes = 0;
 };
 
-/// Decides storage: aliases resolve to their root, everything else computed
-/// gets a buffer, and fused updates write their variable in place when no
-/// later node reads the old value.
-BufferPlan plan_buffers(const ir::Graph& graph);
+/// The storage the plan-memory pass recorded in a planned graph's nodes, in
+/// the per-node form the emitter and executor index.
+BufferPlan buffer_plan(const ir::Graph& graph);
 
 /// Defines in `module`:
 ///   i32 @<name>(ptr %table, i64 %step_seed, ptr %error)

@@ -9,6 +9,7 @@
 
 #include "codegen/emitter.h"
 #include "codegen/jit.h"
+#include "ir/memory_plan.h"
 #include "ir/strings.h"
 #include "ir/verifier.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
@@ -216,7 +217,7 @@ class JitEngine : public Engine {
                 << " bytes for " << unshared << " bytes of intermediates\n";
     }
     return std::unique_ptr<Executor>(
-        new JitExecutor(graph, std::move(l.plan), sym->toPtr<StepFn>(), jit_));
+        new JitExecutor(std::move(l.graph), std::move(l.plan), sym->toPtr<StepFn>(), jit_));
   }
 
   /// The text of one stage of lowering `graph`.
@@ -248,14 +249,19 @@ class JitEngine : public Engine {
     std::unique_ptr<llvm::LLVMContext> context;
     std::unique_ptr<llvm::Module> module;
     std::string function;
+    ir::Graph graph;  // as compiled: memory planned
     codegen::BufferPlan plan;
   };
 
   // Emits and verifies the module of `graph` for this engine's target.
-  absl::StatusOr<Lowered> Lower(const ir::Graph& graph) {
-    if (auto s = ir::verify(graph); !s.ok()) return s;
+  absl::StatusOr<Lowered> Lower(const ir::Graph& source) {
+    if (auto s = ir::verify(source); !s.ok()) return s;
     Lowered l;
-    l.plan = codegen::plan_buffers(graph);
+    l.graph = source;
+    // Graphs from the pipelines arrive planned; others are planned the same way here.
+    if (!l.graph.planned()) ir::plan_memory(l.graph);
+    const ir::Graph& graph = l.graph;
+    l.plan = codegen::buffer_plan(graph);
     l.context = std::make_unique<llvm::LLVMContext>();
     l.module = std::make_unique<llvm::Module>(graph.name, *l.context);
     l.module->setDataLayout(jit_->getDataLayout());

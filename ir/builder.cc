@@ -10,7 +10,12 @@ NodeId Builder::emit(OpKind op, std::vector<NodeId> inputs, Attrs attrs, Type de
   for (NodeId in : inputs) {
     if (in < 0) return -1;
   }
-  Node node{op, std::move(inputs), std::move(attrs), std::move(declared), layer_, phase_};
+  Node node{.op = op,
+            .inputs = std::move(inputs),
+            .attrs = std::move(attrs),
+            .type = std::move(declared),
+            .layer = layer_,
+            .phase = phase_};
   auto type = infer_type(*graph_, node);
   if (!type.ok()) {
     std::string operands;

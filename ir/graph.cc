@@ -39,6 +39,11 @@ bool is_fusible(OpKind op) {
   }
 }
 
+void Graph::clear_plan() {
+  arena_bytes = -1;
+  for (Node& n : nodes) n.storage = Storage{};
+}
+
 NodeId Graph::add(Node node) {
   nodes.push_back(std::move(node));
   return static_cast<NodeId>(nodes.size()) - 1;
@@ -80,6 +85,7 @@ void Graph::remove(const std::vector<bool>& dead) {
     for (NodeId& in : kept.back().inputs) in = new_id[in];
   }
   nodes = std::move(kept);
+  clear_plan();  // aliases name the old ids
 }
 
 }  // namespace kiln::ir

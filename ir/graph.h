@@ -20,6 +20,26 @@ std::string_view phase_name(Phase phase);
 /// Node ids index Graph::nodes; a node's value is printed as %id.
 using NodeId = int;
 
+/// Where a node's value lives while a step runs; decided by the plan-memory pass.
+enum class StorageKind : uint8_t {
+  kUnplanned,  ///< no plan yet
+  kBound,      ///< an input or variable: the caller's tensor, bound per run
+  kArena,      ///< `offset` bytes into the step's arena
+  kConstant,   ///< a buffer of its own, filled once when the step is compiled
+  kRegister,   ///< read only inside its fusion group's loop: no memory at all
+  kAlias,      ///< the storage of node `alias` (views, outputs, in-place updates)
+  kNone,       ///< an assign with nothing to stage (its source is copied or written in place)
+};
+
+/// A node's planned storage.
+struct Storage {
+  StorageKind kind = StorageKind::kUnplanned;
+  /// For kAlias: the node whose storage holds the value (never itself an alias).
+  int alias = -1;
+  /// For kArena: byte offset, a multiple of 64.
+  int64_t offset = -1;
+};
+
 /// One op application. Inputs always refer to earlier nodes.
 struct Node {
   OpKind op = OpKind::kConstant;
@@ -33,6 +53,8 @@ struct Node {
   /// consecutive elementwise nodes of one shape that the JIT computes in a
   /// single loop, keeping intermediates in registers; the interpreter ignores it.
   int group = -1;
+  /// Set by the plan-memory pass; kUnplanned before it.
+  Storage storage;
 };
 
 /// Whether `op` may join a fusion group: its result at element i depends only
@@ -43,6 +65,14 @@ bool is_fusible(OpKind op);
 struct Graph {
   std::string name = "graph";
   std::vector<Node> nodes;
+  /// Bytes of the step's arena once memory is planned, else -1.
+  int64_t arena_bytes = -1;
+
+  /// Whether the plan-memory pass has run since the graph last changed.
+  bool planned() const { return arena_bytes >= 0; }
+
+  /// Forgets the memory plan (a pass that changes the graph invalidates it).
+  void clear_plan();
 
   /// Appends a node and returns its id.
   NodeId add(Node node);

@@ -17,7 +17,9 @@ class Parser {
 
   absl::StatusOr<Graph> ParseGraph() {
     Graph g;
-    if (!Keyword("graph") || !String(&g.name) || !Expect("{")) return error_;
+    if (!Keyword("graph") || !String(&g.name)) return error_;
+    if (Accept("arena=") && !Int(&g.arena_bytes)) return error_;
+    if (!Expect("{")) return error_;
     while (!Peek("}")) {
       if (AtEnd()) return Fail("expected '}' to close the graph");
       if (!ParseNode(&g)) return error_;
@@ -66,8 +68,38 @@ class Parser {
       if (!Int(&group)) return false;
       n.group = static_cast<int>(group);
     }
+    if (Accept("mem=") && !ParseStorage(&n.storage)) return false;
     g->add(std::move(n));
     return true;
+  }
+
+  bool ParseStorage(Storage* s) {
+    if (Accept("%")) {
+      int64_t alias;
+      if (!Int(&alias)) return false;
+      s->kind = StorageKind::kAlias;
+      s->alias = static_cast<int>(alias);
+      return true;
+    }
+    std::string word;
+    if (!Word(&word)) return false;
+    if (word == "arena") {
+      s->kind = StorageKind::kArena;
+      return Expect("+") && Int(&s->offset);
+    }
+    const std::pair<std::string_view, StorageKind> kinds[] = {{"bound", StorageKind::kBound},
+                                                              {"const", StorageKind::kConstant},
+                                                              {"reg", StorageKind::kRegister},
+                                                              {"none", StorageKind::kNone}};
+    for (const auto& [name, kind] : kinds) {
+      if (word == name) {
+        s->kind = kind;
+        return true;
+      }
+    }
+    return FailAt(token_, str_cat("unknown storage '", word,
+                                  "' (expected arena+OFFSET, %NODE, bound, const, reg or none)"))
+        .ok();
   }
 
   bool ParsePhase(std::string_view word, Phase* phase) {

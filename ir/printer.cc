@@ -47,10 +47,32 @@ std::string FormatAttr(const AttrValue& value) {
   return out + "]";
 }
 
+std::string FormatStorage(const Storage& s) {
+  switch (s.kind) {
+    case StorageKind::kUnplanned:
+      return "";
+    case StorageKind::kBound:
+      return "bound";
+    case StorageKind::kArena:
+      return str_cat("arena+", s.offset);
+    case StorageKind::kConstant:
+      return "const";
+    case StorageKind::kRegister:
+      return "reg";
+    case StorageKind::kAlias:
+      return str_cat("%", s.alias);
+    case StorageKind::kNone:
+      return "none";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string print(const Graph& graph) {
-  std::string out = str_cat("graph ", Quote(graph.name), " {\n");
+  std::string out = str_cat("graph ", Quote(graph.name));
+  if (graph.planned()) str_append(&out, " arena=", graph.arena_bytes);
+  out += " {\n";
   for (size_t id = 0; id < graph.nodes.size(); ++id) {
     const Node& n = graph.nodes[id];
     str_append(&out, "  %", id, " = ", op_name(n.op));
@@ -69,6 +91,8 @@ std::string print(const Graph& graph) {
     str_append(&out, " : ", type_string(n.type), " @", n.layer.empty() ? "-" : n.layer, " ",
                phase_name(n.phase));
     if (n.group >= 0) str_append(&out, " fused=", n.group);
+    if (n.storage.kind != StorageKind::kUnplanned)
+      str_append(&out, " mem=", FormatStorage(n.storage));
     out += "\n";
   }
   return out + "}\n";

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "ir/memory_plan.h"
 #include "ir/strings.h"
 
 namespace kiln::ir {
@@ -135,6 +136,10 @@ absl::Status verify(const Graph& graph) {
       return absl::InvalidArgumentError(
           str_cat("graph \"", graph.name, "\": ", describe_node(graph, id), ": ", s.message()));
     }
+  }
+  if (auto s = check_memory_plan(graph); !s.ok()) {
+    return absl::InvalidArgumentError(
+        str_cat("graph \"", graph.name, "\": memory plan: ", s.message()));
   }
   return absl::OkStatus();
 }

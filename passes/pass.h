@@ -23,6 +23,9 @@ class Pass {
   virtual std::string_view name() const = 0;
   /// Transforms `graph`; returns whether it changed anything, or an error.
   virtual absl::StatusOr<bool> run(ir::Graph& graph) = 0;
+  /// Whether the graph's memory plan stays valid when the pass changes the
+  /// graph; otherwise the pass manager drops the plan after a change.
+  virtual bool keeps_memory_plan() const { return false; }
 };
 
 /// Time spent in one pass of a pipeline run.

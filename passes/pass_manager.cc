@@ -168,6 +168,7 @@ absl::Status PassManager::run(ir::Graph& graph) const {
       return finish(absl::Status(changed.status().code(),
                                  str_cat("pass ", pass.name(), ": ", changed.status().message())));
     }
+    if (*changed && graph.planned() && !pass.keeps_memory_plan()) graph.clear_plan();
     if (options_.verify_each) {
       if (auto s = verify(graph); !s.ok()) {
         return finish(absl::InternalError(

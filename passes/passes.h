@@ -38,6 +38,12 @@ std::unique_ptr<Pass> make_optimizer(OptimizerConfig config);
 /// shape (Node::group) so the JIT computes each run in a single loop.
 std::unique_ptr<Pass> make_fuse_elementwise();
 
+/// "plan-memory": decides where every value of the step lives (ir/memory_plan.h):
+/// views alias, fused updates write in place, group-internal values stay in
+/// registers, and the rest share one arena by liveness. The plan prints as
+/// `mem=...` on each node and `arena=BYTES` on the graph; the JIT follows it.
+std::unique_ptr<Pass> make_plan_memory();
+
 /// "dce": removes nodes that no output or assign depends on.
 std::unique_ptr<Pass> make_dce();
 

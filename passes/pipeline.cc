@@ -6,7 +6,7 @@
 namespace kiln::passes {
 
 std::vector<std::string> pass_names() {
-  return {"infer-shapes", "autodiff", "optimizer", "dce", "fuse-elementwise"};
+  return {"infer-shapes", "autodiff", "optimizer", "dce", "fuse-elementwise", "plan-memory"};
 }
 
 absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
@@ -16,6 +16,7 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
   if (name == "optimizer") return make_optimizer(optimizer);
   if (name == "dce") return make_dce();
   if (name == "fuse-elementwise") return make_fuse_elementwise();
+  if (name == "plan-memory") return make_plan_memory();
   return absl::NotFoundError(
       str_cat("unknown pass '", name, "' (valid passes: ", absl::StrJoin(pass_names(), ", "), ")"));
 }
@@ -27,11 +28,12 @@ std::vector<std::string> gradient_pipeline() {
 std::vector<std::string> training_pipeline() {
   std::vector<std::string> names = gradient_pipeline();
   names.push_back("fuse-elementwise");
+  names.push_back("plan-memory");
   return names;
 }
 
 std::vector<std::string> inference_pipeline() {
-  return {"infer-shapes", "dce", "fuse-elementwise"};
+  return {"infer-shapes", "dce", "fuse-elementwise", "plan-memory"};
 }
 
 absl::StatusOr<PassManager> build_pipeline(const std::vector<std::string>& names,

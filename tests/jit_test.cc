@@ -11,7 +11,9 @@
 #include <functional>
 
 #include "ir/builder.h"
+#include "ir/memory_plan.h"
 #include "ir/strings.h"
+#include "passes/pipeline.h"
 #include "test_util.h"
 
 namespace kiln {
@@ -280,7 +282,7 @@ TEST(Fusion, TrainingStepIsFusedPrintedAndVerified) {
   Sequential model({Flatten({4, 4}), Dense(5, "relu"), Dense(3, "softmax")});
   model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
   std::string text = model.ir(7, /*training_step=*/true);
-  EXPECT_THAT(text, HasSubstr(" fused=0\n"));
+  EXPECT_THAT(text, HasSubstr(" fused=0 mem="));
   auto graph = ir::parse(text);
   ASSERT_TRUE(graph.ok()) << graph.status();
   EXPECT_TRUE(ir::verify(*graph).ok());
@@ -315,6 +317,59 @@ TEST(Fusion, FusedStepMatchesTheUnfusedInterpreterRun) {
   auto graph = ir::parse(model.ir(5, true));
   ASSERT_TRUE(graph.ok());
   Compare(*graph, 0, 1, /*steps=*/3);  // labels floor to 0; state stays positive
+}
+
+TEST(MemoryPlan, TrainingStepIsPlannedWithInPlaceUpdatesAndSharedArena) {
+  set_random_seed(1);
+  Sequential model({Flatten({4, 4}), Dense(5, "relu"), Dense(3, "softmax")});
+  model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+  auto graph = ir::parse(model.ir(7, /*training_step=*/true));
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  ASSERT_TRUE(graph->planned());
+  EXPECT_TRUE(ir::verify(*graph).ok());
+  // Every weight and Adam slot is updated in place: no assign stages a copy.
+  // (The iteration count is not: the bias corrections read its new value.)
+  int assigns = 0;
+  for (const ir::Node& n : graph->nodes) {
+    if (n.op != ir::OpKind::kAssign || n.type.shape.empty()) continue;
+    ++assigns;
+    EXPECT_EQ(n.storage.kind, ir::StorageKind::kNone);
+    const ir::Storage& value = graph->nodes[n.inputs[1]].storage;
+    EXPECT_EQ(value.kind, ir::StorageKind::kAlias);
+    EXPECT_EQ(value.alias, n.inputs[0]);
+  }
+  EXPECT_EQ(assigns, 12);  // 4 weights x (value, m, v)
+  // Slices are reused: the arena is smaller than the values it holds.
+  int64_t slices = 0;
+  for (const ir::Node& n : graph->nodes) {
+    if (n.storage.kind == ir::StorageKind::kArena) slices += ir::arena_slice_bytes(n);
+  }
+  EXPECT_LT(graph->arena_bytes, slices);
+}
+
+TEST(MemoryPlan, APassThatChangesAPlannedGraphDropsThePlan) {
+  set_random_seed(1);
+  Sequential model({Dense(3, "relu")});
+  model.build({4});
+  model.compile("sgd", "mean_squared_error");
+  auto graph = ir::parse(model.ir(2, /*training_step=*/true));
+  ASSERT_TRUE(graph.ok() && graph->planned());
+  // A dead node: dce removes it, which renumbers the nodes the plan names.
+  ir::Node dead = graph->nodes[0];
+  dead.op = ir::OpKind::kNeg;
+  dead.inputs = {0};
+  dead.attrs.clear();
+  dead.storage = {.kind = ir::StorageKind::kArena, .offset = 0};
+  graph->add(dead);
+  auto dce = passes::build_pipeline({"dce"}, {});
+  ASSERT_TRUE(dce.ok());
+  ASSERT_TRUE(dce->run(*graph).ok());
+  EXPECT_FALSE(graph->planned());
+  for (const ir::Node& n : graph->nodes) EXPECT_EQ(n.storage.kind, ir::StorageKind::kUnplanned);
+  auto plan = passes::build_pipeline({"plan-memory"}, {});
+  ASSERT_TRUE(plan.ok());
+  ASSERT_TRUE(plan->run(*graph).ok());
+  EXPECT_TRUE(graph->planned());
 }
 
 }  // namespace

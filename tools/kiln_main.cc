@@ -193,9 +193,8 @@ std::string HelpText() {
   out += "\nstages of --emit, in order (each one lowers the previous):\n";
   for (const Stage& s : stages()) out += Wrapped(str_cat("  ", s.name), s.description, 11);
   str_append(&out, "\npasses: ", absl::StrJoin(passes::pass_names(), ", "), "\n");
-  str_append(&out,
-             "training pipeline (--emit=fused): ", absl::StrJoin(passes::training_pipeline(), ","),
-             "\n");
+  str_append(&out, "training pipeline (--emit=planned): ",
+             absl::StrJoin(passes::training_pipeline(), ","), "\n");
   out += "\ncommand flags:\n";
   for (const FlagDoc& d : kCommandFlags) out += FlagHelp(d);
   out +=

@@ -31,6 +31,8 @@ absl::Status RunGradientPipeline(StageContext& context) {
   return RunPasses(context, passes::gradient_pipeline());
 }
 absl::Status RunFusion(StageContext& context) { return RunPasses(context, FusionPasses()); }
+std::vector<std::string> PlanningPasses() { return {"plan-memory"}; }
+absl::Status RunPlanning(StageContext& context) { return RunPasses(context, PlanningPasses()); }
 
 absl::Status Emit(StageContext& context, JitArtifact what) {
   JitTimings t;
@@ -60,8 +62,10 @@ const std::vector<Stage>& stages() {
       {"graph", "the forward pass and loss as recorded, before any pass", NoPasses, Verify},
       {"grad", "the training step: forward, backward and optimizer update, unfused",
        passes::gradient_pipeline, RunGradientPipeline},
-      {"fused", "the training step with elementwise runs fused (what the JIT compiles)",
-       FusionPasses, RunFusion},
+      {"fused", "the training step with its fusion groups (fused=N)", FusionPasses, RunFusion},
+      {"planned",
+       "the fused step with its memory plan (mem=..., arena=BYTES): what the JIT compiles",
+       PlanningPasses, RunPlanning},
       {"llvm", "the LLVM IR the JIT makes of the fused step, after O3", NoPasses, EmitLlvm},
       {"asm", "the host assembly of the step", NoPasses, EmitAsm},
   };
