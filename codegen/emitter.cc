@@ -145,6 +145,19 @@ class Emitter {
     return true;
   }
 
+  // The buffers of the current function (root -> pointer) and its step seed;
+  // a parallel task re-binds them to the values it loads from its context.
+  const std::map<NodeId, Value*>& buffers() const { return params_; }
+  void set_buffers(std::map<NodeId, Value*> buffers, Value* step_seed) {
+    params_ = std::move(buffers);
+    step_seed_ = step_seed;
+  }
+  bool has_buffer(NodeId id) const { return params_.count(plan_.root[id]) > 0; }
+  // Computes the fused members that follow a matmul at element (row, col) of
+  // its result, whose value there is `product`; stores those read elsewhere.
+  void EmitEpilogueElement(const std::vector<NodeId>& members, Value* row, Value* col,
+                           Value* product);
+
   Value* step_seed() const { return step_seed_; }
   Value* error() const { return error_; }
   int width() const { return width_; }
@@ -158,6 +171,9 @@ class Emitter {
   llvm::Function* NodeFunction(const std::vector<NodeId>& members,
                                const std::vector<NodeId>& roots);
   void EmitGroupLoop(const std::vector<NodeId>& members);
+  void EmitEpilogueGroup(const std::vector<NodeId>& members);
+  llvm::Function* EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
+                                   int64_t stride);
   bool NeedsStore(NodeId id, const std::vector<NodeId>& members) const;
 
   const ir::Graph& g_;
@@ -331,13 +347,16 @@ void EmitTranspose(E& e) {
 // partial (masked) when N is not a multiple of the vector width.
 class MatMulEmitter {
  public:
-  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n)
-      : e_(e), m_(m), k_(k), n_(n), a_(e.in(0)), bm_(e.in(1)), c_(e.out()) {
-    NodeId source = e.FoldedTransposeSource(e.id());
-    if (source >= 0) {
-      a_ = e.buf(source);  // A = X^T: element (i, p) is X[p, i]
-      a_transposed_ = true;
-    }
+  // Called on each output tile right after it is computed, with the tile's
+  // first row and column, its size, and the tile itself (row stride `stride`)
+  // in a scratch buffer that stays in L1.
+  using Epilogue =
+      std::function<void(Value* i0, Value* j0, int rows, int cols, Value* tile, int64_t stride)>;
+
+  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n, Epilogue epilogue = nullptr)
+      : e_(e), m_(m), k_(k), n_(n), epilogue_(std::move(epilogue)) {
+    a_transposed_ = e.FoldedTransposeSource(e.id()) >= 0;
+    BindBuffers();
     w_ = e.width();
     nv_ = w_ >= 16 ? 4 : 2;
     mr_ = 6;
@@ -347,6 +366,15 @@ class MatMulEmitter {
   // Products of at least this many FLOPs are split across the thread pool:
   // below it, waking the other core costs more than it saves.
   static constexpr double kParallelFlops = 2e6;
+
+  // A = X^T reads X (element (i, p) is X[p, i]); C is absent when only the
+  // epilogue reads the product.
+  void BindBuffers() {
+    NodeId source = e_.FoldedTransposeSource(e_.id());
+    a_ = source >= 0 ? e_.buf(source) : e_.in(0);
+    bm_ = e_.in(1);
+    c_ = e_.has_buffer(e_.id()) ? e_.out() : nullptr;
+  }
 
   void Emit() {
     int64_t nr = nv_ * w_;
@@ -388,19 +416,25 @@ class MatMulEmitter {
     auto& b = e_.b();
     llvm::Type* ptr = b.getPtrTy();
     llvm::Module& m = *b.GetInsertBlock()->getModule();
-    // The task: void task(ptr context, i64 begin, i64 end), context = {A, B, C}.
+    // The task: void task(ptr context, i64 begin, i64 end); the context holds
+    // the function's buffers (an epilogue may touch any of them) and the seed.
     auto* task_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, e_.i64(), e_.i64()}, false);
     auto* task = llvm::Function::Create(task_ty, llvm::Function::InternalLinkage,
                                         b.GetInsertBlock()->getParent()->getName() + ".tiles", m);
     llvm::IRBuilderBase::InsertPoint saved = b.saveIP();
-    Value* outer_a = a_;
-    Value* outer_b = bm_;
-    Value* outer_c = c_;
+    const std::map<NodeId, Value*> outer = e_.buffers();
+    Value* outer_seed = e_.step_seed();
     b.SetInsertPoint(llvm::BasicBlock::Create(e_.ctx(), "entry", task));
     Value* context = task->getArg(0);
-    a_ = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, 0));
-    bm_ = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, 1));
-    c_ = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, 2));
+    std::map<NodeId, Value*> inner;
+    uint64_t slot = 0;
+    for (const auto& [root, value] : outer) {
+      inner[root] = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot++));
+    }
+    Value* seed = b.CreatePtrToInt(
+        b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot)), e_.i64());
+    e_.set_buffers(inner, seed);
+    BindBuffers();
     int64_t nr = nv_ * w_;
     // for t in [begin, end): tile (t / full_n, t % full_n)
     llvm::BasicBlock* pre = b.GetInsertBlock();
@@ -419,16 +453,17 @@ class MatMulEmitter {
     b.SetInsertPoint(exit);
     b.CreateRetVoid();
     b.restoreIP(saved);
-    a_ = outer_a;
-    bm_ = outer_b;
-    c_ = outer_c;
-    // The caller passes {A, B, C} through a stack array.
+    e_.set_buffers(outer, outer_seed);
+    BindBuffers();
+    // The caller passes the context through a stack array.
     llvm::Function* f = b.GetInsertBlock()->getParent();
     llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-    Value* ctx = entry.CreateAlloca(llvm::ArrayType::get(ptr, 3));
-    b.CreateStore(a_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 0));
-    b.CreateStore(bm_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 1));
-    b.CreateStore(c_, b.CreateConstInBoundsGEP1_64(ptr, ctx, 2));
+    Value* ctx = entry.CreateAlloca(llvm::ArrayType::get(ptr, outer.size() + 1));
+    slot = 0;
+    for (const auto& [root, value] : outer) {
+      b.CreateStore(value, b.CreateConstInBoundsGEP1_64(ptr, ctx, slot++));
+    }
+    b.CreateStore(b.CreateIntToPtr(outer_seed, ptr), b.CreateConstInBoundsGEP1_64(ptr, ctx, slot));
     llvm::FunctionCallee parallel_for =
         m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
     b.CreateCall(parallel_for, {task, ctx, e_.c64(full_m * full_n)});
@@ -484,22 +519,41 @@ class MatMulEmitter {
     for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], latch);
     b.CreateCondBr(b.CreateICmpULT(pn, e_.c64(k_)), loop, exit);
     b.SetInsertPoint(exit);
-    for (int r = 0; r < mr; ++r) {
-      Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
-      for (int v = 0; v < nv; ++v) {
-        Value* ptr = b.CreateInBoundsGEP(e_.f32(), c_, b.CreateAdd(crow, e_.c64(v * w_)));
-        Value* value = k_ > 0 ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
-        if (v == nv - 1 && last_lanes < w_) {
-          b.CreateMaskedStore(value, ptr, llvm::Align(4), Mask(last_lanes));
-        } else {
-          b.CreateAlignedStore(value, ptr, llvm::Align(4));
+    auto value = [&](int r, int v) {
+      return k_ > 0 ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
+    };
+    if (c_) {
+      for (int r = 0; r < mr; ++r) {
+        Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
+        for (int v = 0; v < nv; ++v) {
+          Value* ptr = b.CreateInBoundsGEP(e_.f32(), c_, b.CreateAdd(crow, e_.c64(v * w_)));
+          if (v == nv - 1 && last_lanes < w_) {
+            b.CreateMaskedStore(value(r, v), ptr, llvm::Align(4), Mask(last_lanes));
+          } else {
+            b.CreateAlignedStore(value(r, v), ptr, llvm::Align(4));
+          }
         }
       }
     }
+    if (!epilogue_) return;
+    // The epilogue reads the tile from a scratch array in L1 (mem2reg cannot
+    // keep it in registers across the loop, but it never leaves the core).
+    int64_t stride = nv_ * w_;
+    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+    Value* tile = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), mr_ * stride));
+    for (int r = 0; r < mr; ++r) {
+      for (int v = 0; v < nv; ++v) {
+        b.CreateAlignedStore(value(r, v),
+                             b.CreateConstInBoundsGEP1_64(e_.f32(), tile, r * stride + v * w_),
+                             llvm::Align(4));
+      }
+    }
+    epilogue_(i0, j0, mr, (nv - 1) * w_ + last_lanes, tile, stride);
   }
 
   E& e_;
   int64_t m_, k_, n_;
+  Epilogue epilogue_;
   Value *a_, *bm_, *c_;  // the operand and result buffers of the function being emitted
   bool a_transposed_ = false;
   int w_, nv_, mr_;
@@ -645,7 +699,9 @@ absl::Status Emitter::Emit(const char* name) {
     if (!HasCode(g_, plan_, id) || IsFoldedTranspose(id)) continue;
     // A fusion group (or a lone elementwise node) becomes one loop.
     std::vector<NodeId> members{id};
-    if (ir::is_fusible(g_.nodes[id].op)) {
+    bool grouped = ir::is_fusible(g_.nodes[id].op) ||
+                   (ir::can_lead_group(g_.nodes[id].op) && g_.nodes[id].group >= 0);
+    if (grouped) {
       int group = g_.nodes[id].group;
       while (group >= 0 && i + 1 < g_.nodes.size() && g_.nodes[i + 1].group == group) {
         members.push_back(static_cast<NodeId>(++i));
@@ -657,18 +713,13 @@ absl::Status Emitter::Emit(const char* name) {
       NodeId r = plan_.root[node];
       if (std::find(roots.begin(), roots.end(), r) == roots.end()) roots.push_back(r);
     };
-    if (ir::is_fusible(g_.nodes[id].op)) {
-      for (NodeId m : members) {
-        if (NeedsStore(m, members)) use(m);
-        for (NodeId in : g_.nodes[m].inputs) {
-          if (std::find(members.begin(), members.end(), in) == members.end()) use(in);
-        }
+    for (NodeId m : members) {
+      if (!grouped || NeedsStore(m, members)) use(m);
+      for (NodeId in : g_.nodes[m].inputs) {
+        if (std::find(members.begin(), members.end(), in) == members.end()) use(in);
       }
-    } else {
-      use(id);
-      for (NodeId in : g_.nodes[id].inputs) use(in);
-      if (g_.nodes[id].op == OpKind::kMatMul && FoldedTransposeSource(id) >= 0) {
-        use(FoldedTransposeSource(id));
+      if (g_.nodes[m].op == OpKind::kMatMul && FoldedTransposeSource(m) >= 0) {
+        use(FoldedTransposeSource(m));
       }
     }
     llvm::Function* f = NodeFunction(members, roots);
@@ -724,6 +775,79 @@ void Emitter::EmitGroupLoop(const std::vector<NodeId>& members) {
   });
 }
 
+void Emitter::EmitEpilogueElement(const std::vector<NodeId>& members, Value* row, Value* col,
+                                  Value* product) {
+  int64_t cols = g_.nodes[members[0]].type.shape[1];
+  index_ = b_.CreateAdd(b_.CreateMul(row, c64(cols)), col);
+  values_.clear();
+  values_[members[0]] = product;
+  for (size_t k = 1; k < members.size(); ++k) {
+    id_ = members[k];
+    kEmitters[static_cast<size_t>(g_.nodes[id_].op)](*this);
+  }
+  for (size_t k = 1; k < members.size(); ++k) {
+    NodeId m = members[k];
+    if (NeedsStore(m, members)) Store(g_.nodes[m].type.dtype, values_.at(m), buf(m), index_);
+  }
+  id_ = members[0];
+}
+
+// A matmul leading a group runs the other members on each output tile while
+// the tile is still in L1 (e.g. bias, activation and optimizer update).
+void Emitter::EmitEpilogueGroup(const std::vector<NodeId>& members) {
+  id_ = members[0];
+  // One out-of-line function per tile size, with noalias buffers (a parallel
+  // task loads its buffers from a context, so only the parameters carry the
+  // no-alias facts the vectoriser needs). The call costs little next to a tile.
+  std::map<std::pair<int, int>, llvm::Function*> bodies;
+  auto epilogue = [&](Value* i0, Value* j0, int rows, int cols, Value* tile, int64_t stride) {
+    llvm::Function*& body = bodies[{rows, cols}];
+    if (!body) body = EpilogueFunction(members, rows, cols, stride);
+    std::vector<Value*> args;
+    for (const auto& [root, value] : params_) args.push_back(value);
+    args.insert(args.end(), {tile, i0, j0, step_seed_});
+    b_.CreateCall(body, args);
+  };
+  const ir::Shape& a = in_type(0).shape;
+  MatMulEmitter(*this, a[0], a[1], in_type(1).shape[1], epilogue).Emit();
+}
+
+// void epilogue(ptr noalias buffers..., ptr noalias tile, i64 i0, i64 j0, i64 seed)
+llvm::Function* Emitter::EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
+                                          int64_t stride) {
+  llvm::Type* ptr = b_.getPtrTy();
+  std::vector<llvm::Type*> params(params_.size() + 1, ptr);
+  params.insert(params.end(), {i64(), i64(), i64()});
+  auto* ty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+  auto* f = llvm::Function::Create(
+      ty, llvm::Function::InternalLinkage,
+      str_cat("epilogue_", g_.nodes[members[0]].group, "_", rows, "x", cols), m_);
+  f->addFnAttr(llvm::Attribute::NoInline);
+  for (size_t i = 0; i <= params_.size(); ++i) f->addParamAttr(i, llvm::Attribute::NoAlias);
+  llvm::IRBuilderBase::InsertPoint saved = b_.saveIP();
+  std::map<NodeId, Value*> outer = params_;
+  Value* outer_seed = step_seed_;
+  size_t k = 0;
+  for (auto& [root, value] : params_) value = f->getArg(k++);
+  Value* tile = f->getArg(k);
+  Value* i0 = f->getArg(k + 1);
+  Value* j0 = f->getArg(k + 2);
+  step_seed_ = f->getArg(k + 3);
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+  For(rows, [&](Value* r) {
+    For(cols, [&](Value* c) {
+      Value* at = b_.CreateAdd(b_.CreateMul(r, c64(stride)), c);
+      Value* product = b_.CreateLoad(f32(), b_.CreateInBoundsGEP(f32(), tile, at));
+      EmitEpilogueElement(members, b_.CreateAdd(i0, r), b_.CreateAdd(j0, c), product);
+    });
+  });
+  b_.CreateRetVoid();
+  b_.restoreIP(saved);
+  params_ = std::move(outer);
+  step_seed_ = outer_seed;
+  return f;
+}
+
 // One function per node or group with noalias buffers, so loops vectorise
 // without runtime alias checks; the inliner folds them into the step.
 llvm::Function* Emitter::NodeFunction(const std::vector<NodeId>& members,
@@ -745,6 +869,8 @@ llvm::Function* Emitter::NodeFunction(const std::vector<NodeId>& members,
   error_ = f->getArg(roots.size() + 1);
   if (ir::is_fusible(n.op)) {
     EmitGroupLoop(members);
+  } else if (members.size() > 1) {
+    EmitEpilogueGroup(members);
   } else {
     id_ = members[0];
     kEmitters[static_cast<size_t>(n.op)](*this);

@@ -23,7 +23,14 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/InstCombine/InstCombine.h"
+#include "llvm/Transforms/Scalar/EarlyCSE.h"
+#include "llvm/Transforms/Scalar/LICM.h"
+#include "llvm/Transforms/Scalar/LoopPassManager.h"
+#include "llvm/Transforms/Scalar/SROA.h"
+#include "llvm/Transforms/Scalar/SimplifyCFG.h"
 #include "llvm/Transforms/Utils/Cloning.h"
+#include "llvm/Transforms/Vectorize/LoopVectorize.h"
 #include "runtime/denormals.h"
 #include "runtime/parallel.h"
 
@@ -185,6 +192,9 @@ class JitEngine : public Engine {
     options_.dump_ir |= DumpRequested("ir");
     options_.dump_optimized_ir |= DumpRequested("opt-ir");
     options_.dump_asm |= DumpRequested("asm");
+    if (const char* p = std::getenv("KILN_JIT_PIPELINE"); p && std::string_view(p) == "o3") {
+      options_.pipeline = LlvmPipeline::kO3;
+    }
   }
 
   std::string name() const override { return "jit"; }
@@ -303,7 +313,34 @@ class JitEngine : public Engine {
     pb.registerFunctionAnalyses(fam);
     pb.registerLoopAnalyses(lam);
     pb.crossRegisterProxies(lam, fam, cgam, mam);
-    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+    if (options_.pipeline == LlvmPipeline::kO3) {
+      pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+    } else {
+      KilnPipeline().run(m, mam);
+    }
+  }
+
+  // What the emitted code needs, and no more: the emitter already tiles,
+  // unrolls and vectorises the matmuls and gives every kernel its own function
+  // with noalias buffers, so there is nothing to inline and no loop nest to
+  // restructure. Left to do: promote the few allocas, clean up the index
+  // arithmetic, hoist loop-invariant loads (broadcast scalars) and vectorise
+  // the elementwise loops.
+  static llvm::ModulePassManager KilnPipeline() {
+    llvm::FunctionPassManager early;
+    early.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
+    early.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/false));
+    early.addPass(llvm::InstCombinePass());
+    early.addPass(llvm::SimplifyCFGPass());
+    early.addPass(llvm::createFunctionToLoopPassAdaptor(llvm::LICMPass(llvm::LICMOptions()),
+                                                        /*UseMemorySSA=*/true));
+    early.addPass(llvm::LoopVectorizePass());
+    early.addPass(llvm::InstCombinePass());
+    early.addPass(
+        llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions().convertSwitchToLookupTable(false)));
+    llvm::ModulePassManager mpm;
+    mpm.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(early)));
+    return mpm;
   }
 
   std::string Assembly(const llvm::Module& m) {

@@ -44,6 +44,8 @@ void Graph::clear_plan() {
   for (Node& n : nodes) n.storage = Storage{};
 }
 
+bool can_lead_group(OpKind op) { return op == OpKind::kMatMul; }
+
 NodeId Graph::add(Node node) {
   nodes.push_back(std::move(node));
   return static_cast<NodeId>(nodes.size()) - 1;
@@ -86,6 +88,19 @@ void Graph::remove(const std::vector<bool>& dead) {
   }
   nodes = std::move(kept);
   clear_plan();  // aliases name the old ids
+}
+
+void Graph::reorder(const std::vector<NodeId>& order) {
+  std::vector<NodeId> new_id(nodes.size(), -1);
+  for (size_t i = 0; i < order.size(); ++i) new_id[order[i]] = static_cast<NodeId>(i);
+  std::vector<Node> sorted;
+  sorted.reserve(order.size());
+  for (NodeId old : order) {
+    sorted.push_back(std::move(nodes[old]));
+    for (NodeId& in : sorted.back().inputs) in = new_id[in];
+  }
+  nodes = std::move(sorted);
+  clear_plan();
 }
 
 }  // namespace kiln::ir

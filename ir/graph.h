@@ -50,8 +50,9 @@ struct Node {
   std::string layer;
   Phase phase = Phase::kForward;
   /// The fusion group the node belongs to (-1: none). A group is a run of
-  /// consecutive elementwise nodes of one shape that the JIT computes in a
-  /// single loop, keeping intermediates in registers; the interpreter ignores it.
+  /// consecutive elementwise nodes of one shape, optionally led by a matmul,
+  /// that the JIT computes in a single loop (or on each matmul tile), keeping
+  /// intermediates in registers; the interpreter ignores it.
   int group = -1;
   /// Set by the plan-memory pass; kUnplanned before it.
   Storage storage;
@@ -60,6 +61,11 @@ struct Node {
 /// Whether `op` may join a fusion group: its result at element i depends only
 /// on element i (or a broadcast position) of its operands.
 bool is_fusible(OpKind op);
+
+/// Whether `op` may lead a fusion group as its first node: a matmul, whose
+/// group members then run on each output tile right after it is computed
+/// (its epilogue).
+bool can_lead_group(OpKind op);
 
 /// A graph of nodes in topological order.
 struct Graph {
@@ -89,6 +95,10 @@ struct Graph {
   /// Drops the nodes marked in `dead` and renumbers the rest, keeping order.
   /// Live nodes must not use dead ones.
   void remove(const std::vector<bool>& dead);
+
+  /// Puts the nodes in the order `order` (old ids, each once) and renumbers
+  /// them; every node must still come after its operands.
+  void reorder(const std::vector<NodeId>& order);
 };
 
 }  // namespace kiln::ir

@@ -94,10 +94,15 @@ bool CanUpdateInPlace(const Graph& g, const Work& w, const Uses& u, NodeId assig
   for (NodeId c : u.consumers[x]) {
     if (c != assign && (c < begin || c > end)) return false;
   }
-  // Readers of V inside the group must read element i (no broadcast of V).
+  // Readers of V inside the group must read element i (no broadcast of V),
+  // and a matmul leading the group must not read V at all: its other tiles
+  // would see elements the epilogue already overwrote.
   for (NodeId c = begin; c <= end; ++c) {
     const Node& member = g.nodes[c];
     for (NodeId in : member.inputs) {
+      bool reads_var = w.root[in] == var || (g.nodes[in].op == OpKind::kTranspose &&
+                                             w.root[g.nodes[in].inputs[0]] == var);
+      if (reads_var && member.op == OpKind::kMatMul) return false;
       if (w.root[in] == var && member.op == OpKind::kBroadcast &&
           g.nodes[in].type.shape != member.type.shape) {
         return false;

@@ -88,18 +88,22 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
   return absl::OkStatus();
 }
 
-// A fusion group is a run of consecutive fusible nodes with one shape.
+// A fusion group is a run of consecutive fusible nodes with one shape, whose
+// first node may instead be a matmul (the group is then its epilogue).
 absl::Status CheckGroup(const Graph& g, NodeId id, std::set<int>* closed) {
   const Node& n = g.nodes[id];
   if (n.group < 0) return absl::OkStatus();
-  if (!is_fusible(n.op)) {
-    return absl::InvalidArgumentError(str_cat("op ", op_name(n.op), " cannot be fused"));
+  bool first = id == 0 || g.nodes[id - 1].group != n.group;
+  if (!is_fusible(n.op) && !(first && can_lead_group(n.op))) {
+    return absl::InvalidArgumentError(
+        str_cat("op ", op_name(n.op),
+                can_lead_group(n.op) ? " can only lead a fusion group" : " cannot be fused"));
   }
   if (closed->count(n.group)) {
     return absl::InvalidArgumentError(
         str_cat("fusion group ", n.group, " is not a run of consecutive nodes"));
   }
-  if (id > 0 && g.nodes[id - 1].group == n.group && g.nodes[id - 1].type.shape != n.type.shape) {
+  if (!first && g.nodes[id - 1].type.shape != n.type.shape) {
     return absl::InvalidArgumentError(str_cat("fusion group ", n.group, " mixes shapes ",
                                               shape_string(g.nodes[id - 1].type.shape), " and ",
                                               shape_string(n.type.shape)));

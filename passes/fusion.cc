@@ -1,27 +1,145 @@
-// Elementwise fusion: marks runs of consecutive elementwise nodes of one shape
-// as a group the JIT computes in one loop. The optimizer update of a weight
-// (a dozen elementwise ops over the whole tensor) becomes one pass over memory.
+// Fusion passes. Both only mark groups (Node::group) and, for matmul
+// epilogues, move nodes next to their matmul; the JIT turns a group into one
+// loop, the interpreter ignores groups.
+#include <algorithm>
+
 #include "passes/passes.h"
 
 namespace kiln::passes {
 namespace {
+
+int NextGroup(const ir::Graph& graph) {
+  int next = 0;
+  for (const ir::Node& n : graph.nodes) next = std::max(next, n.group + 1);
+  return next;
+}
+
+// The nodes that run on each output tile of matmul `m`: elementwise nodes of
+// its shape, connected to it through each other, whose operands are ready when
+// the tile is (computed before `m`, `m` itself, another member, or a node that
+// does not depend on `m` and can move before it).
+struct Epilogue {
+  std::vector<ir::NodeId> members;  // after m, in order
+  std::vector<ir::NodeId> hoisted;  // after m, moved before it, in order
+};
+
+Epilogue FindEpilogue(const ir::Graph& g, ir::NodeId m) {
+  const auto n = static_cast<ir::NodeId>(g.nodes.size());
+  // after[x]: x comes after m and depends on it; movable[x]: after m but not.
+  std::vector<bool> after(n, false), movable(n, false), candidate(n, false);
+  after[m] = true;
+  for (ir::NodeId x = m + 1; x < n; ++x) {
+    const ir::Node& node = g.nodes[x];
+    bool ready = true;
+    for (ir::NodeId in : node.inputs) {
+      after[x] = after[x] || after[in];
+      ready = ready && (in < m || movable[in] || in == m || candidate[in]);
+    }
+    bool is_effect = node.op == ir::OpKind::kAssign || node.op == ir::OpKind::kOutput;
+    movable[x] = !after[x] && !is_effect;
+    candidate[x] = ready && node.group < 0 && ir::is_fusible(node.op) &&
+                   node.type.shape == g.nodes[m].type.shape;
+  }
+  // Keep the candidates connected to m; a candidate needing a movable node
+  // that is itself a candidate simply joins instead of moving.
+  std::vector<bool> kept(n, false);
+  kept[m] = true;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (ir::NodeId x = m + 1; x < n; ++x) {
+      if (!candidate[x]) continue;
+      for (ir::NodeId in : g.nodes[x].inputs) {
+        if (kept[in] && !kept[x]) kept[x] = grew = true;
+        if (kept[x] && !kept[in] && candidate[in] && in > m) kept[in] = grew = true;
+      }
+    }
+  }
+  Epilogue e;
+  std::vector<bool> hoist(n, false);
+  for (ir::NodeId x = n - 1; x > m; --x) {
+    if (kept[x] || hoist[x]) {
+      for (ir::NodeId in : g.nodes[x].inputs) {
+        if (in > m && !kept[in]) hoist[in] = true;
+      }
+    }
+  }
+  for (ir::NodeId x = m + 1; x < n; ++x) {
+    if (kept[x]) e.members.push_back(x);
+    if (hoist[x]) e.hoisted.push_back(x);
+  }
+  return e;
+}
+
+class FuseDense : public Pass {
+ public:
+  std::string_view name() const override { return "fuse-dense"; }
+
+  // Matmuls are taken last to first, so a node both a forward and a backward
+  // matmul could take (the relu mask) joins the later one, next to its reader.
+  // Reordering for a matmul only moves nodes after it, so earlier ids hold.
+  absl::StatusOr<bool> run(ir::Graph& graph) override {
+    bool changed = false;
+    for (auto m = static_cast<ir::NodeId>(graph.nodes.size()) - 1; m >= 0; --m) {
+      if (graph.nodes[m].op != ir::OpKind::kMatMul || graph.nodes[m].group >= 0) continue;
+      Epilogue e = FindEpilogue(graph, m);
+      if (e.members.empty()) continue;
+      // New order: what came before, the moved nodes, m and its members, the rest.
+      std::vector<bool> placed(graph.nodes.size(), false);
+      std::vector<ir::NodeId> order;
+      auto place = [&](ir::NodeId x) {
+        order.push_back(x);
+        placed[x] = true;
+      };
+      for (ir::NodeId x = 0; x < m; ++x) place(x);
+      for (ir::NodeId x : e.hoisted) place(x);
+      place(m);
+      for (ir::NodeId x : e.members) place(x);
+      for (size_t x = 0; x < graph.nodes.size(); ++x) {
+        if (!placed[x]) order.push_back(static_cast<ir::NodeId>(x));
+      }
+      int group = NextGroup(graph);
+      graph.reorder(order);
+      ir::NodeId at = m + static_cast<ir::NodeId>(e.hoisted.size());
+      for (size_t k = 0; k <= e.members.size(); ++k) graph.nodes[at + k].group = group;
+      changed = true;
+    }
+    // Number the groups in the order they appear.
+    std::vector<int> renumbered(NextGroup(graph), -1);
+    int next = 0;
+    for (ir::Node& n : graph.nodes) {
+      if (n.group < 0) continue;
+      if (renumbered[n.group] < 0) renumbered[n.group] = next++;
+      n.group = renumbered[n.group];
+    }
+    return changed;
+  }
+};
 
 class FuseElementwise : public Pass {
  public:
   std::string_view name() const override { return "fuse-elementwise"; }
 
   absl::StatusOr<bool> run(ir::Graph& graph) override {
+    // Groups led by a matmul (fuse-dense) stay; the runs between them are regrouped.
     std::vector<int> before;
-    for (ir::Node& n : graph.nodes) {
+    std::vector<bool> epilogue(graph.nodes.size(), false);
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      ir::Node& n = graph.nodes[i];
       before.push_back(n.group);
-      n.group = -1;
+      bool leads = ir::can_lead_group(n.op) && n.group >= 0;
+      epilogue[i] = leads || (i > 0 && epilogue[i - 1] && n.group == graph.nodes[i - 1].group &&
+                              n.group >= 0);
     }
     int next = 0;
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      if (!epilogue[i]) graph.nodes[i].group = -1;
+      if (epilogue[i]) next = std::max(next, graph.nodes[i].group + 1);
+    }
     size_t i = 0;
     while (i < graph.nodes.size()) {
       size_t end = i;
       int computing = 0;  // a run of constants alone is not worth a group
-      while (end < graph.nodes.size() && ir::is_fusible(graph.nodes[end].op) &&
+      while (end < graph.nodes.size() && !epilogue[end] && ir::is_fusible(graph.nodes[end].op) &&
              graph.nodes[end].type.shape == graph.nodes[i].type.shape) {
         computing += graph.nodes[end].op != ir::OpKind::kConstant;
         ++end;
@@ -41,6 +159,7 @@ class FuseElementwise : public Pass {
 
 }  // namespace
 
+std::unique_ptr<Pass> make_fuse_dense() { return std::make_unique<FuseDense>(); }
 std::unique_ptr<Pass> make_fuse_elementwise() { return std::make_unique<FuseElementwise>(); }
 
 }  // namespace kiln::passes

@@ -34,8 +34,17 @@ std::unique_ptr<Pass> make_autodiff();
 /// update of that variable (and its slots) as `assign` nodes.
 std::unique_ptr<Pass> make_optimizer(OptimizerConfig config);
 
+/// "fuse-dense": gives each matmul an epilogue group: the elementwise nodes of
+/// its result's shape that can run on each output tile as soon as it is
+/// computed (bias add and activation forward, the activation's derivative in
+/// the backward pass, the optimizer update of a weight after its gradient
+/// matmul). Moves those nodes right after the matmul, and nodes they need that
+/// do not depend on it (e.g. the optimizer's step size) before it.
+std::unique_ptr<Pass> make_fuse_dense();
+
 /// "fuse-elementwise": groups runs of consecutive elementwise nodes of one
-/// shape (Node::group) so the JIT computes each run in a single loop.
+/// shape (Node::group) so the JIT computes each run in a single loop; groups
+/// led by a matmul (fuse-dense) are kept.
 std::unique_ptr<Pass> make_fuse_elementwise();
 
 /// "plan-memory": decides where every value of the step lives (ir/memory_plan.h):

@@ -6,7 +6,8 @@
 namespace kiln::passes {
 
 std::vector<std::string> pass_names() {
-  return {"infer-shapes", "autodiff", "optimizer", "dce", "fuse-elementwise", "plan-memory"};
+  return {"infer-shapes", "autodiff",         "optimizer",  "dce",
+          "fuse-dense",   "fuse-elementwise", "plan-memory"};
 }
 
 absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
@@ -15,6 +16,7 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
   if (name == "autodiff") return make_autodiff();
   if (name == "optimizer") return make_optimizer(optimizer);
   if (name == "dce") return make_dce();
+  if (name == "fuse-dense") return make_fuse_dense();
   if (name == "fuse-elementwise") return make_fuse_elementwise();
   if (name == "plan-memory") return make_plan_memory();
   return absl::NotFoundError(
@@ -27,13 +29,14 @@ std::vector<std::string> gradient_pipeline() {
 
 std::vector<std::string> training_pipeline() {
   std::vector<std::string> names = gradient_pipeline();
+  names.push_back("fuse-dense");
   names.push_back("fuse-elementwise");
   names.push_back("plan-memory");
   return names;
 }
 
 std::vector<std::string> inference_pipeline() {
-  return {"infer-shapes", "dce", "fuse-elementwise", "plan-memory"};
+  return {"infer-shapes", "dce", "fuse-dense", "fuse-elementwise", "plan-memory"};
 }
 
 absl::StatusOr<PassManager> build_pipeline(const std::vector<std::string>& names,

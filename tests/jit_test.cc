@@ -238,6 +238,9 @@ std::vector<Layer> Seed000Like() {
 std::vector<Layer> WithDropout() {
   return {Dense(16, "tanh"), Dropout(0.3), Dense(1, "sigmoid"), Dense(3, "softmax")};
 }
+// Big enough that the first matmul is split over threads: its epilogue (bias,
+// relu, dropout's random mask) then runs inside the parallel tiles.
+std::vector<Layer> SplitWithDropout() { return {Dense(129, "relu"), Dropout(0.5), Dense(3)}; }
 
 TEST(JitTraining, MatchesTheInterpreterOverFiveEpochs) {
   CompareTraining(Seed001Like, "adam", "sparse_categorical_crossentropy", 7, 15, {3, 5});
@@ -245,6 +248,16 @@ TEST(JitTraining, MatchesTheInterpreterOverFiveEpochs) {
   CompareTraining(Seed000Like, optimizers::SGD{.momentum = 0.9, .nesterov = true},
                   losses::SparseCategoricalCrossentropy{.from_logits = true}, 33, 40, {2, 5});
   CompareTraining(WithDropout, "adam", "sparse_categorical_crossentropy", 8, 20, {11});
+  CompareTraining(SplitWithDropout, optimizers::SGD{.momentum = 0.5},
+                  losses::SparseCategoricalCrossentropy{.from_logits = true}, 33, 40, {301});
+  Sequential split(SplitWithDropout());
+  split.build({301});
+  split.compile("sgd", losses::SparseCategoricalCrossentropy{.from_logits = true});
+  auto graph = ir::parse(split.ir(33, /*training_step=*/true));
+  ASSERT_TRUE(graph.ok());
+  NodeId first = graph->nodes_of(ir::OpKind::kMatMul)[0];
+  NodeId mask = graph->nodes_of(ir::OpKind::kRandomUniform)[0];
+  EXPECT_EQ(graph->nodes[mask].group, graph->nodes[first].group);
 }
 
 TEST(JitTraining, SeedModelStepsMatch) {
@@ -296,14 +309,23 @@ TEST(Fusion, TrainingStepIsFusedPrintedAndVerified) {
     longest = std::max<int>(longest, static_cast<int>(run));
   }
   EXPECT_GE(longest, 12);
-  // A group split by another node is rejected.
-  for (ir::Node& n : graph->nodes) {
-    if (n.op == ir::OpKind::kMatMul) {
-      n.group = 0;
-      break;
-    }
-  }
-  EXPECT_THAT(ir::verify(*graph).message(), HasSubstr("cannot be fused"));
+  // The first matmul leads its group (its epilogue: bias and relu).
+  NodeId first = graph->nodes_of(ir::OpKind::kMatMul)[0];
+  EXPECT_GE(graph->nodes[first].group, 0);
+  EXPECT_EQ(graph->nodes[first + 1].group, graph->nodes[first].group);
+  // A reduction cannot join a group; a matmul can only lead one.
+  ir::Graph reduce_joins = *graph;
+  NodeId reduce = reduce_joins.nodes_of(ir::OpKind::kReduceMax)[0];
+  reduce_joins.nodes[reduce].group = reduce_joins.nodes[reduce - 1].group;
+  EXPECT_THAT(ir::verify(reduce_joins).message(), HasSubstr("reduce_max cannot be fused"));
+  auto matmul_inside = ir::parse(R"(graph "g" {
+    %0 = input {name="x"} : f32[2,2] @input fwd
+    %1 = neg %0 : f32[2,2] @l fwd fused=0
+    %2 = matmul %1, %0 : f32[2,2] @l fwd fused=0
+  })");
+  ASSERT_TRUE(matmul_inside.ok());
+  EXPECT_THAT(ir::verify(*matmul_inside).message(),
+              HasSubstr("%2 = matmul (layer l, fwd): op matmul can only lead a fusion group"));
 }
 
 TEST(Fusion, FusedStepMatchesTheUnfusedInterpreterRun) {

@@ -461,7 +461,7 @@ TEST(VerifierErrors, PassManagerRejectsInvalidInputAndNamesFailingPass) {
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().message(),
             "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, optimizer, dce, "
-            "fuse-elementwise, plan-memory)");
+            "fuse-dense, fuse-elementwise, plan-memory)");
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ absl::Status RunPasses(StageContext& context, const std::vector<std::string>& na
   return pm->run(context.graph);
 }
 
-std::vector<std::string> FusionPasses() { return {"fuse-elementwise"}; }
+std::vector<std::string> FusionPasses() { return {"fuse-dense", "fuse-elementwise"}; }
 
 absl::Status RunGradientPipeline(StageContext& context) {
   return RunPasses(context, passes::gradient_pipeline());
