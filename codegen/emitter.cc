@@ -22,8 +22,16 @@ using llvm::Value;
 
 class Emitter {
  public:
-  Emitter(const ir::Graph& g, const BufferPlan& plan, int width, llvm::Module& m)
-      : g_(g), plan_(plan), width_(width), m_(m), ctx_(m.getContext()), b_(ctx_) {}
+  Emitter(const ir::Graph& g, const BufferPlan& plan, int width, int part, int parts,
+          llvm::Module& m)
+      : g_(g),
+        plan_(plan),
+        width_(width),
+        part_(part),
+        parts_(parts),
+        m_(m),
+        ctx_(m.getContext()),
+        b_(ctx_) {}
 
   absl::Status Emit(const char* name);
 
@@ -168,8 +176,17 @@ class Emitter {
   llvm::BasicBlock* failed_block() const { return failed_; }
 
  private:
-  llvm::Function* NodeFunction(const std::vector<NodeId>& members,
-                               const std::vector<NodeId>& roots);
+  /// One function of the step: its nodes, the buffers it reads and writes,
+  /// its name, and the partition (module) it is compiled in.
+  struct Unit {
+    std::vector<NodeId> members;
+    std::vector<NodeId> roots;
+    std::string name;
+    int cost = 0;
+    int part = 0;
+  };
+  std::vector<Unit> Units() const;
+  llvm::Function* NodeFunction(const Unit& unit, const std::string& name);
   void EmitGroupLoop(const std::vector<NodeId>& members);
   void EmitEpilogueGroup(const std::vector<NodeId>& members);
   llvm::Function* EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
@@ -179,6 +196,7 @@ class Emitter {
   const ir::Graph& g_;
   const BufferPlan& plan_;
   int width_;
+  int part_, parts_;
   llvm::Module& m_;
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;
@@ -680,11 +698,67 @@ bool HasCode(const ir::Graph& g, const BufferPlan& plan, NodeId id) {
   return plan.root[id] == id;
 }
 
+// The units of code of a step, in order: each fusion group, matmul with its
+// epilogue, or lone node becomes one function.
+std::vector<Emitter::Unit> Emitter::Units() const {
+  std::vector<Unit> units;
+  for (size_t i = 0; i < g_.nodes.size(); ++i) {
+    NodeId id = static_cast<NodeId>(i);
+    if (!HasCode(g_, plan_, id) || IsFoldedTranspose(id)) continue;
+    Unit u;
+    u.members = {id};
+    bool grouped = ir::is_fusible(g_.nodes[id].op) ||
+                   (ir::can_lead_group(g_.nodes[id].op) && g_.nodes[id].group >= 0);
+    if (grouped) {
+      int group = g_.nodes[id].group;
+      while (group >= 0 && i + 1 < g_.nodes.size() && g_.nodes[i + 1].group == group) {
+        u.members.push_back(static_cast<NodeId>(++i));
+      }
+    }
+    // The buffers the function touches, each passed once (so noalias holds).
+    auto use = [&](NodeId node) {
+      NodeId r = plan_.root[node];
+      if (std::find(u.roots.begin(), u.roots.end(), r) == u.roots.end()) u.roots.push_back(r);
+    };
+    for (NodeId m : u.members) {
+      if (!grouped || NeedsStore(m, u.members)) use(m);
+      for (NodeId in : g_.nodes[m].inputs) {
+        if (std::find(u.members.begin(), u.members.end(), in) == u.members.end()) use(in);
+      }
+      if (g_.nodes[m].op == OpKind::kMatMul && FoldedTransposeSource(m) >= 0) {
+        use(FoldedTransposeSource(m));
+      }
+    }
+    const ir::Node& n = g_.nodes[id];
+    u.name = u.members.size() > 1 ? str_cat("fused_", n.group, "_", id)
+                                  : str_cat(ir::op_name(n.op), "_", id);
+    // Rough machine-code size, to balance the partitions compiled in parallel:
+    // a matmul's unrolled register tiles dwarf any elementwise loop.
+    u.cost = (n.op == OpKind::kMatMul ? 40 : 4) + static_cast<int>(u.members.size());
+    units.push_back(std::move(u));
+  }
+  // Each unit goes to the lightest part; part 0 starts with the step's calls.
+  std::vector<int> load(parts_, 0);
+  load[0] = static_cast<int>(units.size());
+  for (Unit& u : units) {
+    u.part = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[u.part] += u.cost;
+  }
+  return units;
+}
+
 absl::Status Emitter::Emit(const char* name) {
   consumers_.assign(g_.nodes.size(), {});
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     for (NodeId in : g_.nodes[i].inputs) consumers_[in].push_back(static_cast<NodeId>(i));
   }
+  std::vector<Unit> units = Units();
+  // Functions called across modules are external, named after the step.
+  std::vector<llvm::Function*> fns(units.size(), nullptr);
+  for (size_t k = 0; k < units.size(); ++k) {
+    if (units[k].part == part_) fns[k] = NodeFunction(units[k], str_cat(name, ".", units[k].name));
+  }
+  if (part_ != 0) return absl::OkStatus();
   llvm::Type* ptr = b_.getPtrTy();
   auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), ptr}, false);
   llvm::Function* step = llvm::Function::Create(step_ty, llvm::Function::ExternalLinkage, name, m_);
@@ -694,41 +768,21 @@ absl::Status Emitter::Emit(const char* name) {
   auto slot = [&](NodeId root) {
     return sb.CreateLoad(ptr, sb.CreateConstInBoundsGEP1_64(ptr, table, root));
   };
-  for (size_t i = 0; i < g_.nodes.size(); ++i) {
-    NodeId id = static_cast<NodeId>(i);
-    if (!HasCode(g_, plan_, id) || IsFoldedTranspose(id)) continue;
-    // A fusion group (or a lone elementwise node) becomes one loop.
-    std::vector<NodeId> members{id};
-    bool grouped = ir::is_fusible(g_.nodes[id].op) ||
-                   (ir::can_lead_group(g_.nodes[id].op) && g_.nodes[id].group >= 0);
-    if (grouped) {
-      int group = g_.nodes[id].group;
-      while (group >= 0 && i + 1 < g_.nodes.size() && g_.nodes[i + 1].group == group) {
-        members.push_back(static_cast<NodeId>(++i));
-      }
+  for (size_t k = 0; k < units.size(); ++k) {
+    const Unit& u = units[k];
+    llvm::Function* f = fns[k];
+    if (!f) {
+      std::vector<llvm::Type*> params(u.roots.size(), ptr);
+      params.insert(params.end(), {i64(), ptr});
+      f = llvm::Function::Create(llvm::FunctionType::get(b_.getInt32Ty(), params, false),
+                                 llvm::Function::ExternalLinkage, str_cat(name, ".", u.name), m_);
     }
-    // The buffers the function touches, each passed once (so noalias holds).
-    std::vector<NodeId> roots;
-    auto use = [&](NodeId node) {
-      NodeId r = plan_.root[node];
-      if (std::find(roots.begin(), roots.end(), r) == roots.end()) roots.push_back(r);
-    };
-    for (NodeId m : members) {
-      if (!grouped || NeedsStore(m, members)) use(m);
-      for (NodeId in : g_.nodes[m].inputs) {
-        if (std::find(members.begin(), members.end(), in) == members.end()) use(in);
-      }
-      if (g_.nodes[m].op == OpKind::kMatMul && FoldedTransposeSource(m) >= 0) {
-        use(FoldedTransposeSource(m));
-      }
-    }
-    llvm::Function* f = NodeFunction(members, roots);
     std::vector<Value*> call_args;
-    for (NodeId r : roots) call_args.push_back(slot(r));
+    for (NodeId r : u.roots) call_args.push_back(slot(r));
     call_args.push_back(step->getArg(1));
     call_args.push_back(step->getArg(2));
     Value* status = sb.CreateCall(f, call_args);
-    if (g_.nodes[id].op == OpKind::kOneHot) {
+    if (g_.nodes[u.members[0]].op == OpKind::kOneHot) {
       llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "cont", step);
       llvm::BasicBlock* fail = llvm::BasicBlock::Create(ctx_, "fail", step);
       sb.CreateCondBr(sb.CreateICmpNE(status, sb.getInt32(0)), fail, cont);
@@ -850,17 +904,17 @@ llvm::Function* Emitter::EpilogueFunction(const std::vector<NodeId>& members, in
 
 // One function per node or group with noalias buffers, so loops vectorise
 // without runtime alias checks; the inliner folds them into the step.
-llvm::Function* Emitter::NodeFunction(const std::vector<NodeId>& members,
-                                      const std::vector<NodeId>& roots) {
+llvm::Function* Emitter::NodeFunction(const Unit& unit, const std::string& name) {
+  const std::vector<NodeId>& members = unit.members;
+  const std::vector<NodeId>& roots = unit.roots;
   const ir::Node& n = g_.nodes[members[0]];
   llvm::Type* ptr = b_.getPtrTy();
   std::vector<llvm::Type*> params(roots.size(), ptr);
   params.push_back(i64());
   params.push_back(ptr);
   auto* ty = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
-  std::string fname = members.size() > 1 ? str_cat("fused_", n.group, "_", members[0])
-                                         : str_cat(ir::op_name(n.op), "_", members[0]);
-  auto* f = llvm::Function::Create(ty, llvm::Function::InternalLinkage, fname, m_);
+  auto linkage = parts_ > 1 ? llvm::Function::ExternalLinkage : llvm::Function::InternalLinkage;
+  auto* f = llvm::Function::Create(ty, linkage, name, m_);
   for (size_t i = 0; i < roots.size(); ++i) f->addParamAttr(i, llvm::Attribute::NoAlias);
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
   params_.clear();
@@ -899,8 +953,8 @@ BufferPlan buffer_plan(const ir::Graph& graph) {
 }
 
 absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
-                       const char* name, llvm::Module& module) {
-  return Emitter(graph, plan, vector_width, module).Emit(name);
+                       const char* name, int part, int parts, llvm::Module& module) {
+  return Emitter(graph, plan, vector_width, part, parts, module).Emit(name);
 }
 
 }  // namespace kiln::codegen

@@ -33,11 +33,14 @@ struct BufferPlan {
 /// the per-node form the emitter and executor index.
 BufferPlan buffer_plan(const ir::Graph& graph);
 
-/// Defines in `module`:
+/// Emits partition `part` of `parts` of the step into `module`, so the parts
+/// can be optimised and compiled in parallel. Part 0 defines
 ///   i32 @<name>(ptr %table, i64 %step_seed, ptr %error)
-/// %table[i] holds the storage of root node i. Returns 0, or 1 after writing
-/// {node, value, index} into %error (i64[3]) when a label is out of range.
+/// which calls the node functions the other parts define (all of them are in
+/// part 0 when `parts` is 1). %table[i] holds the storage of root node i.
+/// Returns 0, or 1 after writing {node, value, index} into %error (i64[3])
+/// when a label is out of range.
 absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
-                       const char* name, llvm::Module& module);
+                       const char* name, int part, int parts, llvm::Module& module);
 
 }  // namespace kiln::codegen
