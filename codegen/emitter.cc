@@ -680,6 +680,80 @@ void EmitOneHot(E& e) {
   });
 }
 
+// acc = init; for c in [from, n): acc = step(acc, c). The accumulator lives
+// in an alloca that SROA turns into a phi.
+Value* Fold(E& e, int64_t from, int64_t n, Value* init,
+            const std::function<Value*(Value*, Value*)>& step) {
+  auto& b = e.b();
+  llvm::Function* f = b.GetInsertBlock()->getParent();
+  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+  llvm::AllocaInst* slot = entry.CreateAlloca(init->getType());
+  b.CreateStore(init, slot);
+  e.For(n - from, [&](Value* i) {
+    Value* c = b.CreateAdd(i, e.c64(from));
+    b.CreateStore(step(b.CreateLoad(init->getType(), slot), c), slot);
+  });
+  return b.CreateLoad(init->getType(), slot);
+}
+
+// One row of softmax cross-entropy: element c of operand k, and the row's
+// maximum and sum of exp(z - max), accumulated in the interpreter's order.
+struct SoftmaxRow {
+  E& e;
+  Value* start;  // flat index of the row's first element
+  Value* max = nullptr;
+  Value* sum = nullptr;
+
+  Value* at(size_t k, Value* c) {
+    return e.Load(DType::kF32, e.in(k), e.b().CreateAdd(start, c));
+  }
+  Value* shifted_exp(Value* c) { return e.Call("expf", e.b().CreateFSub(at(0, c), max)); }
+  void Stats(int64_t classes) {
+    auto& b = e.b();
+    max = Fold(e, 1, classes, at(0, e.c64(0)), [&](Value* acc, Value* c) {
+      Value* x = at(0, c);
+      return b.CreateSelect(b.CreateOr(b.CreateFCmpOGT(x, acc), b.CreateFCmpUNO(x, x)), x, acc);
+    });
+    sum = Fold(e, 1, classes, shifted_exp(e.c64(0)),
+               [&](Value* acc, Value* c) { return b.CreateFAdd(acc, shifted_exp(c)); });
+  }
+};
+
+void ForEachSoftmaxRow(E& e, const std::function<void(SoftmaxRow&, Value*, int64_t)>& body) {
+  int64_t rows = e.in_type(0).shape[0], classes = e.in_type(0).shape[1];
+  e.For(rows, [&](Value* r) {
+    SoftmaxRow row{e, e.b().CreateMul(r, e.c64(classes))};
+    row.Stats(classes);
+    body(row, r, classes);
+  });
+}
+
+void EmitSoftmaxCrossEntropy(E& e) {
+  auto& b = e.b();
+  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, int64_t classes) {
+    Value* log_sum = e.Call("logf", row.sum);
+    Value* acc = Fold(e, 0, classes, e.cf(0.0), [&](Value* acc, Value* c) {
+      Value* log_p = b.CreateFSub(b.CreateFSub(row.at(0, c), row.max), log_sum);
+      return b.CreateFAdd(acc, b.CreateFMul(row.at(1, c), log_p));
+    });
+    e.Store(DType::kF32, b.CreateFNeg(acc), e.out(), r);
+  });
+}
+
+void EmitSoftmaxCrossEntropyGrad(E& e) {
+  auto& b = e.b();
+  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, int64_t classes) {
+    Value* total = Fold(e, 0, classes, e.cf(0.0),
+                        [&](Value* acc, Value* c) { return b.CreateFAdd(acc, row.at(1, c)); });
+    Value* g = e.Load(DType::kF32, e.in(2), r);
+    e.For(classes, [&](Value* c) {
+      Value* p = b.CreateFDiv(row.shifted_exp(c), row.sum);
+      Value* dz = b.CreateFMul(g, b.CreateFSub(b.CreateFMul(p, total), row.at(1, c)));
+      e.Store(DType::kF32, dz, e.out(), b.CreateAdd(row.start, c));
+    });
+  });
+}
+
 using EmitFn = void (*)(E&);
 constexpr EmitFn kEmitters[] = {
 #define KILN_OP(Enum, name, arity, shape_rule, attrs) &Emit##Enum,

@@ -77,8 +77,6 @@ class LayerImpl {
 Recorded record_activation(ir::Builder& b, const std::string& activation, Recorded x);
 /// Records softmax over the last axis, stably (x - max).
 Recorded record_softmax(ir::Builder& b, ir::NodeId logits);
-/// Records log(softmax(logits)) over the last axis, stably.
-ir::NodeId record_log_softmax(ir::Builder& b, ir::NodeId logits);
 /// Recreates a layer (or nested model) from config(); errors name the problem.
 absl::StatusOr<std::shared_ptr<LayerImpl>> layer_from_config(const Json& config);
 /// Keras's snake_case unique name for a new layer of `type` ("Dense" -> "dense_2").

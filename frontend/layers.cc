@@ -80,25 +80,7 @@ ir::NodeId LayerImpl::record_weight(ir::Builder& b, const Weight& w) const {
 
 Recorded record_softmax(ir::Builder& b, ir::NodeId logits) {
   if (logits < 0) return {};
-  Shape shape = b.shape_of(logits);
-  int64_t axis = static_cast<int64_t>(shape.size()) - 1;
-  std::vector<int64_t> keep;
-  for (int64_t i = 0; i < axis; ++i) keep.push_back(i);
-  ir::NodeId m = b.broadcast(b.reduce_max(logits, axis), shape, keep);
-  ir::NodeId e = b.exp(b.sub(logits, m));
-  ir::NodeId sum = b.broadcast(b.reduce_sum(e, axis), shape, keep);
-  return {b.div(e, sum), logits};
-}
-
-ir::NodeId record_log_softmax(ir::Builder& b, ir::NodeId logits) {
-  if (logits < 0) return -1;
-  Shape shape = b.shape_of(logits);
-  int64_t axis = static_cast<int64_t>(shape.size()) - 1;
-  std::vector<int64_t> keep;
-  for (int64_t i = 0; i < axis; ++i) keep.push_back(i);
-  ir::NodeId shifted = b.sub(logits, b.broadcast(b.reduce_max(logits, axis), shape, keep));
-  ir::NodeId log_sum = b.log(b.reduce_sum(b.exp(shifted), axis));
-  return b.sub(shifted, b.broadcast(log_sum, shape, keep));
+  return {b.softmax(logits), logits};
 }
 
 Recorded record_activation(ir::Builder& b, const std::string& activation, Recorded x) {

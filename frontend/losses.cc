@@ -99,15 +99,21 @@ std::string OutputShape(const Shape& shape) {
   return s + ")";
 }
 
-// log-probabilities per class: from the logits when they are known (softmax
-// output or from_logits), else from clipped probabilities, as Keras does.
-ir::NodeId LogProbabilities(ir::Builder& b, const Loss& loss, Recorded out) {
-  if (FromLogits(loss)) return record_log_softmax(b, out.out);
-  if (out.logits >= 0) return record_log_softmax(b, out.logits);
-  const Shape shape = b.shape_of(out.out);  // a copy: emitting nodes moves the graph
-  ir::NodeId clipped =
-      b.min(b.max(out.out, b.constant(kEpsilon, shape)), b.constant(1.0 - kEpsilon, shape));
-  return b.log(clipped);
+// The logits of the output when they are known: the output itself with
+// from_logits, or the input of a softmax output layer (as Keras does, so the
+// loss never takes the log of a rounded probability); else -1.
+ir::NodeId Logits(const Loss& loss, Recorded out) {
+  return FromLogits(loss) ? out.out : out.logits;
+}
+
+// Per-example cross-entropy of probabilities clipped to [eps, 1 - eps], as
+// Keras computes it when the output's logits are unknown.
+ir::NodeId CrossEntropyOfProbabilities(ir::Builder& b, ir::NodeId probabilities,
+                                       ir::NodeId target) {
+  const Shape shape = b.shape_of(probabilities);  // a copy: emitting nodes moves the graph
+  ir::NodeId clipped = b.min(b.max(probabilities, b.constant(kEpsilon, shape)),
+                             b.constant(1.0 - kEpsilon, shape));
+  return b.neg(b.reduce_sum(b.mul(target, b.log(clipped)), 1));
 }
 
 ir::NodeId BatchMean(ir::Builder& b, ir::NodeId per_example) { return b.mean_all(per_example); }
@@ -136,8 +142,10 @@ ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeI
   }
   int64_t classes = b.shape_of(out.out).back();
   ir::NodeId target = IsSparse(loss) ? b.one_hot(labels, classes) : labels;
-  ir::NodeId picked = b.reduce_sum(b.mul(target, LogProbabilities(b, loss, out)), 1);
-  return b.neg(BatchMean(b, picked));
+  ir::NodeId logits = Logits(loss, out);
+  ir::NodeId per_example = logits >= 0 ? b.softmax_cross_entropy(logits, target)
+                                       : CrossEntropyOfProbabilities(b, out.out, target);
+  return BatchMean(b, per_example);
 }
 
 ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir::NodeId labels) {

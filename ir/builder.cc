@@ -104,4 +104,41 @@ NodeId Builder::mean_all(NodeId x) {
   return scale(x, 1.0 / static_cast<double>(count));
 }
 
+namespace {
+
+// x minus its maximum over the last axis, and how to broadcast a row value back.
+struct Shifted {
+  NodeId value = -1;
+  Shape shape;
+  std::vector<int64_t> keep;
+};
+
+Shifted ShiftByRowMax(Builder& b, NodeId x) {
+  if (x < 0) return {};
+  Shifted s{-1, b.shape_of(x), {}};
+  if (s.shape.empty()) return {};
+  int64_t axis = static_cast<int64_t>(s.shape.size()) - 1;
+  for (int64_t i = 0; i < axis; ++i) s.keep.push_back(i);
+  s.value = b.sub(x, b.broadcast(b.reduce_max(x, axis), s.shape, s.keep));
+  return s;
+}
+
+}  // namespace
+
+NodeId Builder::softmax(NodeId x) {
+  Shifted s = ShiftByRowMax(*this, x);
+  if (s.value < 0) return -1;
+  NodeId e = exp(s.value);
+  int64_t axis = static_cast<int64_t>(s.shape.size()) - 1;
+  return div(e, broadcast(reduce_sum(e, axis), s.shape, s.keep));
+}
+
+NodeId Builder::log_softmax(NodeId x) {
+  Shifted s = ShiftByRowMax(*this, x);
+  if (s.value < 0) return -1;
+  int64_t axis = static_cast<int64_t>(s.shape.size()) - 1;
+  NodeId log_sum = log(reduce_sum(exp(s.value), axis));
+  return sub(s.value, broadcast(log_sum, s.shape, s.keep));
+}
+
 }  // namespace kiln::ir

@@ -61,6 +61,12 @@ class Builder {
   NodeId reduce_max(NodeId x, int64_t axis);
   NodeId argmax(NodeId x, int64_t axis);
   NodeId one_hot(NodeId x, int64_t depth);
+  NodeId softmax_cross_entropy(NodeId logits, NodeId target) {
+    return emit(OpKind::kSoftmaxCrossEntropy, {logits, target});
+  }
+  NodeId softmax_cross_entropy_grad(NodeId logits, NodeId target, NodeId upstream) {
+    return emit(OpKind::kSoftmaxCrossEntropyGrad, {logits, target, upstream});
+  }
   NodeId output(const std::string& name, NodeId x);
   NodeId assign(NodeId variable, NodeId value) { return emit(OpKind::kAssign, {variable, value}); }
 
@@ -68,6 +74,10 @@ class Builder {
   NodeId scale(NodeId x, double factor);
   /// Mean over all elements, as a scalar.
   NodeId mean_all(NodeId x);
+  /// Softmax over the last axis from primitive ops (max-shifted, so it cannot overflow).
+  NodeId softmax(NodeId x);
+  /// Log-softmax over the last axis from primitive ops: x - max - log(sum(exp(x - max))).
+  NodeId log_softmax(NodeId x);
 
  private:
   Graph* graph_;

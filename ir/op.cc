@@ -153,6 +153,27 @@ absl::StatusOr<Type> OneHotShape(const Operands& in, const Attrs& attrs, const T
   return Type{DType::kF32, s};
 }
 
+absl::StatusOr<Type> SoftmaxCrossEntropyShape(const Operands& in, const Attrs&, const Type&) {
+  if (in[0].shape.size() != 2) {
+    return Invalid(str_cat("logits must be [batch, classes], got ", type_string(in[0])));
+  }
+  if (in[0].shape[1] == 0) return Invalid("logits must have at least one class");
+  if (auto s = SameTypes(in); !s.ok()) return s;
+  if (auto s = RequireF32(in[0], "operands"); !s.ok()) return s;
+  return Type{DType::kF32, {in[0].shape[0]}};
+}
+
+absl::StatusOr<Type> SoftmaxCrossEntropyGradShape(const Operands& in, const Attrs& attrs,
+                                                  const Type& declared) {
+  auto loss = SoftmaxCrossEntropyShape(in, attrs, declared);
+  if (!loss.ok()) return loss.status();
+  if (in[2] != *loss) {
+    return Invalid(str_cat("the upstream gradient must be ", type_string(*loss), ", got ",
+                           type_string(in[2])));
+  }
+  return in[0];
+}
+
 absl::StatusOr<Type> AssignShape(const Operands& in, const Attrs& attrs, const Type& declared) {
   if (auto s = SameTypes(in); !s.ok()) return s;
   return in[1];

@@ -18,11 +18,15 @@ struct GradContext {
   ir::Builder& b;
   NodeId id;
   NodeId grad;
+  const std::vector<bool>& needs;  // per node: a gradient must reach it
 
   const ir::Node& node() const { return b.graph().nodes[id]; }
   NodeId in(size_t i) const { return node().inputs[i]; }
   ir::Shape in_shape(size_t i) const { return b.shape_of(in(i)); }
   NodeId ones_like(NodeId x) { return b.constant(1.0, b.shape_of(x)); }
+  bool wants(size_t i) const { return needs[in(i)]; }
+  // A per-row value [rows] repeated along the last axis of operand `i`.
+  NodeId rows_to(NodeId v, size_t i) { return b.broadcast(v, in_shape(i), {0}); }
 };
 
 // A rule returns one gradient per operand (-1: none flows to that operand);
@@ -110,6 +114,31 @@ Grads GradReduceMax(GradContext& c) {
   return {c.b.mul(Unreduce(c, c.grad), mask)};
 }
 
+// d/dz = g (softmax(z) sum(t) - t) is the op's own gradient op; d/dt = -g log_softmax(z).
+Grads GradSoftmaxCrossEntropy(GradContext& c) {
+  NodeId z = c.in(0), t = c.in(1);
+  Grads g = {c.b.softmax_cross_entropy_grad(z, t, c.grad), -1};
+  if (c.wants(1)) g[1] = c.b.neg(c.b.mul(c.rows_to(c.grad, 1), c.b.log_softmax(z)));
+  return g;
+}
+// With p = softmax(z), T = sum(t), G = g (p T - t) and upstream U, s = sum(U p):
+// dG/dz = g T p (U - s), dG/dt = g (s - U), dG/dg = sum(U (p T - t)).
+Grads GradSoftmaxCrossEntropyGrad(GradContext& c) {
+  ir::Builder& b = c.b;
+  NodeId z = c.in(0), t = c.in(1), g = c.in(2), u = c.grad;
+  NodeId p = b.softmax(z);
+  NodeId total = b.reduce_sum(t, 1);
+  NodeId s = c.rows_to(b.reduce_sum(b.mul(u, p), 1), 0);
+  NodeId grows = c.rows_to(g, 0);
+  Grads out(3, -1);
+  if (c.wants(0)) {
+    out[0] = b.mul(b.mul(c.rows_to(b.mul(g, total), 0), p), b.sub(u, s));
+  }
+  if (c.wants(1)) out[1] = b.mul(grows, b.sub(s, u));
+  if (c.wants(2)) out[2] = b.reduce_sum(b.mul(u, b.sub(b.mul(p, c.rows_to(total, 0)), t)), 1);
+  return out;
+}
+
 constexpr GradRule kRules[] = {
 #define KILN_OP(Enum, name, arity, shape_rule, attrs) &Grad##Enum,
 #include "ir/ops.def"
@@ -150,7 +179,7 @@ class Autodiff : public Pass {
       auto it = grads.find(id);
       if (it == grads.end() || !needs[id] || graph.nodes[id].op == OpKind::kVariable) continue;
       b.set_layer(graph.nodes[id].layer);
-      GradContext ctx{b, id, it->second};
+      GradContext ctx{b, id, it->second, needs};
       Grads in_grads = kRules[static_cast<size_t>(graph.nodes[id].op)](ctx);
       std::vector<NodeId> inputs = graph.nodes[id].inputs;
       for (size_t i = 0; i < in_grads.size(); ++i) {

@@ -300,6 +300,52 @@ absl::Status KernelOneHot(const Args& a) {
   return absl::OkStatus();
 }
 
+// The row's maximum (NaN wins, as in reduce_max) and sum of exp(z - max),
+// accumulated in order exactly as the JIT does.
+struct RowSoftmax {
+  float max;
+  float sum;
+};
+
+RowSoftmax SoftmaxStats(const float* z, int64_t classes) {
+  float m = z[0];
+  for (int64_t c = 1; c < classes; ++c) m = z[c] > m || std::isnan(z[c]) ? z[c] : m;
+  float sum = std::exp(z[0] - m);
+  for (int64_t c = 1; c < classes; ++c) sum += std::exp(z[c] - m);
+  return {m, sum};
+}
+
+absl::Status KernelSoftmaxCrossEntropy(const Args& a) {
+  int64_t rows = a.in_shape(0)[0], classes = a.in_shape(0)[1];
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* z = a.f(0) + r * classes;
+    const float* t = a.f(1) + r * classes;
+    RowSoftmax st = SoftmaxStats(z, classes);
+    float log_sum = std::log(st.sum);
+    float acc = 0.0f;
+    for (int64_t c = 0; c < classes; ++c) acc += t[c] * ((z[c] - st.max) - log_sum);
+    a.fout()[r] = -acc;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KernelSoftmaxCrossEntropyGrad(const Args& a) {
+  int64_t rows = a.in_shape(0)[0], classes = a.in_shape(0)[1];
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* z = a.f(0) + r * classes;
+    const float* t = a.f(1) + r * classes;
+    float* dz = a.fout() + r * classes;
+    RowSoftmax st = SoftmaxStats(z, classes);
+    float total = 0.0f;
+    for (int64_t c = 0; c < classes; ++c) total += t[c];
+    float g = a.f(2)[r];
+    for (int64_t c = 0; c < classes; ++c) {
+      dz[c] = g * (std::exp(z[c] - st.max) / st.sum * total - t[c]);
+    }
+  }
+  return absl::OkStatus();
+}
+
 constexpr Kernel kKernels[] = {
 #define KILN_OP(Enum, name, arity, shape_rule, attrs) &Kernel##Enum,
 #include "ir/ops.def"

@@ -379,7 +379,25 @@ TEST(GradCheck, Softmax) {
 TEST(GradCheck, LogSoftmax) {
   GradCase c;
   NodeId x = c.param("x", {3, 4}, -2, 2);
-  c.check(c.weighted_sum(detail::record_log_softmax(c.b(), x)));
+  c.check(c.weighted_sum(c.b().log_softmax(x)));
+}
+
+// Soft targets (rows not summing to 1 included) exercise every term of both
+// the logits' and the target's gradient.
+TEST(GradCheck, SoftmaxCrossEntropy) {
+  GradCase c;
+  NodeId z = c.param("z", {3, 5}, -2, 2);
+  NodeId t = c.param("t", {3, 5}, 0, 1);
+  c.check(c.weighted_sum(c.b().softmax_cross_entropy(z, t)));
+}
+
+// The gradient op is differentiable too (for second-order use), in all three operands.
+TEST(GradCheck, SoftmaxCrossEntropyGrad) {
+  GradCase c;
+  NodeId z = c.param("z", {3, 5}, -2, 2);
+  NodeId t = c.param("t", {3, 5}, 0, 1);
+  NodeId g = c.param("g", {3}, -1, 1);
+  c.check(c.weighted_sum(c.b().softmax_cross_entropy_grad(z, t, g)));
 }
 
 // The losses are scalars already, so they are checked without extra weights.
@@ -535,7 +553,8 @@ TEST(GradCheck, EveryOpIsCovered) {
   const std::set<std::string_view> checked = {
       "neg",     "exp",       "log",       "sqrt",   "tanh",       "add",
       "sub",     "mul",       "div",       "max",    "min",        "cast",
-      "reshape", "broadcast", "transpose", "matmul", "reduce_sum", "reduce_max"};
+      "reshape", "broadcast", "transpose", "matmul", "reduce_sum", "reduce_max",
+      "softmax_cross_entropy", "softmax_cross_entropy_grad"};
   const std::set<std::string_view> not_differentiable = {
       "input", "variable", "constant", "random_uniform", "greater",
       "equal", "argmax",   "one_hot",  "output",         "assign"};

@@ -259,6 +259,63 @@ TEST(Kernels, OneHotOutOfRangeLabelIsAnErrorNamingTheLabel) {
   }
 }
 
+// From the logits, so huge logits neither overflow nor take log(0): row 0
+// picks the largest (loss 0), row 1 a logit 2000 below it (loss 2000).
+TEST(Kernels, SoftmaxCrossEntropyIsStableForHugeLogits) {
+  Runner r;
+  ir::Builder& b = r.b();
+  NodeId z = r.feed("z", f32({2, 3}, {1000, 0, -1000, 1000, 0, -1000}));
+  NodeId t = r.feed("t", f32({2, 3}, {1, 0, 0, 0, 0, 1}));
+  NodeId g = r.feed("g", f32({2}, {0.5f, 0.5f}));
+  b.output("loss", b.softmax_cross_entropy(z, t));
+  b.output("dz", b.softmax_cross_entropy_grad(z, t, g));
+  ASSERT_TRUE(r.run().ok());
+  EXPECT_THAT(values(r.outputs().at("loss")), ElementsAre(0, 2000));
+  // (softmax - one-hot) / 2, with softmax = (1, 0, 0) in both rows.
+  EXPECT_THAT(values(r.outputs().at("dz")), ElementsAre(0, 0, 0, 0.5, 0, -0.5));
+}
+
+// Soft targets: loss = -sum(t log softmax(z)); gradient g (softmax sum(t) - t).
+TEST(Kernels, SoftmaxCrossEntropyOfSoftTargets) {
+  Runner r;
+  ir::Builder& b = r.b();
+  NodeId z = r.feed("z", f32({1, 2}, {0, std::log(3.0f)}));  // softmax = (1/4, 3/4)
+  NodeId t = r.feed("t", f32({1, 2}, {0.5f, 1.0f}));
+  NodeId g = r.feed("g", f32({1}, {2}));
+  b.output("loss", b.softmax_cross_entropy(z, t));
+  b.output("dz", b.softmax_cross_entropy_grad(z, t, g));
+  ASSERT_TRUE(r.run().ok());
+  float loss = -(0.5f * std::log(0.25f) + std::log(0.75f));
+  EXPECT_NEAR(values(r.outputs().at("loss"))[0], loss, 1e-6);
+  auto dz = values(r.outputs().at("dz"));
+  EXPECT_NEAR(dz[0], 2 * (0.25 * 1.5 - 0.5), 1e-6);
+  EXPECT_NEAR(dz[1], 2 * (0.75 * 1.5 - 1.0), 1e-6);
+}
+
+TEST(Kernels, SoftmaxCrossEntropyOperandErrors) {
+  auto error = [](auto record) {
+    ir::Graph g;
+    ir::Builder b(&g);
+    record(b);
+    return std::string(b.status().message());
+  };
+  EXPECT_THAT(error([](ir::Builder& b) {
+                b.softmax_cross_entropy(b.input("z", {DType::kF32, {4}}),
+                                        b.input("t", {DType::kF32, {4}}));
+              }),
+              HasSubstr("logits must be [batch, classes], got f32[4]"));
+  EXPECT_THAT(error([](ir::Builder& b) {
+                b.softmax_cross_entropy(b.input("z", {DType::kF32, {2, 3}}),
+                                        b.input("t", {DType::kF32, {2, 4}}));
+              }),
+              HasSubstr("operand types differ: f32[2,3] vs f32[2,4]"));
+  EXPECT_THAT(error([](ir::Builder& b) {
+                NodeId z = b.input("z", {DType::kF32, {2, 3}});
+                b.softmax_cross_entropy_grad(z, z, b.input("g", {DType::kF32, {3}}));
+              }),
+              HasSubstr("the upstream gradient must be f32[2], got f32[3]"));
+}
+
 TEST(Kernels, Cast) {
   Runner r;
   ir::Builder& b = r.b();

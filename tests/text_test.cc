@@ -59,7 +59,9 @@ ir::Graph EveryOpGraph() {
   NodeId mask = b.mul(b.greater(y, m), b.equal(y, m));
   NodeId t = b.transpose(b.reshape(mask, {4, 2}));
   NodeId onehot = b.one_hot(b.cast(labels, ir::DType::kI32), 4);
-  NodeId picked = b.reduce_sum(b.mul(onehot, y), 1);
+  NodeId xent = b.softmax_cross_entropy(y, onehot);
+  NodeId dxent = b.softmax_cross_entropy_grad(y, onehot, xent);
+  NodeId picked = b.add(b.reduce_sum(b.mul(onehot, dxent), 1), xent);
   b.output("argmax", b.argmax(t, 0));
   b.output("loss", b.reduce_sum(picked, 0));
   b.set_phase(ir::Phase::kUpdate);
