@@ -704,9 +704,7 @@ struct SoftmaxRow {
   Value* max = nullptr;
   Value* sum = nullptr;
 
-  Value* at(size_t k, Value* c) {
-    return e.Load(DType::kF32, e.in(k), e.b().CreateAdd(start, c));
-  }
+  Value* at(size_t k, Value* c) { return e.Load(DType::kF32, e.in(k), e.b().CreateAdd(start, c)); }
   Value* shifted_exp(Value* c) { return e.Call("expf", e.b().CreateFSub(at(0, c), max)); }
   void Stats(int64_t classes) {
     auto& b = e.b();

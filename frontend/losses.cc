@@ -106,14 +106,22 @@ ir::NodeId Logits(const Loss& loss, Recorded out) {
   return FromLogits(loss) ? out.out : out.logits;
 }
 
-// Per-example cross-entropy of probabilities clipped to [eps, 1 - eps], as
-// Keras computes it when the output's logits are unknown.
-ir::NodeId CrossEntropyOfProbabilities(ir::Builder& b, ir::NodeId probabilities,
-                                       ir::NodeId target) {
+ir::NodeId Clip(ir::Builder& b, ir::NodeId probabilities) {
   const Shape shape = b.shape_of(probabilities);  // a copy: emitting nodes moves the graph
-  ir::NodeId clipped = b.min(b.max(probabilities, b.constant(kEpsilon, shape)),
-                             b.constant(1.0 - kEpsilon, shape));
-  return b.neg(b.reduce_sum(b.mul(target, b.log(clipped)), 1));
+  return b.min(b.max(probabilities, b.constant(kEpsilon, shape)),
+               b.constant(1.0 - kEpsilon, shape));
+}
+
+// Per-example cross-entropy when the output's logits are unknown, as Keras 3
+// computes it: sparse treats log(clip(p)) as logits (so p is renormalised by
+// the softmax); categorical renormalises p to sum 1, clips, and takes -sum(t log p).
+ir::NodeId CrossEntropyOfProbabilities(ir::Builder& b, bool sparse, ir::NodeId probabilities,
+                                       ir::NodeId target) {
+  if (sparse) return b.softmax_cross_entropy(b.log(Clip(b, probabilities)), target);
+  const Shape shape = b.shape_of(probabilities);
+  ir::NodeId total = b.broadcast(b.reduce_sum(probabilities, 1), shape, {0});
+  ir::NodeId log_p = b.log(Clip(b, b.div(probabilities, total)));
+  return b.neg(b.reduce_sum(b.mul(target, log_p), 1));
 }
 
 ir::NodeId BatchMean(ir::Builder& b, ir::NodeId per_example) { return b.mean_all(per_example); }
@@ -143,8 +151,9 @@ ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeI
   int64_t classes = b.shape_of(out.out).back();
   ir::NodeId target = IsSparse(loss) ? b.one_hot(labels, classes) : labels;
   ir::NodeId logits = Logits(loss, out);
-  ir::NodeId per_example = logits >= 0 ? b.softmax_cross_entropy(logits, target)
-                                       : CrossEntropyOfProbabilities(b, out.out, target);
+  ir::NodeId per_example = logits >= 0
+                               ? b.softmax_cross_entropy(logits, target)
+                               : CrossEntropyOfProbabilities(b, IsSparse(loss), out.out, target);
   return BatchMean(b, per_example);
 }
 

@@ -449,6 +449,31 @@ TEST(GradCheck, CategoricalCrossentropyOnSoftmaxOutput) {
             /*probabilities=*/false);
 }
 
+// Keras 3 values on probabilities that do not sum to 1 (0.2, 0.3, 0.1 for
+// class 1): sparse takes log(clip(p)) as logits and categorical renormalises
+// first, so both give -log(0.3 / 0.6) = log 2, not -log(0.3).
+TEST(LossValues, CrossEntropyOnUnnormalisedProbabilitiesMatchesKeras) {
+  for (const Loss& loss :
+       {Loss(losses::SparseCategoricalCrossentropy{}), Loss(losses::CategoricalCrossentropy{})}) {
+    SCOPED_TRACE(loss.name());
+    ir::Graph g;
+    ir::Builder b(&g);
+    Tensor p = f32({1, 3}, {0.2f, 0.3f, 0.1f});
+    bool sparse = loss.name() == "sparse_categorical_crossentropy";
+    Tensor y = sparse ? i32({1}, {1}) : f32({1, 3}, {0, 1, 0});
+    NodeId out = b.input("p", {ir::DType::kF32, {1, 3}});
+    NodeId labels = b.input("y", {y.dtype(), y.shape()});
+    b.output("loss", detail::record_loss(b, loss, {out}, labels));
+    ASSERT_TRUE(b.status().ok()) << b.status();
+    auto exec = make_interpreter()->compile(g);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    VariableStore vars;
+    Outputs result;
+    ASSERT_TRUE((*exec)->run({{"p", &p}, {"y", &y}}, vars, 0, &result).ok());
+    EXPECT_NEAR(result.at("loss").data<float>()[0], std::log(2.0), 1e-6);
+  }
+}
+
 TEST(GradCheck, MeanSquaredError) {
   CheckLoss(losses::MeanSquaredError{}, /*softmax_output=*/false,
             /*probabilities=*/false);
@@ -550,11 +575,26 @@ TEST(GradCheck, CastToAnotherDtypeHasNoGradient) {
 // Every op of ops.def is either checked above or known not to be differentiable;
 // a new op fails here until it gets a gradient check.
 TEST(GradCheck, EveryOpIsCovered) {
-  const std::set<std::string_view> checked = {
-      "neg",     "exp",       "log",       "sqrt",   "tanh",       "add",
-      "sub",     "mul",       "div",       "max",    "min",        "cast",
-      "reshape", "broadcast", "transpose", "matmul", "reduce_sum", "reduce_max",
-      "softmax_cross_entropy", "softmax_cross_entropy_grad"};
+  const std::set<std::string_view> checked = {"neg",
+                                              "exp",
+                                              "log",
+                                              "sqrt",
+                                              "tanh",
+                                              "add",
+                                              "sub",
+                                              "mul",
+                                              "div",
+                                              "max",
+                                              "min",
+                                              "cast",
+                                              "reshape",
+                                              "broadcast",
+                                              "transpose",
+                                              "matmul",
+                                              "reduce_sum",
+                                              "reduce_max",
+                                              "softmax_cross_entropy",
+                                              "softmax_cross_entropy_grad"};
   const std::set<std::string_view> not_differentiable = {
       "input", "variable", "constant", "random_uniform", "greater",
       "equal", "argmax",   "one_hot",  "output",         "assign"};

@@ -299,11 +299,11 @@ TEST(Kernels, SoftmaxCrossEntropyOperandErrors) {
     record(b);
     return std::string(b.status().message());
   };
-  EXPECT_THAT(error([](ir::Builder& b) {
-                b.softmax_cross_entropy(b.input("z", {DType::kF32, {4}}),
-                                        b.input("t", {DType::kF32, {4}}));
-              }),
-              HasSubstr("logits must be [batch, classes], got f32[4]"));
+  EXPECT_THAT(
+      error([](ir::Builder& b) {
+        b.softmax_cross_entropy(b.input("z", {DType::kF32, {4}}), b.input("t", {DType::kF32, {4}}));
+      }),
+      HasSubstr("logits must be [batch, classes], got f32[4]"));
   EXPECT_THAT(error([](ir::Builder& b) {
                 b.softmax_cross_entropy(b.input("z", {DType::kF32, {2, 3}}),
                                         b.input("t", {DType::kF32, {2, 4}}));

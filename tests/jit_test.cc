@@ -179,16 +179,16 @@ TEST(JitOps, Reductions) {
 }
 
 TEST(JitOps, SoftmaxCrossEntropyAndItsGradient) {
-  for (auto [rows, classes] : std::vector<std::pair<int64_t, int64_t>>{
-           {1, 1}, {7, 3}, {33, 17}, {2, 129}, {0, 4}}) {
+  for (auto [rows, classes] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 3}, {33, 17}, {2, 129}, {0, 4}}) {
     SCOPED_TRACE(str_cat(rows, "x", classes));
     ir::Type z{DType::kF32, {rows, classes}}, g{DType::kF32, {rows}};
-    Compare(OneOp({z, z}, [](ir::Builder& b, auto x) {
-      return b.softmax_cross_entropy(x[0], x[1]);
-    }), -8, 8);
-    Compare(OneOp({z, z, g}, [](ir::Builder& b, auto x) {
-      return b.softmax_cross_entropy_grad(x[0], x[1], x[2]);
-    }), -8, 8);
+    Compare(
+        OneOp({z, z}, [](ir::Builder& b, auto x) { return b.softmax_cross_entropy(x[0], x[1]); }),
+        -8, 8);
+    Compare(OneOp({z, z, g}, [](ir::Builder& b,
+                                auto x) { return b.softmax_cross_entropy_grad(x[0], x[1], x[2]); }),
+            -8, 8);
   }
 }
 
