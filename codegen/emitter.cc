@@ -454,7 +454,23 @@ class MatMulEmitter {
     e_.set_buffers(inner, seed);
     BindBuffers();
     int64_t nr = nv_ * w_;
-    // for t in [begin, end): tile (t / full_n, t % full_n)
+    // Tiles go row band by row band (t -> band t / full_n, column strip
+    // t % full_n), except when B is larger than L2: then they go strip by
+    // strip, and a thread first copies each strip of B to a contiguous
+    // buffer. In place, a strip's rows sit N floats apart; for N a multiple
+    // of 512 they map to a handful of cache sets, and every tile would fetch
+    // the strip from L3 again.
+    bool pack = ShouldPack(full_m);
+    Value* packed = nullptr;
+    Value* packed_strip = nullptr;
+    if (pack) {
+      llvm::IRBuilder<> entry(b.GetInsertBlock());
+      auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_ * nr));
+      buffer->setAlignment(llvm::Align(64));
+      packed = buffer;
+      packed_strip = entry.CreateAlloca(e_.i64());
+      b.CreateStore(e_.c64(-1), packed_strip);
+    }
     llvm::BasicBlock* pre = b.GetInsertBlock();
     llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "tiles", task);
     llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "tiles.exit", task);
@@ -462,9 +478,14 @@ class MatMulEmitter {
     b.SetInsertPoint(loop);
     llvm::PHINode* t = b.CreatePHI(e_.i64(), 2, "t");
     t->addIncoming(task->getArg(1), pre);
-    Value* i0 = b.CreateMul(b.CreateUDiv(t, e_.c64(full_n)), e_.c64(mr_));
-    Value* j0 = b.CreateMul(b.CreateURem(t, e_.c64(full_n)), e_.c64(nr));
+    Value* band = pack ? b.CreateURem(t, e_.c64(full_m)) : b.CreateUDiv(t, e_.c64(full_n));
+    Value* strip = pack ? b.CreateUDiv(t, e_.c64(full_m)) : b.CreateURem(t, e_.c64(full_n));
+    Value* i0 = b.CreateMul(band, e_.c64(mr_));
+    Value* j0 = b.CreateMul(strip, e_.c64(nr));
+    if (pack) PackStrip(j0, packed, packed_strip);
+    packed_ = packed;
     Tile(i0, j0, mr_, nv_, w_);
+    packed_ = nullptr;
     Value* next = b.CreateAdd(t, e_.c64(1));
     t->addIncoming(next, b.GetInsertBlock());
     b.CreateCondBr(b.CreateICmpULT(next, task->getArg(2)), loop, exit);
@@ -485,6 +506,40 @@ class MatMulEmitter {
     llvm::FunctionCallee parallel_for =
         m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
     b.CreateCall(parallel_for, {task, ctx, e_.c64(full_m * full_n)});
+  }
+
+  // Packing pays when B does not fit in L2 (512 KiB per core here) and each
+  // strip is reused by several row bands; measured, it costs time when B
+  // fits. The strip buffer lives on the task's stack, so it is bounded.
+  bool ShouldPack(int64_t full_m) const {
+    const int64_t strip_bytes = k_ * nv_ * w_ * 4;
+    return full_m >= 2 && k_ * n_ * 4 > (512 << 10) && strip_bytes <= (256 << 10);
+  }
+
+  // Copies strip B[:, j0 : j0 + nr] to `packed` (row stride nr) unless it holds it already.
+  void PackStrip(Value* j0, Value* packed, Value* packed_strip) {
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* copy = llvm::BasicBlock::Create(e_.ctx(), "pack", f);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "pack.done", f);
+    b.CreateCondBr(b.CreateICmpNE(b.CreateLoad(e_.i64(), packed_strip), j0), copy, done);
+    b.SetInsertPoint(copy);
+    const int64_t nr = nv_ * w_;
+    e_.For(k_, [&](Value* p) {
+      Value* from = b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
+      Value* to = b.CreateMul(p, e_.c64(nr));
+      for (int v = 0; v < nv_; ++v) {
+        Value* x = b.CreateAlignedLoad(
+            vec_, b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(from, e_.c64(v * w_))),
+            llvm::Align(4));
+        b.CreateAlignedStore(x,
+                             b.CreateInBoundsGEP(e_.f32(), packed, b.CreateAdd(to, e_.c64(v * w_))),
+                             llvm::Align(32));
+      }
+    });
+    b.CreateStore(j0, packed_strip);
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
   }
 
   Value* Mask(int lanes) {
@@ -509,9 +564,11 @@ class MatMulEmitter {
       acc.back()->addIncoming(llvm::Constant::getNullValue(vec_), pre);
     }
     std::vector<Value*> bv;
-    Value* brow = b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
+    Value* brow =
+        packed_ ? b.CreateMul(p, e_.c64(nv_ * w_)) : b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
     for (int v = 0; v < nv; ++v) {
-      Value* ptr = b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(brow, e_.c64(v * w_)));
+      Value* ptr =
+          b.CreateInBoundsGEP(e_.f32(), packed_ ? packed_ : bm_, b.CreateAdd(brow, e_.c64(v * w_)));
       bool partial = v == nv - 1 && last_lanes < w_;
       if (partial) {
         bv.push_back(b.CreateMaskedLoad(vec_, ptr, llvm::Align(4), Mask(last_lanes),
@@ -572,7 +629,8 @@ class MatMulEmitter {
   E& e_;
   int64_t m_, k_, n_;
   Epilogue epilogue_;
-  Value *a_, *bm_, *c_;  // the operand and result buffers of the function being emitted
+  Value *a_, *bm_, *c_;      // the operand and result buffers of the function being emitted
+  Value* packed_ = nullptr;  // while emitting a tile of a packed strip: the strip
   bool a_transposed_ = false;
   int w_, nv_, mr_;
   llvm::FixedVectorType* vec_;

@@ -159,9 +159,16 @@ TEST(JitOps, LayoutOps) {
 
 TEST(JitOps, MatMulOddShapes) {
   // Shapes around the register tile (6 rows x 2-4 vectors) and the vector width.
-  std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},      {1, 3, 1},    {7, 33, 17},
-                                                {6, 16, 16},    {13, 5, 129}, {33, 129, 130},
-                                                {32, 784, 128}, {2, 0, 3}};
+  std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},
+                                                {1, 3, 1},
+                                                {7, 33, 17},
+                                                {6, 16, 16},
+                                                {13, 5, 129},
+                                                {33, 129, 130},
+                                                {32, 784, 128},
+                                                {2, 0, 3},
+                                                // B over 512 KiB: strips are packed.
+                                                {20, 700, 300}};
   for (auto [m, k, n] : shapes) {
     SCOPED_TRACE(str_cat(m, "x", k, "x", n));
     Compare(OneOp({{DType::kF32, {m, k}}, {DType::kF32, {k, n}}},

@@ -105,6 +105,12 @@ OpCost op_cost(const ir::Graph& graph, ir::NodeId id) {
     case OpKind::kReduceMax:
     case OpKind::kArgMax:
       return {Elements(graph.nodes[node.inputs[0]].type) - out_elements, read_bytes + out_bytes};
+    case OpKind::kSoftmaxCrossEntropy:
+    case OpKind::kSoftmaxCrossEntropyGrad:
+      // Per logit: the row maximum, exp of the shifted logit and its sum, then
+      // either the log-probability times the target (loss) or p * sum(t) - t,
+      // times g (gradient): about 7 operations.
+      return {7 * Elements(graph.nodes[node.inputs[0]].type), read_bytes + out_bytes};
     default:
       // Elementwise ops, comparisons, casts and one_hot: one per result element.
       return {out_elements, read_bytes + out_bytes};
