@@ -41,7 +41,7 @@ absl::Status Emit(StageContext& context, JitArtifact what) {
   context.text = *std::move(text);
   if (context.pipeline.pass_timing) {
     std::vector<passes::PassTiming> rows = {{"llvm emit", t.emit, std::nullopt, -1},
-                                            {"llvm O3", t.optimize, std::nullopt, -1}};
+                                            {"llvm optimise", t.optimize, std::nullopt, -1}};
     if (what == JitArtifact::kAssembly)
       rows.push_back({"llvm codegen", t.codegen, std::nullopt, -1});
     std::ostream& out = context.pipeline.stream ? *context.pipeline.stream : std::cerr;
