@@ -65,15 +65,16 @@ Grads GradDiv(GradContext& c) {
   return {c.b.div(c.grad, b), c.b.neg(c.b.div(c.b.mul(c.grad, c.id), b))};
 }
 // Kinks: at a tie the gradient goes to the second operand, so relu(x) =
-// max(x, 0) has gradient 0 at x == 0, as in TensorFlow and PyTorch.
+// max(x, 0) has gradient 0 at x == 0, as in TensorFlow and PyTorch. The mask
+// compares the result with b (max(a, b) > b exactly when a > b, NaN included),
+// so a relu's backward pass reads its output, which the next layer's weight
+// gradient reads anyway, and the pre-activation need not be kept.
 Grads GradMax(GradContext& c) {
-  NodeId a = c.in(0), b = c.in(1);
-  NodeId ga = c.b.mul(c.grad, c.b.greater(a, b));
+  NodeId ga = c.b.mul(c.grad, c.b.greater(c.id, c.in(1)));
   return {ga, c.b.sub(c.grad, ga)};
 }
 Grads GradMin(GradContext& c) {
-  NodeId a = c.in(0), b = c.in(1);
-  NodeId ga = c.b.mul(c.grad, c.b.greater(b, a));
+  NodeId ga = c.b.mul(c.grad, c.b.greater(c.in(1), c.id));
   return {ga, c.b.sub(c.grad, ga)};
 }
 Grads GradCast(GradContext& c) {
