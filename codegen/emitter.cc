@@ -188,7 +188,7 @@ class Emitter {
   std::vector<Unit> Units() const;
   llvm::Function* NodeFunction(const Unit& unit, const std::string& name);
   void EmitGroupLoop(const std::vector<NodeId>& members);
-  void EmitEpilogueGroup(const std::vector<NodeId>& members);
+  void EmitEpilogueGroup(const std::vector<NodeId>& group);
   llvm::Function* EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
                                    int64_t stride);
   bool NeedsStore(NodeId id, const std::vector<NodeId>& members) const;
@@ -371,8 +371,11 @@ class MatMulEmitter {
   using Epilogue =
       std::function<void(Value* i0, Value* j0, int rows, int cols, Value* tile, int64_t stride)>;
 
-  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n, Epilogue epilogue = nullptr)
-      : e_(e), m_(m), k_(k), n_(n), epilogue_(std::move(epilogue)) {
+  // `column_sum`, when >= 0, is a node that receives the column sums of B,
+  // which the tiles of the first row band accumulate as they stream B.
+  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n, Epilogue epilogue = nullptr,
+                NodeId column_sum = -1)
+      : e_(e), m_(m), k_(k), n_(n), epilogue_(std::move(epilogue)), column_sum_(column_sum) {
     a_transposed_ = e.FoldedTransposeSource(e.id()) >= 0;
     BindBuffers();
     w_ = e.width();
@@ -392,6 +395,7 @@ class MatMulEmitter {
     a_ = source >= 0 ? e_.buf(source) : e_.in(0);
     bm_ = e_.in(1);
     c_ = e_.has_buffer(e_.id()) ? e_.out() : nullptr;
+    sums_ = column_sum_ >= 0 ? e_.buf(column_sum_) : nullptr;
   }
 
   void Emit() {
@@ -404,7 +408,7 @@ class MatMulEmitter {
       e_.For(full_m, [&](Value* it) {
         Value* i0 = e_.b().CreateMul(it, e_.c64(mr_));
         e_.For(full_n,
-               [&](Value* jt) { Tile(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
+               [&](Value* jt) { TileAt(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
       });
     }
     // The partial column tile of every full row band, then the partial row band.
@@ -413,7 +417,7 @@ class MatMulEmitter {
     if (rem_m) {
       Value* i0 = e_.c64(full_m * mr_);
       e_.For(full_n, [&](Value* jt) {
-        Tile(i0, e_.b().CreateMul(jt, e_.c64(nr)), static_cast<int>(rem_m), nv_, w_);
+        TileAt(i0, e_.b().CreateMul(jt, e_.c64(nr)), static_cast<int>(rem_m), nv_, w_);
       });
       if (rem_n) ColumnTail(i0, static_cast<int>(rem_m));
     }
@@ -424,7 +428,7 @@ class MatMulEmitter {
     int64_t nr = nv_ * w_, rem_n = n_ % nr;
     int nv = static_cast<int>((rem_n + w_ - 1) / w_);
     int last = static_cast<int>(rem_n - (nv - 1) * w_);
-    Tile(i0, e_.c64(n_ / nr * nr), mr, nv, last);
+    TileAt(i0, e_.c64(n_ / nr * nr), mr, nv, last);
   }
 
   // The full tiles, numbered row-major, go to kiln_parallel_for in fixed
@@ -484,7 +488,7 @@ class MatMulEmitter {
     Value* j0 = b.CreateMul(strip, e_.c64(nr));
     if (pack) PackStrip(j0, packed, packed_strip);
     packed_ = packed;
-    Tile(i0, j0, mr_, nv_, w_);
+    TileAt(i0, j0, mr_, nv_, w_);
     packed_ = nullptr;
     Value* next = b.CreateAdd(t, e_.c64(1));
     t->addIncoming(next, b.GetInsertBlock());
@@ -542,13 +546,45 @@ class MatMulEmitter {
     b.SetInsertPoint(done);
   }
 
+  // Stores the first `lanes` lanes of `x` at element `index` of `buffer`.
+  void StoreVector(Value* x, Value* buffer, Value* index, int lanes) {
+    Value* ptr = e_.b().CreateInBoundsGEP(e_.f32(), buffer, index);
+    if (lanes < w_) {
+      e_.b().CreateMaskedStore(x, ptr, llvm::Align(4), Mask(lanes));
+    } else {
+      e_.b().CreateAlignedStore(x, ptr, llvm::Align(4));
+    }
+  }
+
   Value* Mask(int lanes) {
     std::vector<llvm::Constant*> bits;
     for (int i = 0; i < w_; ++i) bits.push_back(e_.b().getInt1(i < lanes));
     return llvm::ConstantVector::get(bits);
   }
 
-  void Tile(Value* i0, Value* j0, int mr, int nv, int last_lanes) {
+  // A tile, which accumulates column sums of B too when it is in the first
+  // row band and the group has a column sum (decided at run time when i0 is).
+  void TileAt(Value* i0, Value* j0, int mr, int nv, int last_lanes) {
+    if (!sums_) return Tile(i0, j0, mr, nv, last_lanes, false);
+    if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(i0)) {
+      return Tile(i0, j0, mr, nv, last_lanes, c->isZero());
+    }
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* first = llvm::BasicBlock::Create(e_.ctx(), "band0", f);
+    llvm::BasicBlock* other = llvm::BasicBlock::Create(e_.ctx(), "band", f);
+    llvm::BasicBlock* join = llvm::BasicBlock::Create(e_.ctx(), "band.join", f);
+    b.CreateCondBr(b.CreateICmpEQ(i0, e_.c64(0)), first, other);
+    b.SetInsertPoint(first);
+    Tile(i0, j0, mr, nv, last_lanes, true);
+    b.CreateBr(join);
+    b.SetInsertPoint(other);
+    Tile(i0, j0, mr, nv, last_lanes, false);
+    b.CreateBr(join);
+    b.SetInsertPoint(join);
+  }
+
+  void Tile(Value* i0, Value* j0, int mr, int nv, int last_lanes, bool column_sums) {
     auto& b = e_.b();
     llvm::Function* f = b.GetInsertBlock()->getParent();
     llvm::BasicBlock* pre = b.GetInsertBlock();
@@ -562,6 +598,11 @@ class MatMulEmitter {
     for (int i = 0; i < mr * nv; ++i) {
       acc.push_back(b.CreatePHI(vec_, 2, "acc"));
       acc.back()->addIncoming(llvm::Constant::getNullValue(vec_), pre);
+    }
+    std::vector<llvm::PHINode*> sum;
+    for (int v = 0; column_sums && v < nv; ++v) {
+      sum.push_back(b.CreatePHI(vec_, 2, "colsum"));
+      sum.back()->addIncoming(llvm::Constant::getNullValue(vec_), pre);
     }
     std::vector<Value*> bv;
     Value* brow =
@@ -588,15 +629,24 @@ class MatMulEmitter {
         next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_}, {a, bv[v], acc[r * nv + v]});
       }
     }
+    // In order over k from 0, as reduce_sum adds, so the sums match the interpreter.
+    std::vector<Value*> sum_next;
+    for (size_t v = 0; v < sum.size(); ++v) sum_next.push_back(b.CreateFAdd(sum[v], bv[v]));
     Value* pn = b.CreateAdd(p, e_.c64(1), "", true, true);
     llvm::BasicBlock* latch = b.GetInsertBlock();
     p->addIncoming(pn, latch);
     for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], latch);
+    for (size_t v = 0; v < sum.size(); ++v) sum[v]->addIncoming(sum_next[v], latch);
     b.CreateCondBr(b.CreateICmpULT(pn, e_.c64(k_)), loop, exit);
     b.SetInsertPoint(exit);
     auto value = [&](int r, int v) {
       return k_ > 0 ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
     };
+    for (size_t v = 0; v < sum_next.size(); ++v) {
+      Value* total = k_ > 0 ? sum_next[v] : llvm::Constant::getNullValue(vec_);
+      StoreVector(total, sums_, b.CreateAdd(j0, e_.c64(static_cast<int64_t>(v) * w_)),
+                  v + 1 == sum_next.size() ? last_lanes : w_);
+    }
     if (c_) {
       for (int r = 0; r < mr; ++r) {
         Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
@@ -631,6 +681,8 @@ class MatMulEmitter {
   Epilogue epilogue_;
   Value *a_, *bm_, *c_;      // the operand and result buffers of the function being emitted
   Value* packed_ = nullptr;  // while emitting a tile of a packed strip: the strip
+  NodeId column_sum_;
+  Value* sums_ = nullptr;  // the column sum's buffer
   bool a_transposed_ = false;
   int w_, nv_, mr_;
   llvm::FixedVectorType* vec_;
@@ -978,8 +1030,12 @@ void Emitter::EmitEpilogueElement(const std::vector<NodeId>& members, Value* row
 
 // A matmul leading a group runs the other members on each output tile while
 // the tile is still in L1 (e.g. bias, activation and optimizer update).
-void Emitter::EmitEpilogueGroup(const std::vector<NodeId>& members) {
-  id_ = members[0];
+void Emitter::EmitEpilogueGroup(const std::vector<NodeId>& group) {
+  id_ = group[0];
+  // A column sum is computed in the tiles' k loop, not per element.
+  NodeId column_sum = ir::is_column_sum_of(g_, group[0], group[1]) ? group[1] : -1;
+  std::vector<NodeId> members = {group[0]};
+  members.insert(members.end(), group.begin() + (column_sum >= 0 ? 2 : 1), group.end());
   // One out-of-line function per tile size, with noalias buffers (a parallel
   // task loads its buffers from a context, so only the parameters carry the
   // no-alias facts the vectoriser needs). The call costs little next to a tile.
@@ -993,7 +1049,9 @@ void Emitter::EmitEpilogueGroup(const std::vector<NodeId>& members) {
     b_.CreateCall(body, args);
   };
   const ir::Shape& a = in_type(0).shape;
-  MatMulEmitter(*this, a[0], a[1], in_type(1).shape[1], epilogue).Emit();
+  MatMulEmitter(*this, a[0], a[1], in_type(1).shape[1],
+                members.size() > 1 ? MatMulEmitter::Epilogue(epilogue) : nullptr, column_sum)
+      .Emit();
 }
 
 // void epilogue(ptr noalias buffers..., ptr noalias tile, i64 i0, i64 j0, i64 seed)

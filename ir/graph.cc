@@ -46,6 +46,13 @@ void Graph::clear_plan() {
 
 bool can_lead_group(OpKind op) { return op == OpKind::kMatMul; }
 
+bool is_column_sum_of(const Graph& g, NodeId leader, NodeId id) {
+  const Node& m = g.nodes[leader];
+  const Node& n = g.nodes[id];
+  return m.op == OpKind::kMatMul && n.op == OpKind::kReduceSum && n.inputs[0] == m.inputs[1] &&
+         attr_int(n.attrs, "axis") == 0 && g.nodes[n.inputs[0]].type.shape.size() == 2;
+}
+
 NodeId Graph::add(Node node) {
   nodes.push_back(std::move(node));
   return static_cast<NodeId>(nodes.size()) - 1;

@@ -67,6 +67,15 @@ bool is_fusible(OpKind op);
 /// (its epilogue).
 bool can_lead_group(OpKind op);
 
+struct Graph;
+
+/// Whether node `id` is a column sum that a group led by matmul `leader` may
+/// compute along with its product: a reduce_sum over axis 0 of the matmul's
+/// second operand (a dense layer's bias gradient next to its weight
+/// gradient). The product's tiles stream through every column of that
+/// operand, so the tiles of the first row band add them up on the way.
+bool is_column_sum_of(const Graph& g, NodeId leader, NodeId id);
+
 /// A graph of nodes in topological order.
 struct Graph {
   std::string name = "graph";

@@ -89,12 +89,23 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
 }
 
 // A fusion group is a run of consecutive fusible nodes with one shape, whose
-// first node may instead be a matmul (the group is then its epilogue).
+// first node may instead be a matmul (the group is then its epilogue, and may
+// start with a column sum of the matmul's second operand).
 absl::Status CheckGroup(const Graph& g, NodeId id, std::set<int>* closed) {
   const Node& n = g.nodes[id];
   if (n.group < 0) return absl::OkStatus();
   bool first = id == 0 || g.nodes[id - 1].group != n.group;
-  if (!is_fusible(n.op) && !(first && can_lead_group(n.op))) {
+  NodeId leader = id;
+  while (leader > 0 && g.nodes[leader - 1].group == n.group) --leader;
+  for (NodeId in : n.inputs) {
+    if (g.nodes[in].group == n.group && is_column_sum_of(g, leader, in)) {
+      return absl::InvalidArgumentError(
+          str_cat("reads the column sum %", in,
+                  " inside its fusion group, where it is not complete until the group ends"));
+    }
+  }
+  bool column_sum = id == leader + 1 && is_column_sum_of(g, leader, id);
+  if (!column_sum && !is_fusible(n.op) && !(first && can_lead_group(n.op))) {
     return absl::InvalidArgumentError(
         str_cat("op ", op_name(n.op),
                 can_lead_group(n.op) ? " can only lead a fusion group" : " cannot be fused"));
@@ -103,9 +114,9 @@ absl::Status CheckGroup(const Graph& g, NodeId id, std::set<int>* closed) {
     return absl::InvalidArgumentError(
         str_cat("fusion group ", n.group, " is not a run of consecutive nodes"));
   }
-  if (!first && g.nodes[id - 1].type.shape != n.type.shape) {
+  if (!first && !column_sum && g.nodes[leader].type.shape != n.type.shape) {
     return absl::InvalidArgumentError(str_cat("fusion group ", n.group, " mixes shapes ",
-                                              shape_string(g.nodes[id - 1].type.shape), " and ",
+                                              shape_string(g.nodes[leader].type.shape), " and ",
                                               shape_string(n.type.shape)));
   }
   if (id + 1 >= static_cast<NodeId>(g.nodes.size()) || g.nodes[id + 1].group != n.group) {

@@ -70,38 +70,67 @@ Epilogue FindEpilogue(const ir::Graph& g, ir::NodeId m) {
   return e;
 }
 
+// A column sum of m's second operand that can be computed in m's tiles: one
+// not yet grouped, read by no epilogue member (it is complete only after the
+// last tile) and only by nodes after m that stay there; else -1.
+ir::NodeId FindColumnSum(const ir::Graph& g, ir::NodeId m, const Epilogue& e) {
+  auto in = [](const std::vector<ir::NodeId>& v, ir::NodeId x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  for (ir::NodeId s = 0; s < static_cast<ir::NodeId>(g.nodes.size()); ++s) {
+    if (!ir::is_column_sum_of(g, m, s) || g.nodes[s].group >= 0 || in(e.hoisted, s)) continue;
+    bool movable = true;
+    for (ir::NodeId c = s + 1; c < static_cast<ir::NodeId>(g.nodes.size()); ++c) {
+      if (in(g.nodes[c].inputs, s) && (c < m || in(e.hoisted, c) || in(e.members, c))) {
+        movable = false;
+      }
+    }
+    if (movable) return s;
+  }
+  return -1;
+}
+
 class FuseDense : public Pass {
  public:
   std::string_view name() const override { return "fuse-dense"; }
 
   // Matmuls are taken last to first, so a node both a forward and a backward
   // matmul could take (the relu mask) joins the later one, next to its reader.
-  // Reordering for a matmul only moves nodes after it, so earlier ids hold.
+  // Reordering for a matmul only moves nodes after it, so earlier ids hold,
+  // except when a column sum moves from before it: then the walk restarts
+  // (grouped matmuls are skipped).
   absl::StatusOr<bool> run(ir::Graph& graph) override {
     bool changed = false;
     for (auto m = static_cast<ir::NodeId>(graph.nodes.size()) - 1; m >= 0; --m) {
       if (graph.nodes[m].op != ir::OpKind::kMatMul || graph.nodes[m].group >= 0) continue;
       Epilogue e = FindEpilogue(graph, m);
-      if (e.members.empty()) continue;
-      // New order: what came before, the moved nodes, m and its members, the rest.
+      ir::NodeId sum = FindColumnSum(graph, m, e);
+      if (e.members.empty() && sum < 0) continue;
+      // New order: what came before, the moved nodes, m, its column sum and
+      // its members, the rest.
       std::vector<bool> placed(graph.nodes.size(), false);
       std::vector<ir::NodeId> order;
       auto place = [&](ir::NodeId x) {
         order.push_back(x);
         placed[x] = true;
       };
-      for (ir::NodeId x = 0; x < m; ++x) place(x);
+      for (ir::NodeId x = 0; x < m; ++x) {
+        if (x != sum) place(x);
+      }
       for (ir::NodeId x : e.hoisted) place(x);
+      const auto at = static_cast<ir::NodeId>(order.size());
       place(m);
+      if (sum >= 0) place(sum);
       for (ir::NodeId x : e.members) place(x);
+      const auto end = static_cast<ir::NodeId>(order.size());
       for (size_t x = 0; x < graph.nodes.size(); ++x) {
         if (!placed[x]) order.push_back(static_cast<ir::NodeId>(x));
       }
       int group = NextGroup(graph);
       graph.reorder(order);
-      ir::NodeId at = m + static_cast<ir::NodeId>(e.hoisted.size());
-      for (size_t k = 0; k <= e.members.size(); ++k) graph.nodes[at + k].group = group;
+      for (ir::NodeId k = at; k < end; ++k) graph.nodes[k].group = group;
       changed = true;
+      if (sum >= 0 && sum < m) m = static_cast<ir::NodeId>(graph.nodes.size());
     }
     // Number the groups in the order they appear.
     std::vector<int> renumbered(NextGroup(graph), -1);

@@ -349,6 +349,52 @@ TEST(Fusion, TrainingStepIsFusedPrintedAndVerified) {
               HasSubstr("%2 = matmul (layer l, fwd): op matmul can only lead a fusion group"));
 }
 
+// dW = x^T dz and db = sum(dz, 0): fuse-dense puts the column sum in the
+// matmul's group, and the JIT adds it up in the tiles of the first row band;
+// the shapes cover a first band that is a partial one (m < 6), full bands,
+// partial column tiles and the parallel, packed path.
+TEST(Fusion, BiasGradientIsSummedInTheWeightGradientTiles) {
+  for (auto [k, m, n] : std::vector<std::array<int64_t, 3>>{
+           {1, 3, 17}, {7, 1, 1}, {33, 13, 129}, {32, 784, 128}, {20, 300, 700}}) {
+    SCOPED_TRACE(str_cat(k, "x", m, "x", n));
+    ir::Graph g = OneOp({{DType::kF32, {k, m}}, {DType::kF32, {k, n}}}, [](ir::Builder& b, auto x) {
+      NodeId sum = b.reduce_sum(x[1], 0);
+      NodeId dw = b.matmul(b.transpose(x[0]), x[1]);
+      b.output("db", sum);  // after the matmul, as a bias update would be
+      return dw;
+    });
+    ASSERT_TRUE(testing::run_passes(g, {"fuse-dense"}).ok());
+    NodeId matmul = g.nodes_of(ir::OpKind::kMatMul)[0];
+    ASSERT_GE(g.nodes[matmul].group, 0);
+    EXPECT_TRUE(ir::is_column_sum_of(g, matmul, matmul + 1));
+    EXPECT_EQ(g.nodes[matmul + 1].group, g.nodes[matmul].group);
+    Compare(g);
+  }
+}
+
+TEST(Fusion, ColumnSumMustFollowItsMatmulAndNotBeReadInItsGroup) {
+  auto error = [](const std::string& text) {
+    auto g = ir::parse(text);
+    EXPECT_TRUE(g.ok()) << g.status();
+    return g.ok() ? std::string(ir::verify(*g).message()) : "";
+  };
+  EXPECT_THAT(error(R"(graph "g" {
+    %0 = input {name="x"} : f32[2,2] @input fwd
+    %1 = matmul %0, %0 : f32[2,2] @l fwd fused=0
+    %2 = neg %1 : f32[2,2] @l fwd fused=0
+    %3 = reduce_sum %0 {axis=0} : f32[2] @l fwd fused=0
+  })"),
+              HasSubstr("%3 = reduce_sum (layer l, fwd): op reduce_sum cannot be fused"));
+  EXPECT_THAT(error(R"(graph "g" {
+    %0 = input {name="x"} : f32[2,2] @input fwd
+    %1 = matmul %0, %0 : f32[2,2] @l fwd fused=0
+    %2 = reduce_sum %0 {axis=0} : f32[2] @l fwd fused=0
+    %3 = broadcast %2 {dims=[1]} : f32[2,2] @l fwd fused=0
+  })"),
+              HasSubstr("%3 = broadcast (layer l, fwd): reads the column sum %2 inside its "
+                        "fusion group"));
+}
+
 TEST(Fusion, FusedStepMatchesTheUnfusedInterpreterRun) {
   // The interpreter ignores groups, so running the fused graph on both
   // executors checks the fused loops against op-by-op execution.
