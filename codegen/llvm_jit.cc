@@ -1,6 +1,8 @@
 // The JIT engine: LLVM ORC LLJIT for the host, an O3 pipeline that knows the
 // target machine, and an executor that runs the compiled step. The only file
 // that includes the ORC and PassBuilder headers (they are slow to compile).
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -13,9 +15,11 @@
 #include "ir/memory_plan.h"
 #include "ir/strings.h"
 #include "ir/verifier.h"
+#include "llvm/ExecutionEngine/JITLink/JITLink.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
@@ -112,6 +116,67 @@ bool DumpRequested(const char* what) {
   const char* env = std::getenv("KILN_JIT_DUMP");
   return env && std::strstr(env, what) != nullptr;
 }
+
+// With KILN_PERF_MAP=1, every function the JIT links (kernels, matmul tile
+// tasks, epilogues) is appended to /tmp/perf-PID.map, the file `perf report`
+// reads to name JIT code, so a profile of a training run shows kernels by name.
+class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
+ public:
+  static bool requested() {
+    const char* env = std::getenv("KILN_PERF_MAP");
+    return env && std::atoi(env) >= 1;
+  }
+
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility&, llvm::jitlink::LinkGraph&,
+                        llvm::jitlink::PassConfiguration& config) override {
+    config.PostFixupPasses.push_back([](llvm::jitlink::LinkGraph& g) {
+      // JITLink keeps no symbols for local functions (matmul tile tasks and
+      // epilogues). They follow the kernel that created them in the object,
+      // so the code between a kernel's end and the next symbol is named
+      // "<kernel>.helpers".
+      struct Code {
+        uint64_t address, size, block_end;
+        std::string name;
+      };
+      std::vector<Code> code;
+      for (const llvm::jitlink::Symbol* sym : g.defined_symbols()) {
+        const llvm::jitlink::Block& block = sym->getBlock();
+        const auto prot = static_cast<int>(block.getSection().getMemProt());
+        if (!sym->hasName() || (prot & static_cast<int>(llvm::orc::MemProt::Exec)) == 0) continue;
+        code.push_back({sym->getAddress().getValue(), sym->getSize(),
+                        block.getAddress().getValue() + block.getSize(), sym->getName().str()});
+      }
+      std::sort(code.begin(), code.end(),
+                [](const Code& a, const Code& b) { return a.address < b.address; });
+      static std::mutex mu;
+      std::lock_guard<std::mutex> lock(mu);
+      std::FILE* f = std::fopen(str_cat("/tmp/perf-", getpid(), ".map").c_str(), "a");
+      if (!f) return llvm::Error::success();  // profiling aid only: never fail a compile
+      for (size_t i = 0; i < code.size(); ++i) {
+        const Code& c = code[i];
+        uint64_t end = c.address + c.size;
+        uint64_t next =
+            i + 1 < code.size() ? std::min(code[i + 1].address, c.block_end) : c.block_end;
+        std::fprintf(f, "%llx %llx %s\n", static_cast<unsigned long long>(c.address),
+                     static_cast<unsigned long long>(c.size), c.name.c_str());
+        if (next >= end + 16) {  // smaller gaps are alignment padding
+          std::fprintf(f, "%llx %llx %s.helpers\n", static_cast<unsigned long long>(end),
+                       static_cast<unsigned long long>(next - end), c.name.c_str());
+        }
+      }
+      std::fclose(f);
+      return llvm::Error::success();
+    });
+  }
+  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility&) override {
+    return llvm::Error::success();
+  }
+  llvm::Error notifyRemovingResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey) override {
+    return llvm::Error::success();
+  }
+  void notifyTransferringResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey,
+                                   llvm::orc::ResourceKey) override {}
+};
 
 std::string FormatMs(double ms) {
   char buf[32];
@@ -469,6 +534,12 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
   if (!jit) return FromLlvm(jit.takeError(), "cannot create LLJIT");
+  if (PerfMapPlugin::requested()) {
+    if (auto* linker =
+            llvm::dyn_cast<llvm::orc::ObjectLinkingLayer>(&(*jit)->getObjLinkingLayer())) {
+      linker->addPlugin(std::make_unique<PerfMapPlugin>());
+    }
+  }
   // The step calls expf/logf/tanhf from the process's libm.
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
       (*jit)->getDataLayout().getGlobalPrefix());

@@ -6,9 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <kiln/kiln.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <functional>
+#include <sstream>
 
 #include "ir/builder.h"
 #include "ir/memory_plan.h"
@@ -480,6 +484,29 @@ TEST(JitArtifacts, LlvmIrBeforeAfterAndAssembly) {
   EXPECT_THAT(*before, HasSubstr("@llvm.fma.v"));
   EXPECT_THAT(*after, HasSubstr("i32 @kiln_step_0("));
   EXPECT_THAT(*assembly, HasSubstr("vfmadd"));
+}
+
+// KILN_PERF_MAP=1 names every kernel, and the tile tasks and epilogues that
+// follow it, in perf's map file for this process.
+TEST(JitArtifacts, PerfMapNamesTheKernels) {
+  const std::string path = str_cat("/tmp/perf-", getpid(), ".map");
+  std::remove(path.c_str());
+  setenv("KILN_PERF_MAP", "1", 1);
+  auto engine = Jit();
+  unsetenv("KILN_PERF_MAP");
+  ASSERT_NE(engine, nullptr);
+  // Big enough to be split over the pool, so it has a tile task.
+  ir::Graph g = OneOp({{DType::kF32, {64, 96}}, {DType::kF32, {96, 64}}},
+                      [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); });
+  auto exec = engine->compile(g);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::remove(path.c_str());
+  EXPECT_THAT(text.str(),
+              ::testing::ContainsRegex("[0-9a-f]+ [0-9a-f]+ kiln_step_[0-9]+\\.matmul_2\n"));
+  EXPECT_THAT(text.str(), ::testing::ContainsRegex("kiln_step_[0-9]+\\.matmul_2\\.helpers\n"));
 }
 
 }  // namespace
