@@ -27,6 +27,19 @@ const std::vector<double>& History::operator[](const std::string& key) const {
 namespace detail {
 namespace {
 
+// An unset backend comes from $KILN_BACKEND, so any program (the examples, the
+// demo) can run on the reference interpreter without being rebuilt.
+Backend ChosenBackend(const CompileOptions& options) {
+  if (options.backend) return *options.backend;
+  const char* env = std::getenv("KILN_BACKEND");
+  if (env == nullptr || std::string_view(env).empty() || std::string_view(env) == "jit") {
+    return Backend::kJit;
+  }
+  if (std::string_view(env) == "interpreter") return Backend::kInterpreter;
+  throw Error(absl::InvalidArgumentError(
+      str_cat("KILN_BACKEND=\"", env, "\" is not a backend (expected jit or interpreter)")));
+}
+
 Shape WithBatch(int64_t batch, const Shape& shape) {
   Shape s{batch};
   s.insert(s.end(), shape.begin(), shape.end());
@@ -139,8 +152,8 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
   throw_if_error(pm.run(graph));
   throw_if_error(state.store.initialize(graph, state.rng));
   if (!state.engine) {
-    state.engine =
-        state.options.backend == Backend::kJit ? value_or_throw(make_jit()) : make_interpreter();
+    state.engine = ChosenBackend(state.options) == Backend::kJit ? value_or_throw(make_jit())
+                                                                 : make_interpreter();
   }
   auto start = std::chrono::steady_clock::now();
   auto executor = value_or_throw(state.engine->compile(graph));
@@ -193,8 +206,17 @@ int64_t Sequential::count_params() const {
   return n;
 }
 
+Backend Sequential::backend() const {
+  if (!state_->options.backend) {
+    throw Error(absl::FailedPreconditionError(
+        str_cat("model ", impl_->name(), " has no backend: call compile() first")));
+  }
+  return *state_->options.backend;
+}
+
 void Sequential::compile(Optimizer optimizer, Loss loss, std::vector<std::string> metrics,
                          CompileOptions options) {
+  options.backend = detail::ChosenBackend(options);
   state_->optimizer = std::move(optimizer);
   state_->loss = std::move(loss);
   state_->accuracy = false;

@@ -76,7 +76,8 @@ enum class Backend { kJit, kInterpreter };
 
 /// Compile settings beyond Keras's three.
 struct CompileOptions {
-  Backend backend = Backend::kJit;
+  /// Unset: $KILN_BACKEND ("jit" or "interpreter") when set, else the JIT.
+  std::optional<Backend> backend;
   /// Pass-manager options (print the IR after each pass, verify each).
   passes::PassManagerOptions pipeline;
 };
@@ -95,6 +96,8 @@ class Sequential {
   void add(Layer layer);
   /// The model name ("sequential").
   const std::string& name() const;
+  /// The executor compile() chose (throws before compile()).
+  Backend backend() const;
   /// Creates the weights for inputs of `input_shape` (without the batch axis).
   void build(const Shape& input_shape);
   bool built() const;

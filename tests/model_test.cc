@@ -100,6 +100,30 @@ TEST(Model, FitLowersLossAndRaisesAccuracy) {
   EXPECT_THROW(h["val_loss"], Error);
 }
 
+// An unset CompileOptions::backend comes from $KILN_BACKEND, else the JIT;
+// an explicit one wins; a bad value is an error naming it.
+TEST(Model, BackendFromOptionsOrEnvironment) {
+  Sequential model({Dense(2)});
+  model.build({3});
+  EXPECT_THROW(model.backend(), Error);
+  unsetenv("KILN_BACKEND");
+  model.compile("sgd", "mse");
+  EXPECT_EQ(model.backend(), Backend::kJit);
+  setenv("KILN_BACKEND", "interpreter", 1);
+  model.compile("sgd", "mse");
+  EXPECT_EQ(model.backend(), Backend::kInterpreter);
+  model.compile("sgd", "mse", {}, {.backend = Backend::kJit});
+  EXPECT_EQ(model.backend(), Backend::kJit);
+  setenv("KILN_BACKEND", "gpu", 1);
+  try {
+    model.compile("sgd", "mse");
+    ADD_FAILURE() << "KILN_BACKEND=gpu was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("KILN_BACKEND=\"gpu\" is not a backend"));
+  }
+  unsetenv("KILN_BACKEND");
+}
+
 TEST(Model, EvaluateAndPredictShapes) {
   set_random_seed(2);
   Blobs data = MakeBlobs(10, 8, 3, 3);
