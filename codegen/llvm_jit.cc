@@ -244,7 +244,7 @@ class JitExecutor : public Executor {
       if (out.dtype() != node.type.dtype || out.shape() != node.type.shape) {
         out = Tensor(node.type.dtype, node.type.shape);
       }
-      std::memcpy(out.raw(), table_[plan_.root[id]], out.nbytes());
+      if (out.nbytes() > 0) std::memcpy(out.raw(), table_[plan_.root[id]], out.nbytes());
     }
     return absl::OkStatus();
   }

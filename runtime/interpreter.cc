@@ -82,8 +82,8 @@ absl::Status KernelOutput(const Args& a) { return NoOp(a); }
 // Stages the new value; run() applies every assign once the step is done, so
 // all reads in the step (and swaps such as a <- b, b <- a) see the old values.
 absl::Status KernelAssign(const Args& a) {
-  std::memcpy(a.out, a.in[1],
-              ir::num_elements(a.node.type.shape) * ir::dtype_size(a.node.type.dtype));
+  size_t bytes = ir::num_elements(a.node.type.shape) * ir::dtype_size(a.node.type.dtype);
+  if (bytes > 0) std::memcpy(a.out, a.in[1], bytes);
   return absl::OkStatus();
 }
 absl::Status KernelReshape(const Args& a) { return NoOp(a); }
@@ -382,10 +382,12 @@ class Interpreter : public Executor {
       if (out.dtype() != node.type.dtype || out.shape() != node.type.shape) {
         out = Tensor(node.type.dtype, node.type.shape);
       }
-      std::memcpy(out.raw(), ptrs_[id], out.nbytes());
+      // Empty tensors (a batch of 0) may have no storage: memcpy wants real pointers.
+      if (out.nbytes() > 0) std::memcpy(out.raw(), ptrs_[id], out.nbytes());
     }
     for (ir::NodeId id : assigns_) {
       const Node& node = graph_.nodes[id];
+      if (buffers_[id].nbytes() == 0) continue;
       std::memcpy(const_cast<std::byte*>(ptrs_[node.inputs[0]]), buffers_[id].raw(),
                   buffers_[id].nbytes());
     }

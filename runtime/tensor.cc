@@ -85,7 +85,7 @@ Tensor Tensor::from(Shape shape, std::span<const T> values) {
     throw Error(absl::InvalidArgumentError(str_cat(
         "Tensor::from: ", values.size(), " values for shape ", ir::shape_string(t.shape()))));
   }
-  std::memcpy(t.raw(), values.data(), t.nbytes());
+  if (t.nbytes() > 0) std::memcpy(t.raw(), values.data(), t.nbytes());
   return t;
 }
 
@@ -145,7 +145,7 @@ Tensor Tensor::slice(int64_t begin, int64_t end) const {
   s[0] = end - begin;
   Tensor t(dtype_, s);
   size_t row = shape_[0] ? nbytes() / shape_[0] : 0;
-  std::memcpy(t.raw(), raw() + begin * row, (end - begin) * row);
+  if (end > begin && row > 0) std::memcpy(t.raw(), raw() + begin * row, (end - begin) * row);
   return t;
 }
 
