@@ -99,11 +99,13 @@ std::string OutputShape(const Shape& shape) {
   return s + ")";
 }
 
-// The logits of the output when they are known: the output itself with
-// from_logits, or the input of a softmax output layer (as Keras does, so the
-// loss never takes the log of a rounded probability); else -1.
+// The logits of the output when they are known, else -1: the input of a
+// softmax output layer (so the loss never takes the log of a rounded
+// probability), even with from_logits, as Keras 3 does; else the output itself
+// with from_logits.
 ir::NodeId Logits(const Loss& loss, Recorded out) {
-  return FromLogits(loss) ? out.out : out.logits;
+  if (out.logits >= 0) return out.logits;
+  return FromLogits(loss) ? out.out : -1;
 }
 
 ir::NodeId Clip(ir::Builder& b, ir::NodeId probabilities) {

@@ -128,14 +128,11 @@ Grads GradSoftmaxCrossEntropyGrad(GradContext& c) {
   ir::Builder& b = c.b;
   NodeId z = c.in(0), t = c.in(1), g = c.in(2), u = c.grad;
   NodeId p = b.softmax(z);
-  NodeId total = b.reduce_sum(t, 1);
-  NodeId s = c.rows_to(b.reduce_sum(b.mul(u, p), 1), 0);
-  NodeId grows = c.rows_to(g, 0);
+  NodeId total = c.wants(0) || c.wants(2) ? b.reduce_sum(t, 1) : -1;
+  NodeId s = c.wants(0) || c.wants(1) ? c.rows_to(b.reduce_sum(b.mul(u, p), 1), 0) : -1;
   Grads out(3, -1);
-  if (c.wants(0)) {
-    out[0] = b.mul(b.mul(c.rows_to(b.mul(g, total), 0), p), b.sub(u, s));
-  }
-  if (c.wants(1)) out[1] = b.mul(grows, b.sub(s, u));
+  if (c.wants(0)) out[0] = b.mul(b.mul(c.rows_to(b.mul(g, total), 0), p), b.sub(u, s));
+  if (c.wants(1)) out[1] = b.mul(c.rows_to(g, 0), b.sub(s, u));
   if (c.wants(2)) out[2] = b.reduce_sum(b.mul(u, b.sub(b.mul(p, c.rows_to(total, 0)), t)), 1);
   return out;
 }

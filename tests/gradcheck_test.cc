@@ -474,6 +474,26 @@ TEST(LossValues, CrossEntropyOnUnnormalisedProbabilitiesMatchesKeras) {
   }
 }
 
+// As in Keras 3, a softmax output layer's logits are used even when the loss
+// says from_logits=True: the loss is not the softmax of the probabilities.
+TEST(LossValues, FromLogitsOnASoftmaxOutputUsesItsLogits) {
+  ir::Graph g;
+  ir::Builder b(&g);
+  NodeId z = b.input("z", {ir::DType::kF32, {1, 3}});
+  NodeId y = b.input("y", {ir::DType::kI32, {1}});
+  detail::Recorded out = detail::record_softmax(b, z);
+  Loss from_logits(losses::SparseCategoricalCrossentropy{.from_logits = true});
+  b.output("loss", detail::record_loss(b, from_logits, out, y));
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto exec = make_interpreter()->compile(g);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  Tensor zv = f32({1, 3}, {0.0f, std::log(3.0f), 0.0f}), yv = i32({1}, {1});
+  VariableStore vars;
+  Outputs result;
+  ASSERT_TRUE((*exec)->run({{"z", &zv}, {"y", &yv}}, vars, 0, &result).ok());
+  EXPECT_NEAR(result.at("loss").data<float>()[0], -std::log(0.6), 1e-6);  // softmax(z)[1] = 3/5
+}
+
 TEST(GradCheck, MeanSquaredError) {
   CheckLoss(losses::MeanSquaredError{}, /*softmax_output=*/false,
             /*probabilities=*/false);
