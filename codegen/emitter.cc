@@ -653,12 +653,8 @@ class MatMulEmitter {
       for (int r = 0; r < mr; ++r) {
         Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
         for (int v = 0; v < nv; ++v) {
-          Value* ptr = b.CreateInBoundsGEP(e_.f32(), c_, b.CreateAdd(crow, e_.c64(v * w_)));
-          if (v == nv - 1 && last_lanes < w_) {
-            b.CreateMaskedStore(value(r, v), ptr, llvm::Align(4), Mask(last_lanes));
-          } else {
-            b.CreateAlignedStore(value(r, v), ptr, llvm::Align(4));
-          }
+          StoreVector(value(r, v), c_, b.CreateAdd(crow, e_.c64(v * w_)),
+                      v == nv - 1 ? last_lanes : w_);
         }
       }
     }
