@@ -691,6 +691,40 @@ void EmitMatMul(E& e) {
   MatMulEmitter(e, a[0], a[1], e.in_type(1).shape[1]).Emit();
 }
 
+// acc = init; for c in [from, n): acc = step(acc, c), for several carried
+// values. They live in allocas that SROA turns into phis.
+std::vector<Value*> FoldAll(
+    E& e, int64_t from, int64_t n, std::vector<Value*> acc,
+    const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*)>& step) {
+  if (n <= from) return acc;
+  auto& b = e.b();
+  llvm::Function* f = b.GetInsertBlock()->getParent();
+  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+  std::vector<llvm::AllocaInst*> slots;
+  for (Value* a : acc) {
+    slots.push_back(entry.CreateAlloca(a->getType()));
+    b.CreateStore(a, slots.back());
+  }
+  auto load = [&] {
+    std::vector<Value*> cur;
+    for (auto* s : slots) cur.push_back(b.CreateLoad(s->getAllocatedType(), s));
+    return cur;
+  };
+  e.For(n - from, [&](Value* i) {
+    std::vector<Value*> next = step(load(), b.CreateAdd(i, e.c64(from)));
+    for (size_t k = 0; k < slots.size(); ++k) b.CreateStore(next[k], slots[k]);
+  });
+  return load();
+}
+
+// The same with one carried value.
+Value* Fold(E& e, int64_t from, int64_t n, Value* init,
+            const std::function<Value*(Value*, Value*)>& step) {
+  return FoldAll(e, from, n, {init}, [&](const std::vector<Value*>& acc, Value* c) {
+    return std::vector<Value*>{step(acc[0], c)};
+  })[0];
+}
+
 // Reductions see the operand as [outer, len, inner] and accumulate along len
 // in order, as the interpreter does, so sums match bit for bit.
 // acc = first element; for l in 1..len: acc = step(acc, x, l); store(acc).
@@ -702,28 +736,12 @@ void Reduce(
   auto& b = e.b();
   e.ForShape({d.outer, d.inner}, [&](Value* flat, const std::vector<Value*>& idx) {
     Value* base = b.CreateAdd(b.CreateMul(idx[0], e.c64(d.len * d.inner)), idx[1]);
-    std::vector<Value*> acc = init(e.Load(DType::kF32, e.in(0), base));
-    if (d.len > 1) {
-      // The carried accumulators live in allocas that mem2reg turns into phis.
-      std::vector<llvm::AllocaInst*> slots;
-      llvm::IRBuilder<> entry(&b.GetInsertBlock()->getParent()->getEntryBlock(),
-                              b.GetInsertBlock()->getParent()->getEntryBlock().begin());
-      for (Value* a : acc) {
-        slots.push_back(entry.CreateAlloca(a->getType()));
-        b.CreateStore(a, slots.back());
-      }
-      e.For(d.len - 1, [&](Value* l0) {
-        Value* l = b.CreateAdd(l0, e.c64(1));
-        Value* x = e.Load(DType::kF32, e.in(0), b.CreateAdd(base, b.CreateMul(l, e.c64(d.inner))));
-        std::vector<Value*> cur;
-        for (auto* s : slots) cur.push_back(b.CreateLoad(s->getAllocatedType(), s));
-        std::vector<Value*> nxt = step(cur, x, l);
-        for (size_t i = 0; i < slots.size(); ++i) b.CreateStore(nxt[i], slots[i]);
-      });
-      acc.clear();
-      for (auto* s : slots) acc.push_back(b.CreateLoad(s->getAllocatedType(), s));
-    }
-    store(flat, acc);
+    auto at = [&](Value* l) {
+      return e.Load(DType::kF32, e.in(0), b.CreateAdd(base, b.CreateMul(l, e.c64(d.inner))));
+    };
+    store(flat,
+          FoldAll(e, 1, d.len, init(at(e.c64(0))),
+                  [&](const std::vector<Value*>& acc, Value* l) { return step(acc, at(l), l); }));
   });
 }
 
@@ -786,22 +804,6 @@ void EmitOneHot(E& e) {
     b.SetInsertPoint(ok);
     e.Store(DType::kF32, e.cf(1.0), e.out(), b.CreateAdd(b.CreateMul(i, e.c64(depth)), label));
   });
-}
-
-// acc = init; for c in [from, n): acc = step(acc, c). The accumulator lives
-// in an alloca that SROA turns into a phi.
-Value* Fold(E& e, int64_t from, int64_t n, Value* init,
-            const std::function<Value*(Value*, Value*)>& step) {
-  auto& b = e.b();
-  llvm::Function* f = b.GetInsertBlock()->getParent();
-  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-  llvm::AllocaInst* slot = entry.CreateAlloca(init->getType());
-  b.CreateStore(init, slot);
-  e.For(n - from, [&](Value* i) {
-    Value* c = b.CreateAdd(i, e.c64(from));
-    b.CreateStore(step(b.CreateLoad(init->getType(), slot), c), slot);
-  });
-  return b.CreateLoad(init->getType(), slot);
 }
 
 // One row of softmax cross-entropy: element c of operand k, and the row's
