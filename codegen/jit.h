@@ -7,12 +7,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "codegen/isa.h"
 #include "runtime/executor.h"
 
 namespace kiln {
-
-/// Which vector instruction set the JIT targets.
-enum class Isa { kAuto, kAvx2, kAvx512 };
 
 /// The LLVM optimisation pipeline the JIT runs on the emitted module.
 enum class LlvmPipeline {

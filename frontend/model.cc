@@ -152,8 +152,9 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
   throw_if_error(pm.run(graph));
   throw_if_error(state.store.initialize(graph, state.rng));
   if (!state.engine) {
-    state.engine = ChosenBackend(state.options) == Backend::kJit ? value_or_throw(make_jit())
-                                                                 : make_interpreter();
+    state.engine = ChosenBackend(state.options) == Backend::kJit
+                       ? value_or_throw(make_jit({.isa = state.options.isa}))
+                       : make_interpreter();
   }
   auto start = std::chrono::steady_clock::now();
   auto executor = value_or_throw(state.engine->compile(graph));

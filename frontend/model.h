@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/isa.h"
 #include "frontend/callbacks.h"
 #include "frontend/layers.h"
 #include "frontend/losses.h"
@@ -78,6 +79,8 @@ enum class Backend { kJit, kInterpreter };
 struct CompileOptions {
   /// Unset: $KILN_BACKEND ("jit" or "interpreter") when set, else the JIT.
   std::optional<Backend> backend;
+  /// The JIT's instruction set (kAuto: the host's widest); ignored by the interpreter.
+  Isa isa = Isa::kAuto;
   /// Pass-manager options (print the IR after each pass, verify each).
   passes::PassManagerOptions pipeline;
 };

@@ -144,9 +144,8 @@ TEST(EarlyStopping, StopsRealTrainingAndPrintsTheEpoch) {
 }
 
 TEST(ModelCheckpoint, FormatsThePathAndSavesEachEpoch) {
-  fs::path dir = fs::temp_directory_path() / "kiln_ckpt_each";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  testing::TempDir temp;
+  const fs::path& dir = temp.dir();
   Sequential model = Compiled();
   Data data = Points();
   model.fit(
@@ -171,8 +170,8 @@ TEST(ModelCheckpoint, FormatsThePathAndSavesEachEpoch) {
 }
 
 TEST(ModelCheckpoint, SaveBestOnlyKeepsTheBestEpoch) {
-  fs::path path = fs::temp_directory_path() / "kiln_best.kiln";
-  fs::remove(path);
+  testing::TempDir temp;
+  fs::path path = temp.path("best.kiln");
   Sequential model = Compiled();
   auto cb =
       callbacks::ModelCheckpoint(path.string(), {.monitor = "val_loss", .save_best_only = true});
@@ -208,7 +207,8 @@ TEST(TerminateOnNaN, StopsOnTheFirstNonFiniteBatchLoss) {
 }
 
 TEST(CSVLogger, WritesAHeaderAndOneRowPerEpoch) {
-  fs::path path = fs::temp_directory_path() / "kiln_log.csv";
+  testing::TempDir temp;
+  fs::path path = temp.path("log.csv");
   Sequential model = Compiled();
   Data data = Points();
   model.fit(data.x, data.y,
@@ -365,7 +365,8 @@ TEST(History, ParamsAndPlot) {
   EXPECT_EQ(h.params.at("epochs"), 3);
   EXPECT_EQ(h.params.at("steps"), 3);  // 36 training examples / 16, rounded up
   EXPECT_THAT(h.epoch, ElementsAre(0, 1, 2));
-  fs::path svg = fs::temp_directory_path() / "kiln_curves.svg";
+  testing::TempDir temp;
+  fs::path svg = temp.path("curves.svg");
   h.plot(svg.string());
   std::ifstream in(svg);
   std::stringstream ss;

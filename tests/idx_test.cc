@@ -40,23 +40,6 @@ std::vector<uint8_t> Iota(size_t n, int start = 0) {
 // Each test gets its own directory (removed afterwards) and a restored KILN_DATA.
 class IdxTest : public ::testing::Test {
  public:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("kiln_idx_test_" + std::to_string(getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    if (const char* old = std::getenv("KILN_DATA")) old_data_ = old;
-  }
-  void TearDown() override {
-    if (old_data_) {
-      setenv("KILN_DATA", old_data_->c_str(), 1);
-    } else {
-      unsetenv("KILN_DATA");
-    }
-    fs::remove_all(dir_);
-  }
-
   std::string WriteRaw(const std::string& name, const std::string& bytes) {
     std::string path = (dir_ / name).string();
     fs::create_directories(fs::path(path).parent_path());
@@ -87,8 +70,9 @@ class IdxTest : public ::testing::Test {
     return t.ok() ? absl::OkStatus() : t.status();
   }
 
-  fs::path dir_;
-  std::optional<std::string> old_data_;
+  testing::TempDir temp_;
+  const fs::path& dir_ = temp_.dir();
+  testing::ScopedEnv data_env_{"KILN_DATA"};
 };
 
 TEST_F(IdxTest, ReadsRawImages) {

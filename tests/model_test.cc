@@ -106,7 +106,7 @@ TEST(Model, BackendFromOptionsOrEnvironment) {
   Sequential model({Dense(2)});
   model.build({3});
   EXPECT_THROW(model.backend(), Error);
-  unsetenv("KILN_BACKEND");
+  testing::ScopedEnv restore("KILN_BACKEND", std::nullopt);
   model.compile("sgd", "mse");
   EXPECT_EQ(model.backend(), Backend::kJit);
   setenv("KILN_BACKEND", "interpreter", 1);
@@ -121,7 +121,6 @@ TEST(Model, BackendFromOptionsOrEnvironment) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("KILN_BACKEND=\"gpu\" is not a backend"));
   }
-  unsetenv("KILN_BACKEND");
 }
 
 TEST(Model, EvaluateAndPredictShapes) {

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "runtime/safetensors.h"
@@ -22,10 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 using namespace layers;
 namespace fs = std::filesystem;
-
-std::string TempPath(const std::string& name) {
-  return (fs::temp_directory_path() / ("kiln_saving_" + name)).string();
-}
 
 Tensor Inputs(int64_t n, int64_t dims) {
   Tensor x(DType::kF32, {n, dims});
@@ -49,8 +46,9 @@ Sequential Trained() {
 }
 
 TEST(Saving, WeightsRoundTripPredictsIdentically) {
+  testing::TempDir temp;
   Sequential model = Trained();
-  std::string path = TempPath("w.safetensors");
+  std::string path = temp.path("w.safetensors");
   model.save_weights(path);
   Sequential fresh({Dense(8, "relu"), Dropout(0.25), Dense(3, "softmax")});
   fresh.build({5});
@@ -60,11 +58,12 @@ TEST(Saving, WeightsRoundTripPredictsIdentically) {
 }
 
 TEST(Saving, ModelRoundTripRestoresArchitectureAndPredictions) {
+  testing::TempDir temp;
   set_random_seed(3);
   Sequential inner({Flatten({2, 3}), Dense(4, "tanh"), Dense(2)});
   Sequential model({Rescaling(0.5, 0.1), inner, Softmax()});
   model.build({2, 3});  // the first layer declares no input shape
-  std::string path = TempPath("model.kiln");
+  std::string path = temp.path("model.kiln");
   model.save(path);
   Sequential loaded = load_model(path);
   Tensor x = Inputs(4, 6).reshape({4, 2, 3});
@@ -78,8 +77,9 @@ TEST(Saving, ModelRoundTripRestoresArchitectureAndPredictions) {
 }
 
 TEST(Saving, LoadingAnotherModelNamesWhatDiffers) {
+  testing::TempDir temp;
   Sequential model = Trained();
-  std::string path = TempPath("other.safetensors");
+  std::string path = temp.path("other.safetensors");
   model.save_weights(path);
   Sequential wrong({Dense(8, "relu"), Dense(4, "softmax")});
   wrong.build({5});
@@ -104,8 +104,9 @@ TEST(Saving, LoadingAnotherModelNamesWhatDiffers) {
 }
 
 TEST(Saving, CorruptFilesAreRejectedWithTheReason) {
+  testing::TempDir temp;
   Sequential model = Trained();
-  std::string path = TempPath("corrupt.safetensors");
+  std::string path = temp.path("corrupt.safetensors");
   model.save_weights(path);
   std::string bytes;
   {
@@ -141,37 +142,63 @@ TEST(Saving, CorruptFilesAreRejectedWithTheReason) {
   }
   write("");
   EXPECT_THROW(model.load_weights(path), Error);
-  EXPECT_THROW(model.load_weights(TempPath("does-not-exist")), Error);
+  EXPECT_THROW(model.load_weights(temp.path("does-not-exist")), Error);
 }
 
-// A save killed at any moment leaves the previous complete file in place.
+// A save killed at any moment leaves a complete file: the original or one the
+// child finished writing. The child stamps save i with kernel[0] = i and
+// reports each completed save through a pipe, so the parent knows which
+// versions can be on disk and kills at a random point of a later save.
 TEST(Saving, KilledSaveLeavesThePreviousFileIntact) {
+  testing::TempDir temp;
   set_random_seed(1);
   Sequential model({Dense(256, "relu"), Dense(10)});
   model.build({784});  // about 200k weights: each save takes a while
-  std::string path = TempPath("atomic.safetensors");
+  std::string path = temp.path("atomic.safetensors");
   model.save_weights(path);
-  std::vector<Tensor> original = model.get_weights();
+  const std::vector<Tensor> original = model.get_weights();
+  std::mt19937 random(std::random_device{}());
   for (int attempt = 0; attempt < 5; ++attempt) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+      close(fds[0]);
       std::vector<Tensor> w = model.get_weights();
-      for (int i = 0;; ++i) {
+      for (int32_t i = 1;; ++i) {
         w[0].data<float>()[0] = static_cast<float>(i);
         model.set_weights(w);
         model.save_weights(path);
+        if (write(fds[1], &i, sizeof i) != sizeof i) _exit(1);
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20 + 15 * attempt));
+    close(fds[1]);
+    // Wait for 1 to 3 completed saves, then kill somewhere in the next one.
+    int32_t done = 0;
+    const int wanted = 1 + static_cast<int>(random() % 3);
+    while (done < wanted) ASSERT_EQ(read(fds[0], &done, sizeof done), sizeof done);
+    std::this_thread::sleep_for(std::chrono::microseconds(random() % 3000));
     kill(child, SIGKILL);
+    int32_t reported = done;
+    while (read(fds[0], &reported, sizeof reported) == sizeof reported) {
+    }
+    close(fds[0]);
     int status = 0;
     waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the child stopped on its own";
+
     Sequential reader({Dense(256, "relu"), Dense(10)});
     reader.build({784});
     reader.load_weights(path);  // throws if the file were torn
     std::vector<Tensor> got = reader.get_weights();
-    EXPECT_TRUE(SameBytes(got[1], original[1]));
+    // Save `reported` completed; save reported + 1 may have been renamed
+    // into place just before the kill.
+    const float stamp = got[0].data<float>()[0];
+    EXPECT_TRUE(stamp == static_cast<float>(reported) || stamp == static_cast<float>(reported + 1))
+        << "kernel[0] = " << stamp << " after " << reported << " completed saves";
+    got[0].data<float>()[0] = original[0].data<float>()[0];
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(SameBytes(got[i], original[i])) << i;
   }
 }
 
@@ -188,10 +215,11 @@ std::string RunCommand(const std::string& command) {
 const std::string kReader = std::string(KILN_TEST_SOURCE_DIR) + "/safetensors_reader.py";
 
 TEST(Saving, AnIndependentReaderReadsKilnWeights) {
+  testing::TempDir temp;
   set_random_seed(2);
   Sequential model({Dense(3, "relu"), Dense(2)});
   model.build({4});
-  std::string path = TempPath("interop.safetensors");
+  std::string path = temp.path("interop.safetensors");
   model.save_weights(path);
   std::string out = RunCommand("python3 " + kReader + " read " + path);
   std::vector<Tensor> w = model.get_weights();
@@ -205,7 +233,8 @@ TEST(Saving, AnIndependentReaderReadsKilnWeights) {
 }
 
 TEST(Saving, KilnReadsAFileWrittenWithoutKiln) {
-  std::string path = TempPath("from_python.safetensors");
+  testing::TempDir temp;
+  std::string path = temp.path("from_python.safetensors");
   RunCommand("python3 " + kReader + " write " + path);
   Sequential model({Dense(3)});
   model.build({2});

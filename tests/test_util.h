@@ -4,8 +4,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,5 +61,60 @@ inline void expect_round_trip(const ir::Graph& g) {
   EXPECT_EQ(ir::print(*parsed), text);
   EXPECT_EQ(ir::verify(*parsed).ok(), ir::verify(g).ok()) << ir::verify(*parsed);
 }
+
+/// A directory of the running test's own, removed when destroyed: the test's
+/// name and the process id keep suites that run at once from colliding.
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "kiln";
+    for (char& c : name) {
+      if (c == '/') c = '_';
+    }
+    dir_ =
+        std::filesystem::temp_directory_path() / ("kiln-" + name + "-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  /// `name` inside the directory.
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+/// Remembers an environment variable and restores it when destroyed, so no
+/// test leaks a setting into later ones; set() changes it meanwhile
+/// (nullopt unsets it).
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(const char* name) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+  }
+  ScopedEnv(const char* name, std::optional<std::string> value) : ScopedEnv(name) { set(value); }
+  void set(const std::optional<std::string>& value) const {
+    if (value) {
+      setenv(name_, value->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  ~ScopedEnv() { set(old_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 }  // namespace kiln::testing

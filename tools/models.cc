@@ -83,6 +83,13 @@ const std::vector<ModelRecipe>& Recipes() {
   return *recipes;
 }
 
+const ModelRecipe* FindRecipe(const BuiltinModel& model) {
+  for (const ModelRecipe& r : Recipes()) {
+    if (r.model.name == model.name) return &r;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 const std::vector<BuiltinModel>& builtin_models() {
@@ -107,11 +114,19 @@ std::string builtin_model_names() {
   return absl::StrJoin(names, ", ");
 }
 
-absl::StatusOr<RecordedModel> record_builtin_model(const BuiltinModel& model, int batch_size) {
-  const ModelRecipe* recipe = nullptr;
-  for (const ModelRecipe& r : Recipes()) {
-    if (r.model.name == model.name) recipe = &r;
+absl::StatusOr<Sequential> make_builtin_model(const BuiltinModel& model,
+                                              const CompileOptions& options) {
+  const ModelRecipe* recipe = FindRecipe(model);
+  if (!recipe) return absl::NotFoundError(str_cat("no built-in model ", model.name));
+  try {
+    return recipe->make(recipe->optimizer, options);
+  } catch (const Error& e) {
+    return absl::Status(e.code(), str_cat(model.name, ": ", e.what()));
   }
+}
+
+absl::StatusOr<RecordedModel> record_builtin_model(const BuiltinModel& model, int batch_size) {
+  const ModelRecipe* recipe = FindRecipe(model);
   if (!recipe) return absl::NotFoundError(str_cat("no built-in model ", model.name));
   // The frontend records the training graph and hands it to the training
   // pipeline; printing it before the first pass and stopping there captures

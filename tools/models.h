@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "frontend/kiln.h"
 #include "ir/graph.h"
 #include "passes/passes.h"
 
@@ -28,6 +29,10 @@ const BuiltinModel* find_builtin_model(std::string_view name);
 
 /// "seed000, seed001, ..." for error messages and help.
 std::string builtin_model_names();
+
+/// `model` built and compiled exactly as its example does, with `options`.
+absl::StatusOr<Sequential> make_builtin_model(const BuiltinModel& model,
+                                              const CompileOptions& options = {});
 
 /// A model recorded as a training graph: forward pass, loss and metrics,
 /// before any pass has run, and the optimizer it was compiled with.
