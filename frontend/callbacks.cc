@@ -1,5 +1,6 @@
 #include "frontend/callbacks.h"
 
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -188,6 +189,14 @@ class TerminateOnNaNImpl : public Callback {
   }
 };
 
+// The shortest text that reads back as the same double (Python's repr, which
+// Keras's CSVLogger writes), so the file holds exactly History's values.
+std::string ShortestText(double v) {
+  char buf[32];
+  auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  return std::string(buf, end);
+}
+
 class CSVLoggerImpl : public Callback {
  public:
   CSVLoggerImpl(std::string filename, char separator, bool append)
@@ -210,7 +219,7 @@ class CSVLoggerImpl : public Callback {
       header_written_ = true;
     }
     file_ << epoch;
-    for (const auto& [k, v] : logs) file_ << sep_ << str_cat(v);
+    for (const auto& [k, v] : logs) file_ << sep_ << ShortestText(v);
     file_ << "\n" << std::flush;
   }
 
