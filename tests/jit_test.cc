@@ -155,9 +155,17 @@ TEST_P(JitOps, Elementwise) {
       [](B& b, auto x) { return b.max(x[0], x[1]); },
       [](B& b, auto x) { return b.min(x[0], x[1]); },
       [](B& b, auto x) { return b.greater(x[0], x[1]); },
-      // max(a, b) equals a exactly where a >= b: about half the elements.
-      [](B& b, auto x) { return b.equal(x[0], b.max(x[0], x[1])); }};
+  };
   for (auto& op : binary) Compare(OneOp({kOdd, kOdd}, op));
+  // Whole numbers in [0, 3) as f32: equal operands, and unequal ones both ways round.
+  Compare(OneOp({kOdd, kOdd},
+                [](B& b, auto x) {
+                  auto whole = [&](NodeId v) {
+                    return b.cast(b.cast(v, DType::kI32), DType::kF32);
+                  };
+                  return b.equal(whole(x[0]), whole(x[1]));
+                }),
+          0, 3);
   for (DType d : {DType::kI32, DType::kU8}) {
     ir::Type t{d, {5, 3}};
     Compare(OneOp({t, t}, [](B& b, auto x) { return b.greater(x[0], x[1]); }), 0, 4);
