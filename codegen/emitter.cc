@@ -864,7 +864,7 @@ void EmitSoftmaxCrossEntropyGrad(E& e) {
 
 using EmitFn = void (*)(E&);
 constexpr EmitFn kEmitters[] = {
-#define KILN_OP(Enum, name, arity, shape_rule, attrs) &Emit##Enum,
+#define KILN_OP(Enum, ...) &Emit##Enum,
 #include "ir/ops.def"
 #undef KILN_OP
 };

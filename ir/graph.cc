@@ -14,37 +14,10 @@ std::string_view phase_name(Phase phase) {
   return "?";
 }
 
-bool is_fusible(OpKind op) {
-  switch (op) {
-    case OpKind::kNeg:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kTanh:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kGreater:
-    case OpKind::kEqual:
-    case OpKind::kCast:
-    case OpKind::kConstant:
-    case OpKind::kBroadcast:
-    case OpKind::kRandomUniform:
-      return true;
-    default:
-      return false;
-  }
-}
-
 void Graph::clear_plan() {
   arena_bytes = -1;
   for (Node& n : nodes) n.storage = Storage{};
 }
-
-bool can_lead_group(OpKind op) { return op == OpKind::kMatMul; }
 
 bool is_column_sum_of(const Graph& g, NodeId leader, NodeId id) {
   const Node& m = g.nodes[leader];

@@ -58,15 +58,6 @@ struct Node {
   Storage storage;
 };
 
-/// Whether `op` may join a fusion group: its result at element i depends only
-/// on element i (or a broadcast position) of its operands.
-bool is_fusible(OpKind op);
-
-/// Whether `op` may lead a fusion group as its first node: a matmul, whose
-/// group members then run on each output tile right after it is computed
-/// (its epilogue).
-bool can_lead_group(OpKind op);
-
 struct Graph;
 
 /// Whether node `id` is a column sum that a group led by matmul `leader` may

@@ -8,7 +8,7 @@
 namespace kiln::ir {
 namespace {
 
-bool IsView(OpKind op) { return op == OpKind::kReshape || op == OpKind::kOutput; }
+bool IsView(OpKind op) { return has_traits(op, op_traits::kView); }
 
 // The plan while it is being made: per node, the node whose storage holds its
 // value, and whether that storage is a buffer the step owns.
@@ -38,10 +38,10 @@ Work PlanRoots(const Graph& g) {
     }
     if (node.op == OpKind::kAssign) {
       OpKind src = g.nodes[w.root[node.inputs[1]]].op;
-      w.owned[i] = src == OpKind::kVariable || src == OpKind::kInput;
+      w.owned[i] = has_traits(src, op_traits::kBound);
       continue;
     }
-    w.owned[i] = w.root[i] == id && node.op != OpKind::kInput && node.op != OpKind::kVariable;
+    w.owned[i] = w.root[i] == id && !has_traits(node.op, op_traits::kBound);
   }
   return w;
 }

@@ -193,9 +193,11 @@ std::vector<AttrSpec> ParseAttrSpecs(std::string_view spec) {
 }
 
 const std::array<OpInfo, kNumOps>& Table() {
+  using namespace op_traits;
+  using enum CostClass;
   static const auto* table = new std::array<OpInfo, kNumOps>{{
-#define KILN_OP(Enum, name, arity, shape_rule, attrs) \
-  OpInfo{name, arity, &shape_rule, ParseAttrSpecs(attrs)},
+#define KILN_OP(Enum, name, arity, shape_rule, attrs, traits, cost) \
+  OpInfo{name, arity, &shape_rule, ParseAttrSpecs(attrs), static_cast<uint32_t>(traits), cost},
 #include "ir/ops.def"
 #undef KILN_OP
   }};

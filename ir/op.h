@@ -12,14 +12,14 @@ namespace kiln::ir {
 
 /// Every op of the IR (one enumerator per row of ops.def).
 enum class OpKind : uint8_t {
-#define KILN_OP(Enum, name, arity, shape_rule, attrs) k##Enum,
+#define KILN_OP(Enum, ...) k##Enum,
 #include "ir/ops.def"
 #undef KILN_OP
 };
 
 /// Number of ops in the table.
 inline constexpr int kNumOps = 0
-#define KILN_OP(Enum, name, arity, shape_rule, attrs) +1
+#define KILN_OP(Enum, ...) +1
 #include "ir/ops.def"
 #undef KILN_OP
     ;
@@ -38,12 +38,39 @@ struct AttrSpec {
   AttrKind kind;
 };
 
+/// What passes and executors may assume of an op: the traits column of
+/// ops.def, or-ed together.
+namespace op_traits {
+/// Computed element by element (or at a broadcast position), so it can join a fused loop.
+inline constexpr uint32_t kFusible = 1;
+/// Can lead a fusion group whose other members run on each of its output tiles.
+inline constexpr uint32_t kLeadsGroup = 2;
+/// Its value is bound from outside the step: a feed or a variable.
+inline constexpr uint32_t kBound = 4;
+/// Its value is its operand's storage; it computes nothing.
+inline constexpr uint32_t kView = 8;
+}  // namespace op_traits
+
+/// How `kiln stats` counts an op's arithmetic and memory traffic (the cost column of ops.def).
+enum class CostClass {
+  kFree,         // no work: leaves bound from outside, views
+  kWrite,        // writes its result: constants, random numbers
+  kMove,         // reads and writes without arithmetic: broadcast, transpose
+  kCopy,         // reads its value and writes a variable: assign
+  kPerElement,   // one operation per result element
+  kContraction,  // 2mkn operations: matmul
+  kReduction,    // one operation per element reduced away
+  kSoftmaxRows,  // about seven operations per logit
+};
+
 /// Static description of an op.
 struct OpInfo {
   std::string_view name;
   int arity;
   ShapeRule shape_rule;
   std::vector<AttrSpec> attrs;
+  uint32_t traits;
+  CostClass cost;
 };
 
 /// The description of `op`.
@@ -54,5 +81,24 @@ inline std::string_view op_name(OpKind op) { return op_info(op).name; }
 
 /// Looks an op up by its textual name; returns false if there is none.
 bool op_from_name(std::string_view name, OpKind* op);
+
+/// Whether `op` has every trait in `traits` (op_traits::k...).
+inline bool has_traits(OpKind op, uint32_t traits) {
+  return (op_info(op).traits & traits) == traits;
+}
+
+/// Whether `op` may join a fusion group: its result at element i depends only
+/// on element i (or a broadcast position) of its operands.
+inline bool is_fusible(OpKind op) { return has_traits(op, op_traits::kFusible); }
+
+/// Whether `op` may lead a fusion group as its first node (a matmul), whose
+/// group members then run on each output tile right after it is computed.
+inline bool can_lead_group(OpKind op) { return has_traits(op, op_traits::kLeadsGroup); }
+
+/// Whether `op`'s value lives in storage of its own, rather than a feed, a
+/// variable or its operand's storage.
+inline bool owns_storage(OpKind op) {
+  return (op_info(op).traits & (op_traits::kBound | op_traits::kView)) == 0;
+}
 
 }  // namespace kiln::ir

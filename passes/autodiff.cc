@@ -138,7 +138,7 @@ Grads GradSoftmaxCrossEntropyGrad(GradContext& c) {
 }
 
 constexpr GradRule kRules[] = {
-#define KILN_OP(Enum, name, arity, shape_rule, attrs) &Grad##Enum,
+#define KILN_OP(Enum, ...) &Grad##Enum,
 #include "ir/ops.def"
 #undef KILN_OP
 };

@@ -347,7 +347,7 @@ absl::Status KernelSoftmaxCrossEntropyGrad(const Args& a) {
 }
 
 constexpr Kernel kKernels[] = {
-#define KILN_OP(Enum, name, arity, shape_rule, attrs) &Kernel##Enum,
+#define KILN_OP(Enum, ...) &Kernel##Enum,
 #include "ir/ops.def"
 #undef KILN_OP
 };
@@ -361,7 +361,7 @@ class Interpreter : public Executor {
     ptrs_.resize(n, nullptr);
     for (size_t i = 0; i < n; ++i) {
       const Node& node = graph_.nodes[i];
-      if (!Aliases(node.op)) buffers_[i] = Tensor(node.type.dtype, node.type.shape);
+      if (ir::owns_storage(node.op)) buffers_[i] = Tensor(node.type.dtype, node.type.shape);
     }
     assigns_ = graph_.nodes_of(OpKind::kAssign);
     outputs_ = graph_.nodes_of(OpKind::kOutput);
@@ -395,12 +395,6 @@ class Interpreter : public Executor {
   }
 
  private:
-  // Nodes whose value is another node's storage, a feed or a variable.
-  static bool Aliases(OpKind op) {
-    return op == OpKind::kInput || op == OpKind::kVariable || op == OpKind::kReshape ||
-           op == OpKind::kOutput;
-  }
-
   absl::Status Bind(ir::NodeId id, const Feeds& feeds, VariableStore& variables) {
     absl::StatusOr<std::byte*> storage = bind_leaf(graph_.nodes[id], feeds, variables);
     if (!storage.ok()) return storage.status();
@@ -411,10 +405,8 @@ class Interpreter : public Executor {
   absl::Status Step(ir::NodeId id, const Feeds& feeds, VariableStore& variables,
                     uint64_t step_seed) {
     const Node& node = graph_.nodes[id];
-    if (node.op == OpKind::kInput || node.op == OpKind::kVariable) {
-      return Bind(id, feeds, variables);
-    }
-    if (Aliases(node.op)) {
+    if (ir::has_traits(node.op, ir::op_traits::kBound)) return Bind(id, feeds, variables);
+    if (ir::has_traits(node.op, ir::op_traits::kView)) {
       ptrs_[id] = ptrs_[node.inputs[0]];
       return absl::OkStatus();
     }

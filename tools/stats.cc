@@ -65,17 +65,7 @@ int64_t PeakLiveBytes(const ir::Graph& graph) {
 
 }  // namespace
 
-bool owns_buffer(const ir::Node& node) {
-  switch (node.op) {
-    case OpKind::kInput:
-    case OpKind::kVariable:
-    case OpKind::kReshape:
-    case OpKind::kOutput:
-      return false;
-    default:
-      return true;
-  }
-}
+bool owns_buffer(const ir::Node& node) { return ir::owns_storage(node.op); }
 
 OpCost op_cost(const ir::Graph& graph, ir::NodeId id) {
   const ir::Node& node = graph.nodes[id];
@@ -83,38 +73,30 @@ OpCost op_cost(const ir::Graph& graph, ir::NodeId id) {
   const int64_t out_bytes = Bytes(node.type);
   int64_t read_bytes = 0;
   for (ir::NodeId in : node.inputs) read_bytes += Bytes(graph.nodes[in].type);
-  switch (node.op) {
-    case OpKind::kInput:
-    case OpKind::kVariable:
-    case OpKind::kReshape:
-    case OpKind::kOutput:
+  switch (ir::op_info(node.op).cost) {
+    case ir::CostClass::kFree:
       return {};
-    case OpKind::kConstant:
-    case OpKind::kRandomUniform:
+    case ir::CostClass::kWrite:
       return {0, out_bytes};
-    case OpKind::kBroadcast:
-    case OpKind::kTranspose:
+    case ir::CostClass::kMove:
       return {0, read_bytes + out_bytes};
-    case OpKind::kAssign:
+    case ir::CostClass::kCopy:
       return {0, 2 * out_bytes};
-    case OpKind::kMatMul: {
+    case ir::CostClass::kContraction: {
       const ir::Shape& a = graph.nodes[node.inputs[0]].type.shape;
       return {2 * a[0] * a[1] * node.type.shape[1], read_bytes + out_bytes};
     }
-    case OpKind::kReduceSum:
-    case OpKind::kReduceMax:
-    case OpKind::kArgMax:
+    case ir::CostClass::kReduction:
       return {Elements(graph.nodes[node.inputs[0]].type) - out_elements, read_bytes + out_bytes};
-    case OpKind::kSoftmaxCrossEntropy:
-    case OpKind::kSoftmaxCrossEntropyGrad:
+    case ir::CostClass::kSoftmaxRows:
       // Per logit: the row maximum, exp of the shifted logit and its sum, then
       // either the log-probability times the target (loss) or p * sum(t) - t,
-      // times g (gradient): about 7 operations.
+      // times g (gradient).
       return {7 * Elements(graph.nodes[node.inputs[0]].type), read_bytes + out_bytes};
-    default:
-      // Elementwise ops, comparisons, casts and one_hot: one per result element.
+    case ir::CostClass::kPerElement:
       return {out_elements, read_bytes + out_bytes};
   }
+  return {};
 }
 
 namespace {
