@@ -256,6 +256,15 @@ void EmitLog(E& e) {
 void EmitTanh(E& e) {
   e.Map([&](const std::vector<Value*>& x) { return e.Call("tanhf", x[0]); });
 }
+// The interpreter's operations in its order, so both give the same bits.
+void EmitSoftplus(E& e) {
+  e.Map([&](const std::vector<Value*>& x) {
+    auto& b = e.b();
+    Value* abs = e.Intrinsic(llvm::Intrinsic::fabs, {e.f32()}, {x[0]});
+    Value* tail = e.Call("log1pf", e.Call("expf", b.CreateFNeg(abs)));
+    return b.CreateFAdd(tail, b.CreateSelect(b.CreateFCmpOGT(x[0], e.cf(0.0)), x[0], e.cf(0.0)));
+  });
+}
 void EmitSqrt(E& e) {
   e.Map([&](const std::vector<Value*>& x) {
     return e.Intrinsic(llvm::Intrinsic::sqrt, {e.f32()}, {x[0]});

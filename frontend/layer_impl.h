@@ -73,7 +73,12 @@ class LayerImpl {
   bool built_ = false;
 };
 
-/// Records a named activation ("relu", "softmax", ...) on `x`.
+/// OK when `name` is a registered activation ("" means linear), else an error
+/// listing the registered names.
+absl::Status check_activation(std::string_view name);
+/// "linear, relu, ...": the registered activations.
+std::string activation_names();
+/// Records a registered activation ("relu", "softmax", ...) on `x`.
 Recorded record_activation(ir::Builder& b, const std::string& activation, Recorded x);
 /// Records softmax over the last axis, stably (x - max).
 Recorded record_softmax(ir::Builder& b, ir::NodeId logits);

@@ -83,24 +83,7 @@ Recorded record_softmax(ir::Builder& b, ir::NodeId logits) {
   return {b.softmax(logits), logits};
 }
 
-Recorded record_activation(ir::Builder& b, const std::string& activation, Recorded x) {
-  if (x.out < 0) return {};
-  const Shape shape = b.shape_of(x.out);  // a copy: emitting nodes moves the graph
-  if (activation.empty() || activation == "linear") return {x.out};
-  if (activation == "relu") return {b.max(x.out, b.constant(0.0, shape))};
-  if (activation == "softmax") return record_softmax(b, x.out);
-  if (activation == "tanh") return {b.tanh(x.out)};
-  // sigmoid(x) = (tanh(x / 2) + 1) / 2: no overflow for large |x|.
-  ir::NodeId t = b.tanh(b.scale(x.out, 0.5));
-  return {b.scale(b.add(t, b.constant(1.0, shape)), 0.5)};
-}
-
 namespace {
-
-bool KnownActivation(const std::string& a) {
-  return a.empty() || a == "linear" || a == "relu" || a == "softmax" || a == "tanh" ||
-         a == "sigmoid";
-}
 
 class FlattenImpl : public LayerImpl {
  public:
@@ -312,10 +295,8 @@ Layer Dense(int64_t units, const std::string& activation, bool use_bias) {
   if (units <= 0) {
     throw Error(absl::InvalidArgumentError(str_cat("Dense: units must be positive, got ", units)));
   }
-  if (!detail::KnownActivation(activation)) {
-    throw Error(absl::InvalidArgumentError(
-        str_cat("Dense: unknown activation \"", activation,
-                "\" (expected linear, relu, softmax, sigmoid or tanh)")));
+  if (auto s = detail::check_activation(activation); !s.ok()) {
+    throw Error(absl::InvalidArgumentError(str_cat("Dense: ", s.message())));
   }
   return Layer(std::make_shared<detail::DenseImpl>(units, activation, use_bias));
 }

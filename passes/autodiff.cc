@@ -54,6 +54,11 @@ Grads GradTanh(GradContext& c) {
   NodeId y = c.id;
   return {c.b.mul(c.grad, c.b.sub(c.ones_like(y), c.b.mul(y, y)))};
 }
+// softplus'(x) = sigmoid(x) = (tanh(x / 2) + 1) / 2, which cannot overflow.
+Grads GradSoftplus(GradContext& c) {
+  NodeId t = c.b.tanh(c.b.scale(c.in(0), 0.5));
+  return {c.b.mul(c.grad, c.b.scale(c.b.add(t, c.ones_like(t)), 0.5))};
+}
 Grads GradAdd(GradContext& c) { return {c.grad, c.grad}; }
 Grads GradSub(GradContext& c) { return {c.grad, c.b.neg(c.grad)}; }
 Grads GradMul(GradContext& c) {

@@ -116,6 +116,9 @@ absl::Status KernelSqrt(const Args& a) {
 absl::Status KernelTanh(const Args& a) {
   return Unary(a, [](float x) { return std::tanh(x); });
 }
+absl::Status KernelSoftplus(const Args& a) {
+  return Unary(a, [](float x) { return std::log1p(std::exp(-std::fabs(x))) + (x > 0 ? x : 0.0f); });
+}
 absl::Status KernelAdd(const Args& a) {
   return Binary(a, [](float x, float y) { return x + y; });
 }

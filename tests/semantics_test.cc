@@ -272,5 +272,45 @@ TEST_P(PerBackend, DropoutKeepsABinomialShareScaledByOneOverKeep) {
   EXPECT_NEAR(model.predict(x, {.verbose = 0}).data<float>()[0], expected, 1e-4 * expected);
 }
 
+// Each activation's values against its definition in double precision.
+TEST_P(PerBackend, ActivationValuesMatchTheirDefinitions) {
+  struct Case {
+    std::string name;
+    double (*f)(double);
+  };
+  const std::vector<Case> cases = {
+      {"linear", [](double x) { return x; }},
+      {"relu", [](double x) { return std::max(x, 0.0); }},
+      {"sigmoid", [](double x) { return 1 / (1 + std::exp(-x)); }},
+      {"tanh", [](double x) { return std::tanh(x); }},
+      {"softplus", [](double x) { return std::log1p(std::exp(x)); }},
+  };
+  // An identity kernel and zero bias make the layer's output its activation.
+  const int64_t n = 41;
+  Tensor x = Matrix(1, n, [](int64_t, int64_t j) { return -20.0f + static_cast<float>(j); });
+  Tensor eye = Matrix(n, n, [](int64_t i, int64_t j) { return i == j ? 1.0f : 0.0f; });
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Sequential model({Dense(n, c.name)});
+    model.build({n});
+    model.set_weights({eye, Tensor(DType::kF32, {n})});
+    model.compile("sgd", "mean_squared_error", {}, options());
+    Tensor y = model.predict(x, {.verbose = 0});
+    for (int64_t j = 0; j < n; ++j) {
+      const double want = c.f(At(x, 0, j));
+      EXPECT_NEAR(At(y, 0, j), want, 2e-7 * std::max(1.0, std::fabs(want)))
+          << "x = " << At(x, 0, j);
+    }
+  }
+  try {
+    Dense(3, "gelu");
+    ADD_FAILURE() << "an unknown activation was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(
+                              "unknown activation \"gelu\" (known: linear, relu, sigmoid, softmax, "
+                              "softplus, tanh)"));
+  }
+}
+
 }  // namespace
 }  // namespace kiln
