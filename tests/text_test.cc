@@ -54,7 +54,7 @@ ir::Graph EveryOpGraph() {
   NodeId y = b.add(b.matmul(x, w), b.broadcast(bias, {2, 4}, {1}));
   y = b.max(y, b.constant(0.0, {2, 4}));
   y = b.min(b.sub(b.mul(y, noise), b.neg(y)), b.div(b.exp(y), b.constant(2.0, {2, 4})));
-  y = b.add(b.log(b.sqrt(b.exp(y))), b.tanh(y));
+  y = b.add(b.log(b.sqrt(b.exp(y))), b.tanh(b.emit(ir::OpKind::kSoftplus, {y})));
   NodeId m = b.broadcast(b.reduce_max(y, 1), {2, 4}, {0});
   NodeId mask = b.mul(b.greater(y, m), b.equal(y, m));
   NodeId t = b.transpose(b.reshape(mask, {4, 2}));
