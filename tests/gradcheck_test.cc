@@ -1,9 +1,25 @@
-// Finite-difference checks of every gradient rule in passes/autodiff.cc.
+// Finite-difference checks of every gradient rule in passes/autodiff.cc, and
+// of the forward formulas and the interpreter's kernels against independent
+// references.
 //
 // Each case builds a graph whose trainable variables feed the op under test,
 // reduces the result to a scalar with fixed random weights (sum(w * op(x))),
-// differentiates it with the autodiff pass, and compares each "grad/<var>"
-// output with central differences of the loss computed by the interpreter.
+// and differentiates it with the autodiff pass. The differentiated graph is
+// evaluated twice: by the float32 interpreter and by the float64 reference
+// evaluator of reference_eval.h, which shares no code with runtime/.
+//  - Each "grad/<var>" output of the reference is compared with central
+//    differences of the reference's loss, to 1e-6 relative + 1e-9 absolute
+//    (kGradTol). In double with a step h = 1e-5, the truncation error
+//    (h^2 f''' / 6) and the rounding error (1e-16 |loss| / h) are both near
+//    1e-10 for these inputs (the largest differences seen are 4e-10 absolute,
+//    2e-9 relative), so a rule off by even 1e-5 fails. A float32 loss would
+//    need h near 1e-2 and a tolerance near 1e-2.
+//  - Every output of the interpreter (loss, gradients, forward values) must
+//    match the reference to float32 accuracy (kF32Tol), which checks the
+//    kernels against code that shares nothing with them.
+//  - Forward values and gradients are compared with closed forms written out
+//    below from the definitions (softmax, sigmoid, cross-entropy...), so a
+//    graph computing the wrong function fails even if its gradient is right.
 //
 // Kinks: max/min at a tie send the whole gradient to the second operand, so
 // relu(x) = max(x, 0) has gradient 0 at x == 0 (as TensorFlow and PyTorch).
@@ -24,6 +40,7 @@
 #include "ir/builder.h"
 #include "ir/strings.h"
 #include "passes/passes.h"
+#include "reference_eval.h"
 #include "runtime/executor.h"
 #include "runtime/rng.h"
 #include "test_util.h"
@@ -36,7 +53,41 @@ using ir::Shape;
 using testing::f32;
 using testing::HasSubstr;
 using testing::i32;
+using testing::RefValues;
 using testing::set_var;
+
+// |got - want| <= rel * max(|got|, |want|) + abs.
+struct Tolerance {
+  double rel, abs;
+};
+// Autodiff against central differences, both in double (see the top).
+constexpr Tolerance kGradTol{1e-6, 1e-9};
+constexpr double kStep = 1e-5;
+// The float32 interpreter against the float64 reference: a few roundings of
+// 6e-8 each on values of order 1, summed over a handful of terms.
+constexpr Tolerance kF32Tol{1e-5, 1e-6};
+// The float64 reference against a closed form: only double rounding differs.
+constexpr Tolerance kExactTol{1e-12, 1e-12};
+
+bool Near(double got, double want, Tolerance tol) {
+  return std::fabs(got - want) <= tol.rel * std::max(std::fabs(got), std::fabs(want)) + tol.abs;
+}
+
+void ExpectNear(const std::string& what, const std::vector<double>& got,
+                const std::vector<double>& want, Tolerance tol) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(Near(got[i], want[i], tol))
+        << what << "[" << i << "]: " << got[i] << " vs " << want[i] << " (difference "
+        << got[i] - want[i] << ")";
+  }
+}
+
+std::vector<double> Doubles(const Tensor& t) {
+  std::vector<double> v(static_cast<size_t>(t.size()));
+  for (int64_t i = 0; i < t.size(); ++i) v[i] = t.as_float(i);
+  return v;
+}
 
 // One gradient-check graph: parameters, feeds, and the checks on its gradients.
 class GradCase {
@@ -46,6 +97,8 @@ class GradCase {
   ir::Builder& b() { return b_; }
   ir::Graph& graph() { return graph_; }
   VariableStore& store() { return store_; }
+  // The weights of the last weighted_sum.
+  const std::vector<double>& last_weights() const { return last_weights_; }
 
   // `n` uniform values in [lo, hi]; with `min_abs` > 0 they keep that far from 0.
   std::vector<float> uniform(int64_t n, float lo, float hi, float min_abs = 0.0f) {
@@ -58,7 +111,7 @@ class GradCase {
   }
 
   // Distinct values with gaps of 0.1 in random order, so no perturbation of
-  // 1e-2 can change which element is the maximum.
+  // the finite differences can change which element is the maximum.
   std::vector<float> distinct(int64_t n) {
     std::vector<float> v(n);
     for (int64_t i = 0; i < n; ++i) v[i] = -1.0f + 0.1f * static_cast<float>(i);
@@ -101,12 +154,14 @@ class GradCase {
     std::string name = str_cat("weights/", weights_++);
     std::vector<float> w = uniform(ir::num_elements(shape), -1.5f, 1.5f, 0.5f);
     set_var(store_, name, f32(shape, w));
+    last_weights_.assign(w.begin(), w.end());
     NodeId weighted = b_.mul(b_.variable(name, shape, /*trainable=*/false, "zeros"), y);
     while (!b_.shape_of(weighted).empty()) weighted = b_.reduce_sum(weighted, 0);
     return weighted;
   }
 
-  // Differentiates `loss` and runs the step once; returns the outputs.
+  // Differentiates `loss` and runs the step once with the interpreter, whose
+  // outputs must all match the float64 reference's; returns them.
   absl::StatusOr<Outputs> differentiate(NodeId loss) {
     b_.output("loss", loss);
     if (!b_.status().ok()) return b_.status();
@@ -117,21 +172,30 @@ class GradCase {
     testing::expect_round_trip(graph_);
     auto exec = make_interpreter()->compile(graph_);
     if (!exec.ok()) return exec.status();
-    exec_ = *std::move(exec);
+    Feeds feeds;
+    for (const auto& [name, t] : feeds_) feeds[name] = &t;
     Outputs out;
-    if (auto s = run(&out); !s.ok()) return s;
+    if (auto s = (*exec)->run(feeds, store_, 0, &out); !s.ok()) return s;
+
+    for (const auto& [name, t] : feeds_) ref_inputs_[name] = Doubles(t);
+    for (const auto& [name, t] : store_.all()) ref_variables_[name] = Doubles(*t);
+    auto ref = testing::reference_eval(graph_, ref_inputs_, ref_variables_);
+    if (!ref.ok()) return ref.status();
+    reference_ = *std::move(ref);
+    EXPECT_EQ(reference_.size(), out.size());
+    for (const auto& [name, t] : out) {
+      EXPECT_TRUE(reference_.contains(name)) << name;
+      if (reference_.contains(name)) {
+        ExpectNear("interpreter " + name, Doubles(t), reference_.at(name), kF32Tol);
+      }
+    }
     return out;
   }
 
-  absl::Status run(Outputs* out) {
-    Feeds feeds;
-    for (const auto& [name, t] : feeds_) feeds[name] = &t;
-    return exec_->run(feeds, store_, 0, out);
-  }
-
-  // Checks every parameter's gradient against central differences, and that
-  // exactly the parameters received a gradient output.
-  void check(NodeId loss, double eps = 1e-2) {
+  // Checks that exactly the parameters received a gradient output, and each
+  // one against central differences; then the outputs named in `closed_form`
+  // (in the reference and the interpreter) against those values.
+  void check(NodeId loss, const RefValues& closed_form = {}) {
     auto out = differentiate(loss);
     ASSERT_TRUE(out.ok()) << out.status();
     std::vector<std::string> grads;
@@ -143,35 +207,35 @@ class GradCase {
     EXPECT_EQ(grads, expected);
     for (const std::string& name : params_) {
       SCOPED_TRACE(name);
-      ASSERT_TRUE(out->contains("grad/" + name));
-      const Tensor analytic = out->at("grad/" + name);
-      float* v = store_.find(name)->data<float>();
-      ASSERT_EQ(analytic.shape(), store_.find(name)->shape());
-      for (int64_t i = 0; i < analytic.size(); ++i) {
-        const float original = v[i];
-        v[i] = static_cast<float>(original + eps);
-        const double plus = v[i];
-        const double loss_plus = Loss();
-        v[i] = static_cast<float>(original - eps);
-        const double minus = v[i];
-        const double loss_minus = Loss();
+      ASSERT_TRUE(reference_.contains("grad/" + name));
+      const std::vector<double>& analytic = reference_.at("grad/" + name);
+      std::vector<double>& v = ref_variables_.at(name);
+      ASSERT_EQ(analytic.size(), v.size());
+      for (size_t i = 0; i < v.size(); ++i) {
+        const double original = v[i];
+        v[i] = original + kStep * std::max(1.0, std::fabs(original));
+        const double plus = v[i], loss_plus = RefLoss();
+        v[i] = original - kStep * std::max(1.0, std::fabs(original));
+        const double minus = v[i], loss_minus = RefLoss();
         v[i] = original;
-        // Divide by the step actually taken after rounding to f32.
         const double numeric = (loss_plus - loss_minus) / (plus - minus);
-        const double a = analytic.data<float>()[i];
-        EXPECT_LE(std::fabs(a - numeric), 2e-2 * std::max(std::fabs(a), std::fabs(numeric)) + 2e-3)
-            << name << "[" << i << "] at " << original << ": autodiff " << a << ", numeric "
-            << numeric;
+        EXPECT_TRUE(Near(analytic[i], numeric, kGradTol))
+            << name << "[" << i << "] at " << original << ": autodiff " << analytic[i]
+            << ", numeric " << numeric << " (difference " << analytic[i] - numeric << ")";
       }
+    }
+    for (const auto& [name, want] : closed_form) {
+      ASSERT_TRUE(out->contains(name)) << name;
+      ExpectNear("reference " + name, reference_.at(name), want, kExactTol);
+      ExpectNear("interpreter " + name, Doubles(out->at(name)), want, kF32Tol);
     }
   }
 
  private:
-  double Loss() {
-    Outputs out;
-    absl::Status s = run(&out);
-    EXPECT_TRUE(s.ok()) << s;
-    return s.ok() ? out.at("loss").data<float>()[0] : std::nan("");
+  double RefLoss() {
+    auto ref = testing::reference_eval(graph_, ref_inputs_, ref_variables_);
+    EXPECT_TRUE(ref.ok()) << ref.status();
+    return ref.ok() ? ref->at("loss")[0] : std::nan("");
   }
 
   ir::Graph graph_;
@@ -179,7 +243,8 @@ class GradCase {
   VariableStore store_;
   std::map<std::string, Tensor> feeds_;
   std::vector<std::string> params_;
-  std::unique_ptr<Executor> exec_;
+  RefValues ref_inputs_, ref_variables_, reference_;
+  std::vector<double> last_weights_;
   Rng rng_;
   int weights_ = 0;
 };
@@ -210,6 +275,10 @@ TEST(GradCheck, SqrtOfPositiveInputs) {
 
 TEST(GradCheck, Tanh) {
   CheckUnary([](ir::Builder& b, NodeId x) { return b.tanh(x); }, -1.5f, 1.5f);
+}
+
+TEST(GradCheck, Softplus) {
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.emit(ir::OpKind::kSoftplus, {x}); }, -3, 3);
 }
 
 TEST(GradCheck, CastF32ToF32) {
@@ -362,7 +431,7 @@ TEST(GradCheck, DenseLayerWithRelu) {
 }
 
 TEST(GradCheck, Activations) {
-  for (const char* activation : {"linear", "relu", "tanh", "sigmoid", "softmax"}) {
+  for (const char* activation : {"linear", "relu", "tanh", "sigmoid", "softplus", "softmax"}) {
     SCOPED_TRACE(activation);
     GradCase c;
     NodeId x = c.param("x", {3, 4}, -2, 2, /*min_abs=*/0.1f);
@@ -370,53 +439,213 @@ TEST(GradCheck, Activations) {
   }
 }
 
-TEST(GradCheck, Softmax) {
-  GradCase c;
-  NodeId x = c.param("x", {3, 4}, -2, 2);
-  c.check(c.weighted_sum(detail::record_softmax(c.b(), x).out));
+// Row-wise softmax of a [rows, cols] matrix, from the definition.
+std::vector<double> SoftmaxRows(const std::vector<float>& x, size_t cols) {
+  std::vector<double> s(x.size());
+  for (size_t r = 0; r < x.size(); r += cols) {
+    double sum = 0.0;
+    for (size_t k = r; k < r + cols; ++k) sum += std::exp(double{x[k]});
+    for (size_t k = r; k < r + cols; ++k) s[k] = std::exp(double{x[k]}) / sum;
+  }
+  return s;
 }
 
+// A Dense layer's output y = act(x k + bias) and the gradients of sum(w y),
+// against closed forms: sigmoid s = 1 / (1 + exp(-p)) with derivative
+// s (1 - s), tanh with 1 - tanh^2, softplus log(1 + exp(p)) with s, softmax
+// e with dL/dp = e (w - sum(w e)) per row.
+TEST(GradCheck, DenseActivationsMatchClosedForms) {
+  for (const std::string activation :
+       {"linear", "relu", "tanh", "sigmoid", "softplus", "softmax"}) {
+    SCOPED_TRACE(activation);
+    Layer dense = layers::Dense(4, activation);
+    Rng init(3);
+    ASSERT_TRUE(dense.impl()->build({5}, init).ok());
+    const std::string kernel = dense.name() + "/kernel", bias = dense.name() + "/bias";
+    GradCase c;
+    std::vector<float> x = c.uniform(15, -1, 1), k = c.uniform(20, -1, 1),
+                       bv = c.uniform(4, -0.5f, 0.5f);
+    NodeId in = c.feed("x", f32({3, 5}, x));
+    c.register_param(kernel, {5, 4}, k);
+    c.register_param(bias, {4}, bv);
+    ir::Builder& b = c.b();
+    b.set_layer(dense.name());
+    NodeId y = dense.impl()->record(b, {in}, /*training=*/true).out;
+    b.output("y", y);
+    NodeId loss = c.weighted_sum(y);
+    const std::vector<double>& w = c.last_weights();
+
+    std::vector<double> pre(12), act(12), dpre(12), dk(20, 0.0), db(4, 0.0);
+    for (int r = 0; r < 3; ++r) {
+      for (int u = 0; u < 4; ++u) {
+        double p = bv[u];
+        for (int i = 0; i < 5; ++i) p += double{x[r * 5 + i]} * k[i * 4 + u];
+        pre[r * 4 + u] = p;
+      }
+    }
+    for (int r = 0; r < 12; r += 4) {
+      double sum_exp = 0.0, ws = 0.0;
+      for (int j = r; j < r + 4; ++j) sum_exp += std::exp(pre[j]);
+      for (int j = r; j < r + 4; ++j) {
+        const double p = pre[j];
+        const double e = std::exp(p) / sum_exp, s = 1 / (1 + std::exp(-p)), t = std::tanh(p);
+        act[j] = activation == "relu"       ? std::max(p, 0.0)
+                 : activation == "tanh"     ? t
+                 : activation == "sigmoid"  ? s
+                 : activation == "softmax"  ? e
+                 : activation == "softplus" ? std::log1p(std::exp(p))
+                                            : p;
+        dpre[j] = w[j] * (activation == "relu"       ? (p > 0 ? 1.0 : 0.0)
+                          : activation == "tanh"     ? 1 - t * t
+                          : activation == "sigmoid"  ? s * (1 - s)
+                          : activation == "softplus" ? s
+                                                     : 1.0);
+        ws += w[j] * e;
+      }
+      if (activation == "softmax") {
+        for (int j = r; j < r + 4; ++j) dpre[j] = act[j] * (w[j] - ws);
+      }
+    }
+    for (int r = 0; r < 3; ++r) {
+      for (int u = 0; u < 4; ++u) {
+        db[u] += dpre[r * 4 + u];
+        for (int i = 0; i < 5; ++i) dk[i * 4 + u] += x[r * 5 + i] * dpre[r * 4 + u];
+      }
+    }
+    c.check(loss, {{"y", act}, {"grad/" + kernel, dk}, {"grad/" + bias, db}});
+  }
+}
+
+// y = softmax(x); d/dx sum(w y) = y (w - sum(w y)) per row.
+TEST(GradCheck, Softmax) {
+  GradCase c;
+  std::vector<float> x = c.uniform(12, -2, 2, 0.05f);
+  NodeId y = detail::record_softmax(c.b(), c.param("x", {3, 4}, x)).out;
+  c.b().output("y", y);
+  NodeId loss = c.weighted_sum(y);
+  const std::vector<double>& w = c.last_weights();
+  std::vector<double> s = SoftmaxRows(x, 4), grad(12);
+  for (size_t r = 0; r < 12; r += 4) {
+    double ws = 0.0;
+    for (size_t j = r; j < r + 4; ++j) ws += w[j] * s[j];
+    for (size_t j = r; j < r + 4; ++j) grad[j] = s[j] * (w[j] - ws);
+  }
+  c.check(loss, {{"y", s}, {"grad/x", grad}});
+}
+
+// y = log(softmax(x)); d/dx sum(w y) = w - softmax(x) sum(w) per row.
 TEST(GradCheck, LogSoftmax) {
   GradCase c;
-  NodeId x = c.param("x", {3, 4}, -2, 2);
-  c.check(c.weighted_sum(c.b().log_softmax(x)));
+  std::vector<float> x = c.uniform(12, -2, 2, 0.05f);
+  NodeId y = c.b().log_softmax(c.param("x", {3, 4}, x));
+  c.b().output("y", y);
+  NodeId loss = c.weighted_sum(y);
+  const std::vector<double>& w = c.last_weights();
+  std::vector<double> s = SoftmaxRows(x, 4), log_s(12), grad(12);
+  for (size_t r = 0; r < 12; r += 4) {
+    double sum_w = 0.0;
+    for (size_t j = r; j < r + 4; ++j) sum_w += w[j];
+    for (size_t j = r; j < r + 4; ++j) log_s[j] = std::log(s[j]), grad[j] = w[j] - s[j] * sum_w;
+  }
+  c.check(loss, {{"y", log_s}, {"grad/x", grad}});
 }
 
 // Soft targets (rows not summing to 1 included) exercise every term of both
-// the logits' and the target's gradient.
+// the logits' and the target's gradient. Per row, with s = softmax(z) and
+// T = sum(t): y = -sum(t log s), dy/dz = s T - t, dy/dt = -log s.
 TEST(GradCheck, SoftmaxCrossEntropy) {
   GradCase c;
-  NodeId z = c.param("z", {3, 5}, -2, 2);
-  NodeId t = c.param("t", {3, 5}, 0, 1);
-  c.check(c.weighted_sum(c.b().softmax_cross_entropy(z, t)));
+  std::vector<float> z = c.uniform(15, -2, 2, 0.05f);
+  NodeId nz = c.param("z", {3, 5}, z);
+  std::vector<float> t = c.uniform(15, 0, 1, 0.05f);
+  NodeId nt = c.param("t", {3, 5}, t);
+  NodeId y = c.b().softmax_cross_entropy(nz, nt);
+  c.b().output("y", y);
+  NodeId loss = c.weighted_sum(y);
+  const std::vector<double>& w = c.last_weights();
+  std::vector<double> s = SoftmaxRows(z, 5), ce(3, 0.0), dz(15), dt(15);
+  for (size_t r = 0; r < 3; ++r) {
+    double total = 0.0;
+    for (size_t j = r * 5; j < r * 5 + 5; ++j) total += t[j], ce[r] -= t[j] * std::log(s[j]);
+    for (size_t j = r * 5; j < r * 5 + 5; ++j) {
+      dz[j] = w[r] * (s[j] * total - t[j]);
+      dt[j] = -w[r] * std::log(s[j]);
+    }
+  }
+  c.check(loss, {{"y", ce}, {"grad/z", dz}, {"grad/t", dt}});
 }
 
-// The gradient op is differentiable too (for second-order use), in all three operands.
+// The gradient op is differentiable too (for second-order use), in all three
+// operands; its value is g (softmax(z) sum(t) - t) per row.
 TEST(GradCheck, SoftmaxCrossEntropyGrad) {
   GradCase c;
-  NodeId z = c.param("z", {3, 5}, -2, 2);
-  NodeId t = c.param("t", {3, 5}, 0, 1);
-  NodeId g = c.param("g", {3}, -1, 1);
-  c.check(c.weighted_sum(c.b().softmax_cross_entropy_grad(z, t, g)));
+  std::vector<float> z = c.uniform(15, -2, 2, 0.05f);
+  NodeId nz = c.param("z", {3, 5}, z);
+  std::vector<float> t = c.uniform(15, 0, 1, 0.05f);
+  NodeId nt = c.param("t", {3, 5}, t);
+  std::vector<float> g = c.uniform(3, -1, 1, 0.05f);
+  NodeId y = c.b().softmax_cross_entropy_grad(nz, nt, c.param("g", {3}, g));
+  c.b().output("y", y);
+  std::vector<double> s = SoftmaxRows(z, 5), value(15);
+  for (size_t r = 0; r < 3; ++r) {
+    double total = 0.0;
+    for (size_t j = r * 5; j < r * 5 + 5; ++j) total += t[j];
+    for (size_t j = r * 5; j < r * 5 + 5; ++j) value[j] = g[r] * (s[j] * total - t[j]);
+  }
+  c.check(c.weighted_sum(y), {{"y", value}});
 }
 
 // The losses are scalars already, so they are checked without extra weights.
+// Closed forms of the batch mean over 3 rows, with t the target distribution
+// (one-hot for sparse labels) and T = sum(t) per row: from logits z,
+// T logsumexp(z) - sum(t z) with gradient (softmax(z) T - t) / 3; from
+// probabilities p, renormalised as Keras does, T log(sum(p)) - sum(t log p)
+// with gradient (T / sum(p) - t / p) / 3; mean squared error mean((t - p)^2).
 void CheckLoss(const Loss& loss, bool softmax_output, bool probabilities) {
   GradCase c;
   ir::Builder& b = c.b();
-  NodeId x = probabilities ? c.param("out", {3, 4}, 0.05f, 0.95f) : c.param("out", {3, 4}, -2, 2);
-  detail::Recorded out{x};
-  if (softmax_output) out = detail::record_softmax(b, x);
+  std::vector<float> x =
+      probabilities ? c.uniform(12, 0.05f, 0.95f, 0.05f) : c.uniform(12, -2, 2, 0.05f);
+  NodeId nx = c.param("out", {3, 4}, x);
+  detail::Recorded out{nx};
+  if (softmax_output) out = detail::record_softmax(b, nx);
   NodeId labels;
+  std::vector<float> t(12, 0.0f);
+  const bool mse = std::holds_alternative<losses::MeanSquaredError>(loss.value());
   if (std::holds_alternative<losses::SparseCategoricalCrossentropy>(loss.value())) {
     labels = c.feed("y", i32({3}, {2, 0, 3}));
-  } else if (std::holds_alternative<losses::CategoricalCrossentropy>(loss.value())) {
+    t[2] = t[4] = t[11] = 1.0f;
+  } else if (!mse) {
     // Soft labels exercise every class's term, not only the picked one.
-    labels = c.feed("y", f32({3, 4}, {0, 0, 1, 0, 0.25f, 0.25f, 0.5f, 0, 0.1f, 0.2f, 0.3f, 0.4f}));
+    t = {0, 0, 1, 0, 0.25f, 0.25f, 0.5f, 0, 0.1f, 0.2f, 0.3f, 0.4f};
+    labels = c.feed("y", f32({3, 4}, t));
   } else {
-    labels = c.feed("y", f32({3, 4}, c.uniform(12, -1, 1)));
+    t = c.uniform(12, -1, 1);
+    labels = c.feed("y", f32({3, 4}, t));
   }
-  c.check(detail::record_loss(b, loss, out, labels));
+  double value = 0.0;
+  std::vector<double> grad(12);
+  const std::vector<double> s = SoftmaxRows(x, 4);
+  for (size_t r = 0; r < 12; r += 4) {
+    double total = 0.0, sum_p = 0.0, sum_exp = 0.0;
+    for (size_t j = r; j < r + 4; ++j)
+      total += t[j], sum_p += x[j], sum_exp += std::exp(double{x[j]});
+    if (!mse) value += total * std::log(probabilities ? sum_p : sum_exp) / 3;
+    for (size_t j = r; j < r + 4; ++j) {
+      const double p = x[j], d = p - t[j];
+      if (mse) {
+        value += d * d / 12;
+        grad[j] = 2 * d / 12;
+      } else if (!probabilities) {
+        value -= t[j] * p / 3;
+        grad[j] = (s[j] * total - t[j]) / 3;
+      } else {
+        value -= t[j] * std::log(p) / 3;
+        grad[j] = (total / sum_p - t[j] / p) / 3;
+      }
+    }
+  }
+  c.check(detail::record_loss(b, loss, out, labels), {{"loss", {value}}, {"grad/out", grad}});
 }
 
 TEST(GradCheck, SparseCategoricalCrossentropyFromLogits) {
@@ -600,6 +829,7 @@ TEST(GradCheck, EveryOpIsCovered) {
                                               "log",
                                               "sqrt",
                                               "tanh",
+                                              "softplus",
                                               "add",
                                               "sub",
                                               "mul",
