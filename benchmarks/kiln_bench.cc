@@ -7,10 +7,7 @@
 #include <functional>
 #include <memory>
 
-#include "codegen/jit.h"
-#include "ir/builder.h"
-#include "ir/strings.h"
-#include "ir/text.h"
+#include "kiln/advanced.h"
 
 #if defined(KILN_BENCH_OPENBLAS)
 #include <cblas.h>

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "codegen/isa.h"
+#include "kiln/compile_options.h"
 #include "runtime/executor.h"
 
 namespace kiln {

@@ -209,7 +209,7 @@ class JitExecutor : public Executor {
         table_[i] = arena_.raw() + plan_.offset[i];
       } else if (plan_.owned[i]) {
         // Constants never change: fill them once instead of every step.
-        buffers_[i] = Tensor(node.type.dtype, node.type.shape);
+        buffers_[i] = make_tensor(node.type);
         table_[i] = buffers_[i].raw();
         float v = static_cast<float>(ir::attr_float(node.attrs, "value"));
         std::fill_n(buffers_[i].data<float>(), buffers_[i].size(), v);
@@ -241,8 +241,8 @@ class JitExecutor : public Executor {
     for (ir::NodeId id : outputs_) {
       const ir::Node& node = graph_.nodes[id];
       Tensor& out = (*outputs)[ir::attr_string(node.attrs, "name")];
-      if (out.dtype() != node.type.dtype || out.shape() != node.type.shape) {
-        out = Tensor(node.type.dtype, node.type.shape);
+      if (!has_type(out, node.type)) {
+        out = make_tensor(node.type);
       }
       if (out.nbytes() > 0) std::memcpy(out.raw(), table_[plan_.root[id]], out.nbytes());
     }

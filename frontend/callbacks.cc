@@ -1,4 +1,4 @@
-#include "frontend/callbacks.h"
+#include "kiln/callbacks.h"
 
 #include <charconv>
 #include <cmath>
@@ -6,9 +6,9 @@
 #include <fstream>
 #include <iostream>
 
-#include "frontend/model.h"
 #include "ir/strings.h"
-#include "runtime/error.h"
+#include "kiln/model.h"
+#include "support/status.h"
 
 namespace kiln::callbacks {
 namespace {
@@ -121,7 +121,7 @@ std::string FormatPath(const std::string& pattern, int epoch, const Logs& logs) 
         std::snprintf(buf, sizeof(buf), ("%" + spec).c_str(), *v);
       }
     } else {
-      throw Error(
+      throw to_error(
           absl::InvalidArgumentError(str_cat("ModelCheckpoint: filepath \"", pattern, "\" uses {",
                                              key, "} but the logs have no such value")));
     }
@@ -207,7 +207,7 @@ class CSVLoggerImpl : public Callback {
         append_ && std::filesystem::exists(filename_) && std::filesystem::file_size(filename_) > 0;
     file_.open(filename_, append_ ? std::ios::app : std::ios::trunc);
     if (!file_) {
-      throw Error(absl::UnavailableError(str_cat("CSVLogger: cannot open ", filename_)));
+      throw to_error(absl::UnavailableError(str_cat("CSVLogger: cannot open ", filename_)));
     }
   }
 
@@ -266,7 +266,7 @@ class LearningRateSchedulerImpl : public Callback {
   void on_epoch_begin(int epoch, const Logs&) override {
     double lr = schedule_(epoch, model->learning_rate());
     if (!std::isfinite(lr)) {
-      throw Error(absl::InvalidArgumentError(
+      throw to_error(absl::InvalidArgumentError(
           str_cat("LearningRateScheduler: the schedule returned ", lr, " for epoch ", epoch)));
     }
     model->set_learning_rate(lr);
@@ -286,7 +286,8 @@ class ReduceLROnPlateauImpl : public Callback {
   explicit ReduceLROnPlateauImpl(ReduceLROnPlateauOptions o)
       : o_(std::move(o)), maximize_(Maximize(o_.mode, o_.monitor)) {
     if (o_.factor >= 1.0) {
-      throw Error(absl::InvalidArgumentError("ReduceLROnPlateau does not support a factor >= 1.0"));
+      throw to_error(
+          absl::InvalidArgumentError("ReduceLROnPlateau does not support a factor >= 1.0"));
     }
   }
 

@@ -1,4 +1,4 @@
-#include "frontend/datasets.h"
+#include "kiln/datasets.h"
 
 #include <zlib.h>
 
@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "ir/strings.h"
-#include "runtime/error.h"
+#include "runtime/tensor.h"
+#include "support/status.h"
 
 namespace kiln::datasets {
 namespace {
@@ -48,9 +49,7 @@ absl::Status Malformed(const std::string& path, const std::string& problem) {
   return absl::DataLossError(str_cat("malformed IDX file ", path, ": ", problem));
 }
 
-}  // namespace
-
-absl::StatusOr<Tensor> read_idx(const std::string& path) {
+absl::StatusOr<Tensor> ReadIdx(const std::string& path) {
   if (!fs::is_regular_file(path)) return absl::NotFoundError(str_cat("no such file: ", path));
   GzFile f(path);
   if (!f.ok()) return absl::NotFoundError(str_cat("cannot open ", path));
@@ -94,6 +93,10 @@ absl::StatusOr<Tensor> read_idx(const std::string& path) {
   return t;
 }
 
+}  // namespace
+
+Tensor read_idx(const std::string& path) { return value_or_throw(ReadIdx(path)); }
+
 std::string data_dir() {
   if (const char* env = std::getenv("KILN_DATA"); env && *env) return env;
   const char* home = std::getenv("HOME");
@@ -120,12 +123,12 @@ Split LoadSplit(const std::vector<std::string>& dirs, const std::string& prefix,
                 const std::string& dataset, const std::string& how_to_fetch) {
   auto load = [&](const std::string& suffix) {
     std::string path = value_or_throw(Locate(dirs, prefix + suffix, dataset, how_to_fetch));
-    return value_or_throw(read_idx(path));
+    return read_idx(path);
   };
   Split s{load("-images-idx3-ubyte"), load("-labels-idx1-ubyte")};
   if (s.x.rank() != 3 || s.y.rank() != 1 || s.x.dim(0) != s.y.dim(0)) {
-    throw Error(absl::DataLossError(str_cat(dataset, " ", prefix, ": images ", s.x.type_string(),
-                                            " do not match labels ", s.y.type_string())));
+    throw to_error(absl::DataLossError(str_cat(dataset, " ", prefix, ": images ", s.x.type_string(),
+                                               " do not match labels ", s.y.type_string())));
   }
   return s;
 }

@@ -6,7 +6,7 @@
 #include "frontend/model_impl.h"
 #include "frontend/progress.h"
 #include "ir/strings.h"
-#include "runtime/error.h"
+#include "support/status.h"
 
 namespace kiln {
 namespace {
@@ -39,18 +39,18 @@ void Shuffle(std::vector<int64_t>& order, Rng& rng) {
 History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOptions& options) {
   detail::ensure_built(*impl_, *state_, x_all);
   if (!state_->loss || !state_->optimizer) {
-    throw Error(absl::FailedPreconditionError(
+    throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl_->name(), " must be compiled before fit(): call compile()")));
   }
   if (options.batch_size < 1 || options.epochs < 0) {
-    throw Error(absl::InvalidArgumentError("fit: batch_size must be >= 1 and epochs >= 0"));
+    throw to_error(absl::InvalidArgumentError("fit: batch_size must be >= 1 and epochs >= 0"));
   }
   if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
-    throw Error(absl::InvalidArgumentError("fit: validation_split must be in [0, 1)"));
+    throw to_error(absl::InvalidArgumentError("fit: validation_split must be in [0, 1)"));
   }
   Tensor y_all = value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
   if (y_all.dim(0) != x_all.dim(0)) {
-    throw Error(absl::InvalidArgumentError(
+    throw to_error(absl::InvalidArgumentError(
         str_cat("fit: ", x_all.dim(0), " inputs but ", y_all.dim(0), " labels")));
   }
   // validation_split takes the tail, before any shuffling, as Keras does.
@@ -61,7 +61,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
     validation = ValidationData{x_all.slice(split_at, n), y_in.slice(split_at, n)};
     n = split_at;
   }
-  if (n == 0) throw Error(absl::InvalidArgumentError("fit: no training examples"));
+  if (n == 0) throw to_error(absl::InvalidArgumentError("fit: no training examples"));
 
   const bool acc = state_->accuracy;
   const int64_t bs = std::min<int64_t>(options.batch_size, n);

@@ -7,9 +7,9 @@
 
 #include "absl/status/statusor.h"
 #include "ir/builder.h"
-#include "runtime/json.h"
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
+#include "support/json.h"
 
 namespace kiln::detail {
 
@@ -82,8 +82,12 @@ std::string activation_names();
 Recorded record_activation(ir::Builder& b, const std::string& activation, Recorded x);
 /// Records softmax over the last axis, stably (x - max).
 Recorded record_softmax(ir::Builder& b, ir::NodeId logits);
-/// Recreates a layer (or nested model) from config(); errors name the problem.
-absl::StatusOr<std::shared_ptr<LayerImpl>> layer_from_config(const Json& config);
+/// Recreates a layer (or nested model) from config(); errors name `where`
+/// (e.g. "model config of m.kiln, layer 2"), the field and the problem.
+absl::StatusOr<std::shared_ptr<LayerImpl>> layer_from_config(const Json& config,
+                                                             const std::string& where);
+/// "Dense, Dropout, ...": the layer classes layer_from_config() knows.
+std::string layer_class_names();
 /// Keras's snake_case unique name for a new layer of `type` ("Dense" -> "dense_2").
 std::string unique_layer_name(const std::string& type);
 

@@ -1,14 +1,16 @@
-#include "frontend/layers.h"
+#include "kiln/layers.h"
 
 #include <map>
 #include <mutex>
 
+#include "frontend/access.h"
 #include "frontend/layer_impl.h"
-#include "frontend/model.h"
 #include "frontend/sequential_impl.h"
 #include "ir/strings.h"
-#include "runtime/error.h"
+#include "kiln/model.h"
 #include "runtime/variables.h"
+#include "support/json.h"
+#include "support/status.h"
 
 namespace kiln {
 namespace detail {
@@ -104,11 +106,7 @@ class FlattenImpl : public LayerImpl {
     if (x.out < 0) return {};
     return {b.reshape(x.out, WithBatch(b.shape_of(x.out)[0], output_shape_))};
   }
-  Json config() const override {
-    Json::Array shape;
-    for (int64_t d : declared_) shape.emplace_back(d);
-    return Json::Object{{"class_name", "Flatten"}, {"input_shape", Json(std::move(shape))}};
-  }
+  Json config() const override { return {{"class_name", "Flatten"}, {"input_shape", declared_}}; }
 
  private:
   Shape declared_;
@@ -158,10 +156,10 @@ class DenseImpl : public LayerImpl {
     return record_activation(b, activation_, {y});
   }
   Json config() const override {
-    return Json::Object{{"class_name", "Dense"},
-                        {"units", units_},
-                        {"activation", activation_.empty() ? "linear" : activation_},
-                        {"use_bias", use_bias_}};
+    return {{"class_name", "Dense"},
+            {"units", units_},
+            {"activation", activation_.empty() ? "linear" : activation_},
+            {"use_bias", use_bias_}};
   }
 
  private:
@@ -174,7 +172,7 @@ class DenseImpl : public LayerImpl {
 class StatelessImpl : public LayerImpl {
  public:
   using Fn = std::function<Recorded(const StatelessImpl&, ir::Builder&, Recorded, bool)>;
-  StatelessImpl(std::string type, Fn fn, Json::Object params = {}, bool random = false)
+  StatelessImpl(std::string type, Fn fn, Json params = Json::object(), bool random = false)
       : LayerImpl(std::move(type)),
         fn_(std::move(fn)),
         params_(std::move(params)),
@@ -199,7 +197,7 @@ class StatelessImpl : public LayerImpl {
 
  private:
   Fn fn_;
-  Json::Object params_;
+  Json params_;
   bool random_;
   int64_t seed_ = 0;
 };
@@ -214,7 +212,7 @@ SequentialImpl::SequentialImpl(std::vector<Layer> layers, std::string name)
 void SequentialImpl::add(Layer layer) { layers_.push_back(std::move(layer)); }
 
 Shape SequentialImpl::declared_input_shape() const {
-  return layers_.empty() ? Shape{} : layers_.front().impl()->declared_input_shape();
+  return layers_.empty() ? Shape{} : Access::impl(layers_.front())->declared_input_shape();
 }
 
 absl::StatusOr<Shape> SequentialImpl::build(const Shape& input_shape, Rng& rng) {
@@ -224,7 +222,7 @@ absl::StatusOr<Shape> SequentialImpl::build(const Shape& input_shape, Rng& rng) 
   }
   Shape shape = input_shape;
   for (const Layer& layer : layers_) {
-    auto out = layer.impl()->build(shape, rng);
+    auto out = Access::impl(layer)->build(shape, rng);
     if (!out.ok()) return out.status();
     shape = *out;
   }
@@ -237,7 +235,7 @@ absl::StatusOr<Shape> SequentialImpl::build(const Shape& input_shape, Rng& rng) 
 Recorded SequentialImpl::record(ir::Builder& b, Recorded x, bool training) const {
   for (const Layer& layer : layers_) {
     b.set_layer(layer.name());
-    x = layer.impl()->record(b, x, training);
+    x = Access::impl(layer)->record(b, x, training);
   }
   return x;
 }
@@ -245,7 +243,7 @@ Recorded SequentialImpl::record(ir::Builder& b, Recorded x, bool training) const
 std::vector<const Weight*> SequentialImpl::weights() const {
   std::vector<const Weight*> out;
   for (const Layer& layer : layers_) {
-    for (const Weight* w : layer.impl()->weights()) out.push_back(w);
+    for (const Weight* w : Access::impl(layer)->weights()) out.push_back(w);
   }
   return out;
 }
@@ -257,22 +255,22 @@ std::vector<SummaryRow> SequentialImpl::summary_rows() const {
 }
 
 Json SequentialImpl::config() const {
-  Json::Array layers;
-  for (const Layer& layer : layers_) layers.push_back(layer.impl()->config());
-  return Json::Object{{"class_name", "Sequential"}, {"layers", Json(std::move(layers))}};
+  Json layers = Json::array();
+  for (const Layer& layer : layers_) layers.push_back(Access::impl(layer)->config());
+  return {{"class_name", "Sequential"}, {"layers", std::move(layers)}};
 }
 
 std::vector<SummaryRow> SequentialImpl::layer_rows() const {
   std::vector<SummaryRow> rows;
   for (const Layer& layer : layers_) {
-    for (SummaryRow& r : layer.impl()->summary_rows()) rows.push_back(std::move(r));
+    for (SummaryRow& r : Access::impl(layer)->summary_rows()) rows.push_back(std::move(r));
   }
   return rows;
 }
 
 }  // namespace detail
 
-Layer::Layer(const Sequential& model) : impl_(model.impl()) {}
+Layer::Layer(const Sequential& model) : impl_(detail::Access::impl(model)) {}
 
 const std::string& Layer::name() const { return impl_->name(); }
 
@@ -288,28 +286,29 @@ using detail::Recorded;
 using detail::StatelessImpl;
 
 Layer Flatten(Shape input_shape) {
-  return Layer(std::make_shared<detail::FlattenImpl>(std::move(input_shape)));
+  return detail::Access::layer(std::make_shared<detail::FlattenImpl>(std::move(input_shape)));
 }
 
 Layer Dense(int64_t units, const std::string& activation, bool use_bias) {
   if (units <= 0) {
-    throw Error(absl::InvalidArgumentError(str_cat("Dense: units must be positive, got ", units)));
+    throw to_error(
+        absl::InvalidArgumentError(str_cat("Dense: units must be positive, got ", units)));
   }
   if (auto s = detail::check_activation(activation); !s.ok()) {
-    throw Error(absl::InvalidArgumentError(str_cat("Dense: ", s.message())));
+    throw to_error(absl::InvalidArgumentError(str_cat("Dense: ", s.message())));
   }
-  return Layer(std::make_shared<detail::DenseImpl>(units, activation, use_bias));
+  return detail::Access::layer(std::make_shared<detail::DenseImpl>(units, activation, use_bias));
 }
 
 Layer Softmax() {
-  return Layer(std::make_shared<StatelessImpl>(
+  return detail::Access::layer(std::make_shared<StatelessImpl>(
       "Softmax", [](const StatelessImpl&, ir::Builder& b, Recorded x, bool) {
         return detail::record_softmax(b, x.out);
       }));
 }
 
 Layer ReLU() {
-  return Layer(std::make_shared<StatelessImpl>(
+  return detail::Access::layer(std::make_shared<StatelessImpl>(
       "ReLU", [](const StatelessImpl&, ir::Builder& b, Recorded x, bool) {
         return detail::record_activation(b, "relu", x);
       }));
@@ -317,9 +316,10 @@ Layer ReLU() {
 
 Layer Dropout(double rate) {
   if (!(rate >= 0.0 && rate < 1.0)) {
-    throw Error(absl::InvalidArgumentError(str_cat("Dropout: rate must be in [0, 1), got ", rate)));
+    throw to_error(
+        absl::InvalidArgumentError(str_cat("Dropout: rate must be in [0, 1), got ", rate)));
   }
-  return Layer(std::make_shared<StatelessImpl>(
+  return detail::Access::layer(std::make_shared<StatelessImpl>(
       "Dropout",
       [rate](const StatelessImpl& self, ir::Builder& b, Recorded x, bool training) {
         if (!training || rate == 0.0) return x;
@@ -327,18 +327,18 @@ Layer Dropout(double rate) {
         ir::NodeId keep = b.greater(b.random_uniform(self.seed(), shape), b.constant(rate, shape));
         return Recorded{b.scale(b.mul(x.out, keep), 1.0 / (1.0 - rate))};
       },
-      Json::Object{{"rate", rate}}, /*random=*/true));
+      Json{{"rate", rate}}, /*random=*/true));
 }
 
 Layer Rescaling(double scale, double offset) {
-  return Layer(std::make_shared<StatelessImpl>(
+  return detail::Access::layer(std::make_shared<StatelessImpl>(
       "Rescaling",
       [scale, offset](const StatelessImpl&, ir::Builder& b, Recorded x, bool) {
         ir::NodeId y = b.scale(x.out, scale);
         if (offset != 0.0) y = b.add(y, b.constant(offset, b.shape_of(y)));
         return Recorded{y};
       },
-      Json::Object{{"scale", scale}, {"offset", offset}}));
+      Json{{"scale", scale}, {"offset", offset}}));
 }
 
 }  // namespace layers
@@ -346,70 +346,131 @@ Layer Rescaling(double scale, double offset) {
 namespace detail {
 namespace {
 
-absl::StatusOr<double> NumberField(const Json& config, std::string_view key) {
-  const Json* v = config.find(key);
-  if (!v || !v->is_number()) {
-    return absl::InvalidArgumentError(str_cat("layer config lacks the number \"", key, "\""));
+using FromConfig = absl::StatusOr<Layer> (*)(const JsonFields& config, const std::string& where);
+
+// Dimensions and unit counts a config may declare: positive, and small enough
+// that no product of two of them overflows before the size checks.
+constexpr int64_t kMaxDim = int64_t{1} << 31;
+
+absl::StatusOr<Layer> SequentialFromConfig(const JsonFields& config, const std::string& where) {
+  auto list = config.array("layers");
+  if (!list.ok()) return list.status();
+  std::vector<Layer> layers;
+  for (size_t i = 0; i < (*list)->size(); ++i) {
+    auto layer = layer_from_config((**list)[i], str_cat(where, ", layer ", i));
+    if (!layer.ok()) return layer.status();
+    layers.push_back(Access::layer(*std::move(layer)));
   }
-  return v->number();
+  return Access::layer(std::make_shared<SequentialImpl>(std::move(layers), ""));
+}
+
+absl::StatusOr<Shape> ShapeField(const JsonFields& config, std::string_view key) {
+  auto list = config.array(key);
+  if (!list.ok()) return list.status();
+  Shape shape;
+  for (size_t i = 0; i < (*list)->size(); ++i) {
+    auto d = config.integer_element(key, (**list)[i], i, 1, kMaxDim);
+    if (!d.ok()) return d.status();
+    shape.push_back(*d);
+  }
+  return shape;
+}
+
+absl::StatusOr<Layer> FlattenFromConfig(const JsonFields& config, const std::string&) {
+  Shape shape;
+  if (config.has("input_shape")) {
+    auto s = ShapeField(config, "input_shape");
+    if (!s.ok()) return s.status();
+    shape = *std::move(s);
+  }
+  return layers::Flatten(shape);
+}
+
+absl::StatusOr<Layer> DenseFromConfig(const JsonFields& config, const std::string&) {
+  auto units = config.integer("units", 1, kMaxDim);
+  if (!units.ok()) return units.status();
+  std::string activation = "linear";
+  if (config.has("activation")) {
+    auto a = config.string("activation");
+    if (!a.ok()) return a.status();
+    activation = *a;
+  }
+  bool use_bias = true;
+  if (config.has("use_bias")) {
+    auto b = config.boolean("use_bias");
+    if (!b.ok()) return b.status();
+    use_bias = *b;
+  }
+  return layers::Dense(*units, activation == "linear" ? "" : activation, use_bias);
+}
+
+absl::StatusOr<Layer> DropoutFromConfig(const JsonFields& config, const std::string&) {
+  auto rate = config.number("rate");
+  if (!rate.ok()) return rate.status();
+  return layers::Dropout(*rate);
+}
+
+absl::StatusOr<Layer> RescalingFromConfig(const JsonFields& config, const std::string&) {
+  auto scale = config.number("scale");
+  if (!scale.ok()) return scale.status();
+  double offset = 0.0;
+  if (config.has("offset")) {
+    auto o = config.number("offset");
+    if (!o.ok()) return o.status();
+    offset = *o;
+  }
+  return layers::Rescaling(*scale, offset);
+}
+
+// Every layer class a saved model may name: Keras's class_name -> how its
+// config() is read back. A new layer adds its row here.
+const std::map<std::string, FromConfig, std::less<>>& LayerClasses() {
+  static const auto* classes = new std::map<std::string, FromConfig, std::less<>>{
+      {"Sequential", SequentialFromConfig},
+      {"Flatten", FlattenFromConfig},
+      {"Dense", DenseFromConfig},
+      {"Softmax",
+       [](const JsonFields&, const std::string&) -> absl::StatusOr<Layer> {
+         return layers::Softmax();
+       }},
+      {"ReLU",
+       [](const JsonFields&, const std::string&) -> absl::StatusOr<Layer> {
+         return layers::ReLU();
+       }},
+      {"Dropout", DropoutFromConfig},
+      {"Rescaling", RescalingFromConfig},
+  };
+  return *classes;
 }
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<LayerImpl>> layer_from_config(const Json& config) {
-  const Json* cls = config.find("class_name");
-  if (!cls || !cls->is_string()) {
-    return absl::InvalidArgumentError("layer config lacks \"class_name\"");
+std::string layer_class_names() {
+  std::string out;
+  for (const auto& [name, from_config] : LayerClasses()) {
+    str_append(&out, out.empty() ? "" : ", ", name);
   }
-  const std::string& name = cls->string();
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<LayerImpl>> layer_from_config(const Json& config,
+                                                             const std::string& where) {
+  JsonFields fields(config, where);
+  auto name = fields.string("class_name");
+  if (!name.ok()) return name.status();
+  auto it = LayerClasses().find(*name);
+  if (it == LayerClasses().end()) {
+    return absl::InvalidArgumentError(
+        str_cat(where, ": unknown layer class \"", *name, "\" (known: ", layer_class_names(), ")"));
+  }
+  std::string layer_where = str_cat(where, " (", *name, ")");
   try {
-    if (name == "Sequential") {
-      const Json* list = config.find("layers");
-      if (!list || !list->is_array()) {
-        return absl::InvalidArgumentError("Sequential config lacks \"layers\"");
-      }
-      std::vector<Layer> layers;
-      for (const Json& c : list->array()) {
-        auto layer = layer_from_config(c);
-        if (!layer.ok()) return layer.status();
-        layers.emplace_back(*std::move(layer));
-      }
-      return std::make_shared<SequentialImpl>(std::move(layers), "");
-    }
-    if (name == "Flatten") {
-      Shape shape;
-      if (const Json* s = config.find("input_shape"); s && s->is_array()) {
-        for (const Json& d : s->array()) shape.push_back(static_cast<int64_t>(d.number()));
-      }
-      return layers::Flatten(shape).impl();
-    }
-    if (name == "Dense") {
-      auto units = NumberField(config, "units");
-      if (!units.ok()) return units.status();
-      const Json* act = config.find("activation");
-      const Json* bias = config.find("use_bias");
-      std::string a = act && act->is_string() ? act->string() : "linear";
-      return layers::Dense(static_cast<int64_t>(*units), a == "linear" ? "" : a,
-                           !bias || !bias->is_bool() || bias->boolean())
-          .impl();
-    }
-    if (name == "Softmax") return layers::Softmax().impl();
-    if (name == "ReLU") return layers::ReLU().impl();
-    if (name == "Dropout") {
-      auto rate = NumberField(config, "rate");
-      if (!rate.ok()) return rate.status();
-      return layers::Dropout(*rate).impl();
-    }
-    if (name == "Rescaling") {
-      auto scale = NumberField(config, "scale");
-      auto offset = NumberField(config, "offset");
-      if (!scale.ok()) return scale.status();
-      return layers::Rescaling(*scale, offset.ok() ? *offset : 0.0).impl();
-    }
+    auto layer = it->second(JsonFields(config, layer_where), layer_where);
+    if (!layer.ok()) return layer.status();
+    return Access::impl(*layer);
   } catch (const Error& e) {
-    return absl::InvalidArgumentError(e.what());
+    return absl::InvalidArgumentError(str_cat(layer_where, ": ", e.what()));
   }
-  return absl::InvalidArgumentError(str_cat("unknown layer class \"", name, "\""));
 }
 
 }  // namespace detail

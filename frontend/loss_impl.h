@@ -3,9 +3,16 @@
 
 #include "absl/status/statusor.h"
 #include "frontend/layer_impl.h"
-#include "frontend/losses.h"
+#include "kiln/losses.h"
+#include "kiln/optimizers.h"
+#include "passes/passes.h"
 
-namespace kiln::detail {
+namespace kiln {
+
+/// The settings the optimizer pass lowers, from the public optimizer.
+passes::OptimizerConfig optimizer_config(const Optimizer& optimizer);
+
+namespace detail {
 
 /// The label input type for a model output of `output` type (batch included).
 absl::StatusOr<ir::Type> label_type(const Loss& loss, const ir::Type& output);
@@ -17,4 +24,5 @@ ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir:
 /// against a model whose output has `output_shape` (without the batch axis).
 absl::StatusOr<Tensor> prepare_labels(const Loss& loss, const Tensor& y, const Shape& output_shape);
 
-}  // namespace kiln::detail
+}  // namespace detail
+}  // namespace kiln

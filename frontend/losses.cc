@@ -1,9 +1,9 @@
 #include <cmath>
 
 #include "frontend/loss_impl.h"
-#include "frontend/optimizers.h"
 #include "ir/strings.h"
-#include "runtime/error.h"
+#include "kiln/optimizers.h"
+#include "support/status.h"
 
 namespace kiln {
 
@@ -15,7 +15,7 @@ Optimizer::Optimizer(const std::string& name) {
   } else if (name == "rmsprop") {
     value_ = optimizers::RMSprop{};
   } else {
-    throw Error(absl::InvalidArgumentError(
+    throw to_error(absl::InvalidArgumentError(
         str_cat("unknown optimizer \"", name, "\" (expected sgd, adam or rmsprop)")));
   }
 }
@@ -25,22 +25,23 @@ std::string Optimizer::name() const {
   return kNames[value_.index()];
 }
 
-passes::OptimizerConfig Optimizer::config() const {
+passes::OptimizerConfig optimizer_config(const Optimizer& optimizer) {
   using Kind = passes::OptimizerConfig::Kind;
   passes::OptimizerConfig c;
-  if (auto* o = std::get_if<optimizers::SGD>(&value_)) {
+  const auto& value = optimizer.settings();
+  if (auto* o = std::get_if<optimizers::SGD>(&value)) {
     c.kind = Kind::kSgd;
     c.learning_rate = o->learning_rate;
     c.momentum = o->momentum;
     c.nesterov = o->nesterov;
-  } else if (auto* a = std::get_if<optimizers::Adam>(&value_)) {
+  } else if (auto* a = std::get_if<optimizers::Adam>(&value)) {
     c.kind = Kind::kAdam;
     c.learning_rate = a->learning_rate;
     c.beta_1 = a->beta_1;
     c.beta_2 = a->beta_2;
     c.epsilon = a->epsilon;
   } else {
-    const auto& r = std::get<optimizers::RMSprop>(value_);
+    const auto& r = std::get<optimizers::RMSprop>(value);
     c.kind = Kind::kRmsprop;
     c.learning_rate = r.learning_rate;
     c.rho = r.rho;
@@ -63,7 +64,7 @@ Loss::Loss(const std::string& name) {
   } else if (name == "mean_squared_error" || name == "mse") {
     value_ = losses::MeanSquaredError{};
   } else {
-    throw Error(absl::InvalidArgumentError(
+    throw to_error(absl::InvalidArgumentError(
         str_cat("unknown loss \"", name,
                 "\" (expected sparse_categorical_crossentropy, categorical_crossentropy or "
                 "mean_squared_error)")));
@@ -139,8 +140,8 @@ absl::StatusOr<ir::Type> label_type(const Loss& loss, const ir::Type& output) {
         loss.name(), " needs a model output of shape (None, classes), but the model outputs ",
         OutputShape(output.shape), hint));
   }
-  if (IsSparse(loss)) return ir::Type{DType::kI32, {output.shape[0]}};
-  return ir::Type{DType::kF32, output.shape};
+  if (IsSparse(loss)) return ir::Type{ir::DType::kI32, {output.shape[0]}};
+  return ir::Type{ir::DType::kF32, output.shape};
 }
 
 ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeId labels) {

@@ -10,7 +10,7 @@
 #include "ir/strings.h"
 #include "ir/text.h"
 #include "passes/pipeline.h"
-#include "runtime/error.h"
+#include "support/status.h"
 
 namespace kiln {
 
@@ -19,7 +19,7 @@ void set_random_seed(uint64_t seed) { detail::global_rng() = Rng(seed); }
 const std::vector<double>& History::operator[](const std::string& key) const {
   auto it = history.find(key);
   if (it == history.end()) {
-    throw Error(absl::NotFoundError(str_cat("History has no metric \"", key, "\"")));
+    throw to_error(absl::NotFoundError(str_cat("History has no metric \"", key, "\"")));
   }
   return it->second;
 }
@@ -36,7 +36,7 @@ Backend ChosenBackend(const CompileOptions& options) {
     return Backend::kJit;
   }
   if (std::string_view(env) == "interpreter") return Backend::kInterpreter;
-  throw Error(absl::InvalidArgumentError(
+  throw to_error(absl::InvalidArgumentError(
       str_cat("KILN_BACKEND=\"", env, "\" is not a backend (expected jit or interpreter)")));
 }
 
@@ -67,7 +67,7 @@ const char* KindName(GraphKind kind) {
 }  // namespace
 
 void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x) {
-  if (x.rank() < 1) throw Error(absl::InvalidArgumentError("inputs need a batch axis"));
+  if (x.rank() < 1) throw to_error(absl::InvalidArgumentError("inputs need a batch axis"));
   Shape example(x.shape().begin() + 1, x.shape().end());
   if (!impl.built()) {
     Shape declared = impl.declared_input_shape();
@@ -76,7 +76,7 @@ void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x) {
     for (const Weight* w : impl.weights()) state.store.set(w->variable, w->value);
   }
   if (example != impl.input_shape()) {
-    throw Error(absl::InvalidArgumentError(
+    throw to_error(absl::InvalidArgumentError(
         str_cat("model ", impl.name(), " expects inputs of shape ", NoneShape(impl.input_shape()),
                 " but got ", x.type_string())));
   }
@@ -88,9 +88,9 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
   g.name = str_cat(impl.name(), ".", KindName(kind));
   ir::Builder b(&g);
   b.set_layer("input");
-  ir::NodeId x = b.input("x", {input, WithBatch(batch, impl.input_shape())});
+  ir::NodeId x = b.input("x", {to_ir(input), WithBatch(batch, impl.input_shape())});
   // Casting per batch inside the step lets users feed uint8 images directly.
-  if (input != DType::kF32) x = b.cast(x, DType::kF32);
+  if (input != DType::kF32) x = b.cast(x, ir::DType::kF32);
   Recorded out = impl.record(b, {x}, kind == GraphKind::kTrain);
   if (!b.status().ok()) return b.status();
   if (kind == GraphKind::kPredict) {
@@ -120,7 +120,7 @@ void LogCompile(const SequentialImpl& impl, const TrainingState& state, GraphKin
   for (const auto& [key, exec] : state.executors) {
     if (std::get<0>(key) != kind) continue;
     str_append(&others, others.empty() ? "" : ", ", std::get<1>(key), " ",
-               ir::dtype_name(std::get<2>(key)));
+               dtype_name(std::get<2>(key)));
   }
   std::string why = others.empty()
                         ? std::string("first use")
@@ -128,7 +128,7 @@ void LogCompile(const SequentialImpl& impl, const TrainingState& state, GraphKin
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::cerr << "kiln: compiled the " << KindName(kind) << " graph of " << impl.name()
-            << " for batch " << batch << " " << ir::dtype_name(input) << " with the "
+            << " for batch " << batch << " " << dtype_name(input) << " with the "
             << state.engine->name() << " in " << static_cast<int>(ms) << " ms (" << why << ")\n";
 }
 
@@ -139,14 +139,14 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
   auto key = std::make_tuple(kind, batch, input);
   if (auto it = state.executors.find(key); it != state.executors.end()) return *it->second;
   if (kind != GraphKind::kPredict && !state.loss) {
-    throw Error(absl::FailedPreconditionError(
+    throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl.name(), " must be compiled with a loss before fit or evaluate")));
   }
   ir::Graph graph = value_or_throw(record_graph(impl, state, kind, batch, input));
   auto names =
       kind == GraphKind::kTrain ? passes::training_pipeline() : passes::inference_pipeline();
   passes::OptimizerConfig config =
-      state.optimizer ? state.optimizer->config() : passes::OptimizerConfig{};
+      state.optimizer ? optimizer_config(*state.optimizer) : passes::OptimizerConfig{};
   passes::PassManager pm =
       value_or_throw(passes::build_pipeline(names, config, state.options.pipeline));
   throw_if_error(pm.run(graph));
@@ -185,7 +185,7 @@ Sequential::~Sequential() = default;
 
 void Sequential::add(Layer layer) {
   if (impl_->built()) {
-    throw Error(absl::FailedPreconditionError(
+    throw to_error(absl::FailedPreconditionError(
         str_cat("cannot add layers to model ", impl_->name(), " after it is built")));
   }
   impl_->add(std::move(layer));
@@ -209,7 +209,7 @@ int64_t Sequential::count_params() const {
 
 Backend Sequential::backend() const {
   if (!state_->options.backend) {
-    throw Error(absl::FailedPreconditionError(
+    throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl_->name(), " has no backend: call compile() first")));
   }
   return *state_->options.backend;
@@ -223,7 +223,7 @@ void Sequential::compile(Optimizer optimizer, Loss loss, std::vector<std::string
   state_->accuracy = false;
   for (const std::string& m : metrics) {
     if (m != "accuracy" && m != "acc") {
-      throw Error(
+      throw to_error(
           absl::InvalidArgumentError(str_cat("unknown metric \"", m, "\" (supported: accuracy)")));
     }
     state_->accuracy = true;
@@ -239,19 +239,20 @@ void Sequential::compile(Optimizer optimizer, Loss loss, std::vector<std::string
 
 std::string Sequential::ir(int batch_size, bool training_step) const {
   if (!impl_->built()) {
-    throw Error(absl::FailedPreconditionError(
+    throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl_->name(), " is not built: call build() or fit() first")));
   }
   if (training_step && (!state_->loss || !state_->optimizer)) {
-    throw Error(absl::FailedPreconditionError(
+    throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl_->name(), ": the training step needs compile() first")));
   }
   auto kind = training_step ? detail::GraphKind::kTrain : detail::GraphKind::kPredict;
   ir::Graph graph =
       value_or_throw(detail::record_graph(*impl_, *state_, kind, batch_size, DType::kF32));
   if (training_step) {
-    passes::PassManager pm = value_or_throw(passes::build_pipeline(
-        passes::training_pipeline(), state_->optimizer->config(), state_->options.pipeline));
+    passes::PassManager pm = value_or_throw(
+        passes::build_pipeline(passes::training_pipeline(), optimizer_config(*state_->optimizer),
+                               state_->options.pipeline));
     throw_if_error(pm.run(graph));
   }
   return ir::print(graph);
@@ -261,12 +262,12 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
                                 const EvaluateOptions& options) {
   detail::ensure_built(*impl_, *state_, x);
   if (!state_->loss) {
-    throw Error(absl::FailedPreconditionError("evaluate() needs compile() with a loss first"));
+    throw to_error(absl::FailedPreconditionError("evaluate() needs compile() with a loss first"));
   }
   Tensor y = value_or_throw(detail::prepare_labels(*state_->loss, y_in, impl_->output_shape()));
   const int64_t n = x.dim(0);
   if (y.dim(0) != n) {
-    throw Error(
+    throw to_error(
         absl::InvalidArgumentError(str_cat("evaluate: ", n, " inputs but ", y.dim(0), " labels")));
   }
   const int64_t bs = std::max<int64_t>(1, options.batch_size);

@@ -7,8 +7,8 @@
 #include <tuple>
 
 #include "frontend/loss_impl.h"
-#include "frontend/model.h"
 #include "frontend/sequential_impl.h"
+#include "kiln/model.h"
 #include "runtime/executor.h"
 
 namespace kiln::detail {

@@ -3,10 +3,10 @@
 #include <cmath>
 #include <cstdio>
 
-#include "frontend/model.h"
 #include "ir/strings.h"
-#include "runtime/error.h"
-#include "runtime/safetensors.h"
+#include "kiln/model.h"
+#include "support/files.h"
+#include "support/status.h"
 
 namespace kiln {
 namespace {
@@ -86,7 +86,7 @@ void History::plot(const std::string& path) const {
     if (history.count(m)) metrics.emplace_back(m);
   }
   if (metrics.empty()) {
-    throw Error(absl::FailedPreconditionError("History::plot: no loss or accuracy recorded"));
+    throw to_error(absl::FailedPreconditionError("History::plot: no loss or accuracy recorded"));
   }
   double width = kPanelW * static_cast<double>(metrics.size());
   std::string svg = str_cat("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width,

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <iosfwd>
 
-#include "frontend/callbacks.h"
+#include "kiln/callbacks.h"
 
 namespace kiln::detail {
 

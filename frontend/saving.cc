@@ -1,10 +1,12 @@
 // Weights and whole-model saving in the safetensors format; learning rate access.
 #include <cstring>
 
+#include "frontend/access.h"
 #include "frontend/model_impl.h"
 #include "ir/strings.h"
-#include "runtime/error.h"
 #include "runtime/safetensors.h"
+#include "support/json.h"
+#include "support/status.h"
 
 namespace kiln {
 namespace {
@@ -14,7 +16,7 @@ constexpr char kLearningRate[] = "optimizer/learning_rate";
 
 void RequireBuilt(const detail::SequentialImpl& impl, const char* what) {
   if (!impl.built()) {
-    throw Error(absl::FailedPreconditionError(
+    throw to_error(absl::FailedPreconditionError(
         str_cat(what, ": model ", impl.name(),
                 " is not built yet (give Flatten an input_shape, call build(), or fit first)")));
   }
@@ -29,7 +31,7 @@ void CheckCompatible(const detail::SequentialImpl& impl, const std::vector<Named
                      const std::string& source) {
   auto weights = impl.weights();
   if (tensors.size() != weights.size()) {
-    throw Error(
+    throw to_error(
         absl::InvalidArgumentError(str_cat(source, " holds ", tensors.size(), " tensors but model ",
                                            impl.name(), " has ", weights.size(), " weights")));
   }
@@ -37,7 +39,7 @@ void CheckCompatible(const detail::SequentialImpl& impl, const std::vector<Named
     const Tensor& have = tensors[i].tensor;
     const Tensor& want = *weights[i]->value;
     if (have.dtype() != want.dtype() || have.shape() != want.shape()) {
-      throw Error(absl::InvalidArgumentError(
+      throw to_error(absl::InvalidArgumentError(
           str_cat(source, " does not fit model ", impl.name(), ": tensor ", i, " is ",
                   Describe(tensors[i].name, have), " but the model's weight ", i, " is ",
                   Describe(weights[i]->variable, want))));
@@ -91,51 +93,53 @@ void Sequential::load_weights(const std::string& path) {
 
 void Sequential::save(const std::string& path) const {
   RequireBuilt(*impl_, "save");
-  Json::Array input_shape;
-  for (int64_t d : impl_->input_shape()) input_shape.emplace_back(d);
-  Json::Object config = impl_->config().object();
-  config["input_shape"] = Json(std::move(input_shape));
+  Json config = impl_->config();
+  config["input_shape"] = impl_->input_shape();
   throw_if_error(write_safetensors(path, NamedWeights(*impl_),
-                                   {{"format", "kiln-model"}, {kConfigKey, Json(config).dump()}}));
+                                   {{"format", "kiln-model"}, {kConfigKey, dump_json(config)}}));
 }
 
 Sequential load_model(const std::string& path) {
   SafetensorsFile file = value_or_throw(read_safetensors(path));
   auto it = file.metadata.find(kConfigKey);
   if (it == file.metadata.end()) {
-    throw Error(absl::InvalidArgumentError(
+    throw to_error(absl::InvalidArgumentError(
         str_cat(path,
                 " holds weights only (no model config): build the model in code and use "
                 "load_weights()")));
   }
-  Json config = value_or_throw(parse_json(it->second));
-  auto impl = value_or_throw(detail::layer_from_config(config));
+  const std::string where = str_cat("model config of ", path);
+  Json config = value_or_throw(parse_json(it->second, where));
+  auto impl = value_or_throw(detail::layer_from_config(config, where));
   auto* seq = dynamic_cast<detail::SequentialImpl*>(impl.get());
-  const Json* shape = config.find("input_shape");
-  if (!seq || !shape || !shape->is_array()) {
-    throw Error(
-        absl::InvalidArgumentError(str_cat(path, ": the model config is not a Sequential")));
+  if (!seq) {
+    throw to_error(absl::InvalidArgumentError(str_cat(where, ": not a Sequential model")));
+  }
+  JsonFields fields(config, where);
+  Shape input_shape;
+  auto dims = value_or_throw(fields.array("input_shape"));
+  for (size_t i = 0; i < dims->size(); ++i) {
+    input_shape.push_back(
+        value_or_throw(fields.integer_element("input_shape", (*dims)[i], i, 1, int64_t{1} << 31)));
   }
   Sequential model(seq->layers());
-  Shape input_shape;
-  for (const Json& d : shape->array()) input_shape.push_back(static_cast<int64_t>(d.number()));
   if (!model.built()) model.build(input_shape);
-  CheckCompatible(*model.impl(), file.tensors, str_cat("model file ", path));
-  Assign(*model.impl(), file.tensors);
+  CheckCompatible(*detail::Access::impl(model), file.tensors, str_cat("model file ", path));
+  Assign(*detail::Access::impl(model), file.tensors);
   return model;
 }
 
 double Sequential::learning_rate() const {
   if (const Tensor* lr = state_->store.find(kLearningRate)) return lr->data<float>()[0];
   if (!state_->optimizer) {
-    throw Error(absl::FailedPreconditionError("learning_rate: the model is not compiled"));
+    throw to_error(absl::FailedPreconditionError("learning_rate: the model is not compiled"));
   }
-  return state_->optimizer->config().learning_rate;
+  return optimizer_config(*state_->optimizer).learning_rate;
 }
 
 void Sequential::set_learning_rate(double learning_rate) {
   if (!state_->optimizer) {
-    throw Error(absl::FailedPreconditionError("set_learning_rate: the model is not compiled"));
+    throw to_error(absl::FailedPreconditionError("set_learning_rate: the model is not compiled"));
   }
   state_->optimizer->set_learning_rate(learning_rate);
   // The rate is a variable of the compiled step, so changing it needs no recompile.

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "frontend/layer_impl.h"
-#include "frontend/layers.h"
+#include "kiln/layers.h"
 
 namespace kiln::detail {
 

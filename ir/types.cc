@@ -1,5 +1,9 @@
 #include "ir/types.h"
 
+#include <limits>
+
+#include "ir/strings.h"
+
 namespace kiln::ir {
 
 std::string_view dtype_name(DType dtype) {
@@ -27,9 +31,37 @@ bool parse_dtype(std::string_view name, DType* dtype) {
 int dtype_size(DType dtype) { return dtype == DType::kU8 ? 1 : 4; }
 
 int64_t num_elements(const Shape& shape) {
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+  }
+  // Saturates instead of overflowing, so even an unchecked shape is no UB.
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();
+  }
   return n;
+}
+
+absl::StatusOr<int64_t> checked_byte_size(DType dtype, const Shape& shape) {
+  int64_t bytes = dtype_size(dtype);
+  bool too_large = false, empty = false;
+  for (int64_t d : shape) {
+    if (d < 0) {
+      return absl::InvalidArgumentError(
+          str_cat("shape ", shape_string(shape), " has a negative dimension"));
+    }
+    if (d == 0) empty = true;
+    // Dividing first keeps the product below kMaxTensorBytes, so it never overflows.
+    if (!too_large && d > 0 && bytes > kMaxTensorBytes / d) too_large = true;
+    if (!too_large) bytes *= d;
+  }
+  if (empty) return 0;
+  if (too_large) {
+    return absl::ResourceExhaustedError(str_cat("shape ", shape_string(shape), " of ",
+                                                dtype_name(dtype), " exceeds the limit of ",
+                                                kMaxTensorBytes >> 30, " GiB per tensor"));
+  }
+  return bytes;
 }
 
 AxisSplit split_axis(const Shape& shape, int64_t axis) {

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace kiln::ir {
 
 /// Element type of a value.
@@ -23,8 +25,17 @@ bool parse_dtype(std::string_view name, DType* dtype);
 /// Size of one element in bytes.
 int dtype_size(DType dtype);
 
-/// Number of elements of a shape (1 for a scalar).
+/// Number of elements of a shape (1 for a scalar). The shape must be valid
+/// (checked_byte_size accepted it).
 int64_t num_elements(const Shape& shape);
+
+/// The most bytes one value may take (1 TiB): beyond any host's memory, so a
+/// larger declared size is an error before anything is allocated.
+inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 40;
+
+/// Bytes of a value of `dtype` and `shape`, or an error when a dimension is
+/// negative or the size exceeds kMaxTensorBytes (computed without overflow).
+absl::StatusOr<int64_t> checked_byte_size(DType dtype, const Shape& shape);
 
 /// The type of a value: element type plus static shape.
 struct Type {

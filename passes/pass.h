@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "ir/graph.h"
+#include "kiln/compile_options.h"
 
 namespace kiln::passes {
 
@@ -28,44 +29,9 @@ class Pass {
   virtual bool keeps_memory_plan() const { return false; }
 };
 
-/// Time spent in one pass of a pipeline run.
-struct PassTiming {
-  std::string name;
-  double seconds = 0;
-  /// Whether the pass changed the graph; not set for rows that are not passes.
-  std::optional<bool> changed;
-  /// Node count after the pass (-1 for rows that are not passes).
-  int64_t nodes = -1;
-};
-
-/// Debugging and checking options of a pass pipeline.
-struct PassManagerOptions {
-  /// Verify the graph before the first pass and after every pass.
-  bool verify_each = true;
-  /// Print the IR after every pass / only after passes that changed it.
-  bool print_ir_after_all = false;
-  bool print_ir_after_change = false;
-  /// Print the IR before / after the passes named here.
-  std::set<std::string, std::less<>> print_ir_before;
-  std::set<std::string, std::less<>> print_ir_after;
-  /// Where the printed IR, dump paths and timing table go (std::cerr when null).
-  std::ostream* stream = nullptr;
-  /// Stop after the first pass of this name; the later passes do not run. A
-  /// pipeline without a pass of this name runs to the end.
-  std::string stop_after;
-  /// When not empty, write the input and the IR after every pass to numbered
-  /// files in this directory (00-input.kir, 01-infer-shapes.kir, ...) and print
-  /// each path. File N is the input of pass N + 1, so `kiln opt` reproduces any
-  /// pass from its predecessor's file. Numbering continues across the pipelines
-  /// a process runs into the same directory, so later graphs never overwrite
-  /// earlier ones.
-  std::string ir_dump_dir;
-  /// Print a table of the time each pass (and the verifier) took after the run.
-  bool pass_timing = false;
-  /// When set, every run appends one row per pass here, so a caller can add
-  /// its own rows (e.g. code generation) and print one table.
-  std::vector<PassTiming>* timings = nullptr;
-};
+/// The pass manager's options are the public pipeline options (CompileOptions::pipeline).
+using PassManagerOptions = kiln::PipelineOptions;
+using kiln::PassTiming;
 
 /// Formats timing rows as an aligned table whose lines start with "//", with
 /// a share-of-total column and a total row.

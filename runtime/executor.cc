@@ -21,7 +21,7 @@ absl::StatusOr<std::byte*> bind_leaf(const ir::Node& node, const Feeds& feeds,
       return absl::FailedPreconditionError(str_cat("variable \"", name, "\" is not initialized"));
     }
   }
-  if (t->dtype() != node.type.dtype || t->shape() != node.type.shape) {
+  if (!has_type(*t, node.type)) {
     return absl::InvalidArgumentError(
         str_cat("\"", name, "\" is ", t->type_string(), ", expected ", ir::type_string(node.type)));
   }

@@ -146,7 +146,8 @@ absl::Status KernelEqual(const Args& a) {
 }
 
 absl::Status KernelCast(const Args& a) {
-  convert_elements(a.in[0], a.in_types[0]->dtype, a.out, a.node.type.dtype, a.out_size());
+  convert_elements(a.in[0], from_ir(a.in_types[0]->dtype), a.out, from_ir(a.node.type.dtype),
+                   a.out_size());
   return absl::OkStatus();
 }
 
@@ -364,7 +365,7 @@ class Interpreter : public Executor {
     ptrs_.resize(n, nullptr);
     for (size_t i = 0; i < n; ++i) {
       const Node& node = graph_.nodes[i];
-      if (ir::owns_storage(node.op)) buffers_[i] = Tensor(node.type.dtype, node.type.shape);
+      if (ir::owns_storage(node.op)) buffers_[i] = make_tensor(node.type);
     }
     assigns_ = graph_.nodes_of(OpKind::kAssign);
     outputs_ = graph_.nodes_of(OpKind::kOutput);
@@ -382,8 +383,8 @@ class Interpreter : public Executor {
     for (ir::NodeId id : outputs_) {
       const Node& node = graph_.nodes[id];
       Tensor& out = (*outputs)[ir::attr_string(node.attrs, "name")];
-      if (out.dtype() != node.type.dtype || out.shape() != node.type.shape) {
-        out = Tensor(node.type.dtype, node.type.shape);
+      if (!has_type(out, node.type)) {
+        out = make_tensor(node.type);
       }
       // Empty tensors (a batch of 0) may have no storage: memcpy wants real pointers.
       if (out.nbytes() > 0) std::memcpy(out.raw(), ptrs_[id], out.nbytes());

@@ -11,7 +11,8 @@
 #include <sstream>
 
 #include "ir/strings.h"
-#include "runtime/json.h"
+#include "support/files.h"
+#include "support/json.h"
 
 namespace kiln {
 namespace {
@@ -38,76 +39,29 @@ bool DtypeFromCode(const std::string& code, DType* d) {
   return false;
 }
 
-absl::Status Errno(const std::string& what, const std::string& path) {
-  return absl::UnavailableError(str_cat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("cannot write", path);
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Corrupt(const std::string& path, const std::string& problem) {
   return absl::DataLossError(str_cat("invalid safetensors file ", path, ": ", problem));
 }
 
 }  // namespace
 
-absl::Status write_file_atomically(const std::string& path, std::string_view bytes) {
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp = str_cat(path, ".tmp.", static_cast<int64_t>(::getpid()));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", tmp);
-  absl::Status s = WriteAll(fd, bytes, tmp);
-  if (s.ok() && ::fsync(fd) != 0) s = Errno("cannot fsync", tmp);
-  if (::close(fd) != 0 && s.ok()) s = Errno("cannot close", tmp);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Errno("cannot rename onto", path);
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  // The rename is durable only once the directory entry is on disk.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return absl::OkStatus();
-}
-
 absl::Status write_safetensors(const std::string& path,
                                const std::vector<std::pair<std::string, const Tensor*>>& tensors,
                                const std::map<std::string, std::string>& metadata) {
-  Json::Object header;
+  Json header = Json::object();
   int64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    if (name == "__metadata__" || header.count(name)) {
+    if (name == "__metadata__" || header.contains(name)) {
       return absl::InvalidArgumentError(
           str_cat("duplicate or reserved tensor name \"", name, "\""));
     }
-    Json::Array shape;
-    for (int64_t d : t->shape()) shape.emplace_back(d);
     int64_t end = offset + static_cast<int64_t>(t->nbytes());
-    header[name] = Json(Json::Object{{"dtype", DtypeCode(t->dtype())},
-                                     {"shape", Json(std::move(shape))},
-                                     {"data_offsets", Json(Json::Array{offset, end})}});
+    header[name] = {
+        {"dtype", DtypeCode(t->dtype())}, {"shape", t->shape()}, {"data_offsets", {offset, end}}};
     offset = end;
   }
-  if (!metadata.empty()) {
-    Json::Object meta;
-    for (const auto& [k, v] : metadata) meta[k] = v;
-    header["__metadata__"] = Json(std::move(meta));
-  }
-  std::string json = Json(std::move(header)).dump();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::string json = dump_json(header);
   json.append((8 - json.size() % 8) % 8, ' ');  // align the data to 8 bytes
   std::string bytes(8, '\0');
   uint64_t n = json.size();
@@ -119,7 +73,61 @@ absl::Status write_safetensors(const std::string& path,
   return write_file_atomically(path, bytes);
 }
 
+namespace {
+
+// A tensor's header entry, checked against the data section.
+struct Entry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  int64_t begin, end;
+};
+
+// Nothing is allocated until every entry is checked: a header may declare any
+// shape, and overlapping entries could otherwise each claim the whole file.
+absl::StatusOr<Entry> ReadEntry(const std::string& path, const std::string& name, const Json& entry,
+                                std::string_view data) {
+  JsonFields fields(entry, str_cat("invalid safetensors file ", path, ": tensor \"", name, "\""));
+  auto code = fields.string("dtype");
+  if (!code.ok()) return code.status();
+  DType dtype;
+  if (!DtypeFromCode(*code, &dtype)) {
+    return Corrupt(path, str_cat("tensor \"", name, "\" has the unsupported dtype \"", *code,
+                                 "\" (expected F32, I32 or U8)"));
+  }
+  auto shape_json = fields.array("shape");
+  if (!shape_json.ok()) return shape_json.status();
+  Shape shape;
+  for (size_t i = 0; i < (*shape_json)->size(); ++i) {
+    auto d = fields.integer_element("shape", (**shape_json)[i], i, 0, ir::kMaxTensorBytes);
+    if (!d.ok()) return d.status();
+    shape.push_back(*d);
+  }
+  auto offsets = fields.array("data_offsets");
+  if (!offsets.ok()) return offsets.status();
+  if ((*offsets)->size() != 2)
+    return Corrupt(path, str_cat("tensor \"", name, "\": data_offsets must have two elements"));
+  const int64_t size = static_cast<int64_t>(data.size());
+  auto begin = fields.integer_element("data_offsets", (**offsets)[0], 0, 0, size);
+  if (!begin.ok()) return begin.status();
+  auto end = fields.integer_element("data_offsets", (**offsets)[1], 1, *begin, size);
+  if (!end.ok()) return end.status();
+  auto bytes = ir::checked_byte_size(to_ir(dtype), shape);
+  if (!bytes.ok() || *bytes != *end - *begin) {
+    return Corrupt(path, str_cat("tensor \"", name, "\" data_offsets [", *begin, ", ", *end,
+                                 ") do not fit its shape ", dtype_name(dtype),
+                                 ir::shape_string(shape), " and the ", size, " data bytes"));
+  }
+  return Entry{name, dtype, std::move(shape), *begin, *end};
+}
+
+}  // namespace
+
 absl::StatusOr<SafetensorsFile> read_safetensors(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(str_cat(path, " is a directory, not a safetensors file"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(str_cat("cannot open ", path));
   std::stringstream ss;
@@ -131,65 +139,44 @@ absl::StatusOr<SafetensorsFile> read_safetensors(const std::string& path) {
   if (n > bytes.size() - 8) {
     return Corrupt(path, str_cat("header length ", n, " exceeds the file size ", bytes.size()));
   }
-  auto json = parse_json(std::string_view(bytes).substr(8, n));
-  if (!json.ok()) return Corrupt(path, std::string(json.status().message()));
+  auto json = parse_json(std::string_view(bytes).substr(8, n),
+                         str_cat("invalid safetensors file ", path, ": header"));
+  if (!json.ok()) return json.status();
   if (!json->is_object()) return Corrupt(path, "header is not a JSON object");
-  const size_t data_size = bytes.size() - 8 - n;
-  const char* data = bytes.data() + 8 + n;
+  std::string_view data = std::string_view(bytes).substr(8 + n);
 
   SafetensorsFile file;
-  std::vector<std::pair<int64_t, NamedTensor>> by_offset;
-  for (const auto& [name, entry] : json->object()) {
+  std::vector<Entry> entries;
+  for (const auto& [name, entry] : json->items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) return Corrupt(path, "__metadata__ is not an object");
-      for (const auto& [k, v] : entry.object()) {
+      for (const auto& [k, v] : entry.items()) {
         if (!v.is_string()) return Corrupt(path, str_cat("metadata \"", k, "\" is not a string"));
-        file.metadata[k] = v.string();
+        file.metadata[k] = v.get<std::string>();
       }
       continue;
     }
-    const Json* dtype = entry.find("dtype");
-    const Json* shape = entry.find("shape");
-    const Json* offsets = entry.find("data_offsets");
-    DType d;
-    if (!dtype || !dtype->is_string() || !DtypeFromCode(dtype->string(), &d)) {
-      return Corrupt(path, str_cat("tensor \"", name, "\" has a missing or unsupported dtype"));
-    }
-    if (!shape || !shape->is_array() || !offsets || !offsets->is_array() ||
-        offsets->array().size() != 2) {
-      return Corrupt(path, str_cat("tensor \"", name, "\" lacks shape or data_offsets"));
-    }
-    Shape s;
-    for (const Json& dim : shape->array()) {
-      if (!dim.is_number() || dim.number() < 0) {
-        return Corrupt(path, str_cat("tensor \"", name, "\" has a bad shape"));
-      }
-      s.push_back(static_cast<int64_t>(dim.number()));
-    }
-    const Json& b = offsets->array()[0];
-    const Json& e = offsets->array()[1];
-    if (!b.is_number() || !e.is_number()) return Corrupt(path, "bad data_offsets");
-    auto begin = static_cast<int64_t>(b.number()), end = static_cast<int64_t>(e.number());
-    Tensor t(d, s);
-    if (begin < 0 || end < begin || static_cast<size_t>(end) > data_size ||
-        static_cast<size_t>(end - begin) != t.nbytes()) {
-      return Corrupt(path, str_cat("tensor \"", name, "\" data_offsets [", begin, ", ", end,
-                                   ") do not fit its shape ", t.type_string(), " and the ",
-                                   data_size, " data bytes"));
-    }
-    std::memcpy(t.raw(), data + begin, t.nbytes());
-    by_offset.emplace_back(begin, NamedTensor{name, std::move(t)});
+    auto e = ReadEntry(path, name, entry, data);
+    if (!e.ok()) return e.status();
+    entries.push_back(*std::move(e));
   }
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
   int64_t expected = 0;
-  for (auto& [begin, nt] : by_offset) {
-    if (begin != expected) return Corrupt(path, "tensor data overlaps or leaves a gap");
-    expected += static_cast<int64_t>(nt.tensor.nbytes());
-    file.tensors.push_back(std::move(nt));
+  for (const Entry& e : entries) {
+    if (e.begin != expected) {
+      return Corrupt(path, str_cat("the data of tensor \"", e.name, "\" starts at byte ", e.begin,
+                                   ", not at ", expected, " (overlap or gap)"));
+    }
+    expected = e.end;
   }
-  if (static_cast<size_t>(expected) != data_size) {
-    return Corrupt(path, str_cat(data_size - expected, " unindexed bytes after the tensors"));
+  if (static_cast<size_t>(expected) != data.size()) {
+    return Corrupt(path, str_cat(data.size() - expected, " unindexed bytes after the tensors"));
+  }
+  for (Entry& e : entries) {
+    Tensor t(e.dtype, std::move(e.shape));
+    std::memcpy(t.raw(), data.data() + e.begin, t.nbytes());
+    file.tensors.push_back({std::move(e.name), std::move(t)});
   }
   return file;
 }

@@ -34,8 +34,4 @@ absl::Status write_safetensors(const std::string& path,
 /// Reads and validates a safetensors file; errors name the file and the problem.
 absl::StatusOr<SafetensorsFile> read_safetensors(const std::string& path);
 
-/// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over
-/// `path` and fsyncs the directory, so readers see the old or the new file only.
-absl::Status write_file_atomically(const std::string& path, std::string_view bytes);
-
 }  // namespace kiln

@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "ir/strings.h"
-#include "runtime/error.h"
+#include "support/status.h"
 
 namespace kiln {
 namespace {
@@ -60,7 +60,7 @@ void Tensor::Free::operator()(std::byte* p) const { std::free(p); }
 Tensor::Tensor(DType dtype, Shape shape)
     : dtype_(dtype), shape_(std::move(shape)), size_(ir::num_elements(shape_)) {
   for (int64_t d : shape_) {
-    if (d < 0) throw Error(absl::InvalidArgumentError("negative dimension in tensor shape"));
+    if (d < 0) throw to_error(absl::InvalidArgumentError("negative dimension in tensor shape"));
   }
   storage_.reset(Allocate(nbytes()));
 }
@@ -82,7 +82,7 @@ template <typename T>
 Tensor Tensor::from(Shape shape, std::span<const T> values) {
   Tensor t(dtype_of<T>(), std::move(shape));
   if (static_cast<int64_t>(values.size()) != t.size()) {
-    throw Error(absl::InvalidArgumentError(str_cat(
+    throw to_error(absl::InvalidArgumentError(str_cat(
         "Tensor::from: ", values.size(), " values for shape ", ir::shape_string(t.shape()))));
   }
   if (t.nbytes() > 0) std::memcpy(t.raw(), values.data(), t.nbytes());
@@ -96,8 +96,8 @@ template Tensor Tensor::from<uint8_t>(Shape, std::span<const uint8_t>);
 template <typename T>
 T* Tensor::data() {
   if (dtype_of<T>() != dtype_) {
-    throw Error(absl::InvalidArgumentError(
-        str_cat("tensor of type ", type_string(), " accessed as ", ir::dtype_name(dtype_of<T>()))));
+    throw to_error(absl::InvalidArgumentError(
+        str_cat("tensor of type ", type_string(), " accessed as ", dtype_name(dtype_of<T>()))));
   }
   return reinterpret_cast<T*>(storage_.get());
 }
@@ -128,7 +128,7 @@ float Tensor::as_float(int64_t i) const {
 
 Tensor Tensor::reshape(Shape shape) const {
   if (ir::num_elements(shape) != size_) {
-    throw Error(absl::InvalidArgumentError(
+    throw to_error(absl::InvalidArgumentError(
         str_cat("cannot reshape ", type_string(), " to ", ir::shape_string(shape))));
   }
   Tensor t = *this;
@@ -138,7 +138,7 @@ Tensor Tensor::reshape(Shape shape) const {
 
 Tensor Tensor::slice(int64_t begin, int64_t end) const {
   if (shape_.empty() || begin < 0 || end < begin || end > shape_[0]) {
-    throw Error(
+    throw to_error(
         absl::OutOfRangeError(str_cat("slice [", begin, ", ", end, ") of tensor ", type_string())));
   }
   Shape s = shape_;
@@ -185,7 +185,11 @@ int64_t Tensor::argmax() const {
   return best;
 }
 
-std::string Tensor::type_string() const { return ir::type_string({dtype_, shape_}); }
+std::string Tensor::type_string() const { return ir::type_string(type_of(*this)); }
+
+int dtype_size(DType dtype) { return ir::dtype_size(to_ir(dtype)); }
+
+std::string dtype_name(DType dtype) { return std::string(ir::dtype_name(to_ir(dtype))); }
 
 Tensor operator/(const Tensor& x, float divisor) {
   Tensor t(DType::kF32, x.shape());

@@ -56,14 +56,15 @@ absl::Status VariableStore::initialize(const ir::Graph& graph, Rng& rng) {
     const ir::Node& n = graph.nodes[id];
     const std::string& name = ir::attr_string(n.attrs, "name");
     if (const Tensor* existing = find(name)) {
-      if (existing->dtype() != n.type.dtype || existing->shape() != n.type.shape) {
+      if (!has_type(*existing, n.type)) {
         return absl::InvalidArgumentError(
             str_cat("variable \"", name, "\" holds ", existing->type_string(), " but graph \"",
                     graph.name, "\" declares ", ir::type_string(n.type)));
       }
       continue;
     }
-    auto t = make_initialized(ir::attr_string(n.attrs, "init"), n.type.dtype, n.type.shape, rng);
+    auto t = make_initialized(ir::attr_string(n.attrs, "init"), from_ir(n.type.dtype), n.type.shape,
+                              rng);
     if (!t.ok()) return t.status();
     vars_.emplace(name, std::make_shared<Tensor>(*std::move(t)));
   }

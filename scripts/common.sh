@@ -14,7 +14,7 @@ as_root() {
 # Debian packages the build, the tests and the demo need (libclang-rt-19-dev:
 # the sanitizer runtimes and headers of scripts/test --sanitize).
 KILN_PACKAGES=(cmake ninja-build clang-19 lld-19 llvm-19-dev llvm-19-tools libclang-rt-19-dev libabsl-dev
-  libgtest-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist ccache python3)
+  libgtest-dev libbenchmark-dev zlib1g-dev nlohmann-json3-dev dataset-fashion-mnist ccache python3)
 
 install_deps() {
   local missing=()

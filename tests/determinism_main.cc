@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   try {
     kiln::set_random_seed(42);
     auto model = kiln::tools::make_builtin_model(*spec);
-    if (!model.ok()) throw kiln::Error(model.status());
+    if (!model.ok()) throw kiln::to_error(model.status());
     // 50 full batches and a partial one per epoch, plus a validation tail.
     const int64_t batch = spec->batch_size, n = batch * 50 + batch / 2 + 1 + 64;
     kiln::Shape shape =

@@ -34,11 +34,12 @@
 #include <numeric>
 #include <set>
 
+#include "frontend/access.h"
 #include "frontend/layer_impl.h"
-#include "frontend/layers.h"
 #include "frontend/loss_impl.h"
 #include "ir/builder.h"
 #include "ir/strings.h"
+#include "kiln/layers.h"
 #include "passes/passes.h"
 #include "reference_eval.h"
 #include "runtime/executor.h"
@@ -141,7 +142,7 @@ class GradCase {
   }
 
   NodeId feed(const std::string& name, Tensor t) {
-    ir::Type type{t.dtype(), t.shape()};
+    ir::Type type = type_of(t);
     feeds_[name] = std::move(t);
     return b_.input(name, type);
   }
@@ -402,7 +403,7 @@ TEST(GradCheck, ReduceMaxEachAxisWithDistinctValues) {
 TEST(GradCheck, DenseLayerWithRelu) {
   Layer dense = layers::Dense(4, "relu");
   Rng init(3);
-  ASSERT_TRUE(dense.impl()->build({5}, init).ok());
+  ASSERT_TRUE(detail::Access::impl(dense)->build({5}, init).ok());
   const std::string kernel = dense.name() + "/kernel", bias = dense.name() + "/bias";
   // Redraw until no pre-activation is near the relu kink.
   for (uint64_t seed = 1;; ++seed) {
@@ -424,7 +425,7 @@ TEST(GradCheck, DenseLayerWithRelu) {
     c.register_param(bias, {4}, bv);
     ir::Builder& b = c.b();
     b.set_layer(dense.name());
-    detail::Recorded y = dense.impl()->record(b, {in}, /*training=*/true);
+    detail::Recorded y = detail::Access::impl(dense)->record(b, {in}, /*training=*/true);
     c.check(c.weighted_sum(y.out));
     break;
   }
@@ -460,7 +461,7 @@ TEST(GradCheck, DenseActivationsMatchClosedForms) {
     SCOPED_TRACE(activation);
     Layer dense = layers::Dense(4, activation);
     Rng init(3);
-    ASSERT_TRUE(dense.impl()->build({5}, init).ok());
+    ASSERT_TRUE(detail::Access::impl(dense)->build({5}, init).ok());
     const std::string kernel = dense.name() + "/kernel", bias = dense.name() + "/bias";
     GradCase c;
     std::vector<float> x = c.uniform(15, -1, 1), k = c.uniform(20, -1, 1),
@@ -470,7 +471,7 @@ TEST(GradCheck, DenseActivationsMatchClosedForms) {
     c.register_param(bias, {4}, bv);
     ir::Builder& b = c.b();
     b.set_layer(dense.name());
-    NodeId y = dense.impl()->record(b, {in}, /*training=*/true).out;
+    NodeId y = detail::Access::impl(dense)->record(b, {in}, /*training=*/true).out;
     b.output("y", y);
     NodeId loss = c.weighted_sum(y);
     const std::vector<double>& w = c.last_weights();
@@ -691,7 +692,7 @@ TEST(LossValues, CrossEntropyOnUnnormalisedProbabilitiesMatchesKeras) {
     bool sparse = loss.name() == "sparse_categorical_crossentropy";
     Tensor y = sparse ? i32({1}, {1}) : f32({1, 3}, {0, 1, 0});
     NodeId out = b.input("p", {ir::DType::kF32, {1, 3}});
-    NodeId labels = b.input("y", {y.dtype(), y.shape()});
+    NodeId labels = b.input("y", type_of(y));
     b.output("loss", detail::record_loss(b, loss, {out}, labels));
     ASSERT_TRUE(b.status().ok()) << b.status();
     auto exec = make_interpreter()->compile(g);

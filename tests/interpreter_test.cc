@@ -29,7 +29,7 @@ class Runner {
   VariableStore& store() { return store_; }
 
   NodeId feed(const std::string& name, Tensor t) {
-    ir::Type type{t.dtype(), t.shape()};
+    ir::Type type = type_of(t);
     feeds_[name] = std::move(t);
     return b_.input(name, type);
   }
@@ -299,19 +299,19 @@ TEST(Kernels, SoftmaxCrossEntropyOperandErrors) {
     record(b);
     return std::string(b.status().message());
   };
-  EXPECT_THAT(
-      error([](ir::Builder& b) {
-        b.softmax_cross_entropy(b.input("z", {DType::kF32, {4}}), b.input("t", {DType::kF32, {4}}));
-      }),
-      HasSubstr("logits must be [batch, classes], got f32[4]"));
   EXPECT_THAT(error([](ir::Builder& b) {
-                b.softmax_cross_entropy(b.input("z", {DType::kF32, {2, 3}}),
-                                        b.input("t", {DType::kF32, {2, 4}}));
+                b.softmax_cross_entropy(b.input("z", {ir::DType::kF32, {4}}),
+                                        b.input("t", {ir::DType::kF32, {4}}));
+              }),
+              HasSubstr("logits must be [batch, classes], got f32[4]"));
+  EXPECT_THAT(error([](ir::Builder& b) {
+                b.softmax_cross_entropy(b.input("z", {ir::DType::kF32, {2, 3}}),
+                                        b.input("t", {ir::DType::kF32, {2, 4}}));
               }),
               HasSubstr("operand types differ: f32[2,3] vs f32[2,4]"));
   EXPECT_THAT(error([](ir::Builder& b) {
-                NodeId z = b.input("z", {DType::kF32, {2, 3}});
-                b.softmax_cross_entropy_grad(z, z, b.input("g", {DType::kF32, {3}}));
+                NodeId z = b.input("z", {ir::DType::kF32, {2, 3}});
+                b.softmax_cross_entropy_grad(z, z, b.input("g", {ir::DType::kF32, {3}}));
               }),
               HasSubstr("the upstream gradient must be f32[2], got f32[3]"));
 }
@@ -324,11 +324,11 @@ TEST(Kernels, Cast) {
   NodeId n = r.feed("n", i32({2}, {-7, 1 << 20}));
   // Only in-range values: a negative float to u8 has no defined result.
   NodeId p = r.feed("p", f32({3}, {2.75f, 0.0f, 255.0f}));
-  b.output("f2i", b.cast(x, DType::kI32));
-  b.output("f2u", b.cast(p, DType::kU8));
-  b.output("u2f", b.cast(u, DType::kF32));
-  b.output("i2f", b.cast(n, DType::kF32));
-  b.output("f2f", b.cast(x, DType::kF32));
+  b.output("f2i", b.cast(x, ir::DType::kI32));
+  b.output("f2u", b.cast(p, ir::DType::kU8));
+  b.output("u2f", b.cast(u, ir::DType::kF32));
+  b.output("i2f", b.cast(n, ir::DType::kF32));
+  b.output("f2f", b.cast(x, ir::DType::kF32));
   ASSERT_TRUE(r.run().ok());
   const Outputs& o = r.outputs();
   ASSERT_EQ(o.at("f2i").dtype(), DType::kI32);
@@ -426,7 +426,7 @@ TEST(Executor, FeedAndVariableErrorsNameTheTensor) {
   {
     Runner r;
     r.b().set_layer("input");
-    r.b().output("y", r.b().input("x", {DType::kF32, {2}}));
+    r.b().output("y", r.b().input("x", {ir::DType::kF32, {2}}));
     absl::Status s = r.run();
     ASSERT_FALSE(s.ok());
     EXPECT_THAT(s.message(), HasSubstr("%0 = input (layer input, fwd)"));
@@ -445,7 +445,7 @@ TEST(Executor, FeedAndVariableErrorsNameTheTensor) {
 TEST(Executor, WrongFeedShapeIsAnError) {
   ir::Graph g;
   ir::Builder b(&g);
-  b.output("y", b.input("x", {DType::kF32, {2}}));
+  b.output("y", b.input("x", {ir::DType::kF32, {2}}));
   auto exec = make_interpreter()->compile(g);
   ASSERT_TRUE(exec.ok());
   Tensor x = f32({3}, {1, 2, 3});
@@ -458,7 +458,7 @@ TEST(Executor, WrongFeedShapeIsAnError) {
 
 TEST(Executor, CompileVerifiesTheGraph) {
   ir::Graph g;
-  ir::Node bad{.op = ir::OpKind::kNeg, .inputs = {}, .type = {DType::kF32, {2}}};
+  ir::Node bad{.op = ir::OpKind::kNeg, .inputs = {}, .type = {ir::DType::kF32, {2}}};
   g.add(bad);
   auto exec = make_interpreter()->compile(g);
   ASSERT_FALSE(exec.ok());

@@ -76,7 +76,7 @@ void ExpectClose(const Tensor& jit, const Tensor& ref, const std::string& what) 
 
 // Random values in [lo, hi) for every input of the graph.
 Tensor Random(const ir::Type& type, Rng& rng, float lo, float hi) {
-  Tensor t(type.dtype, type.shape);
+  Tensor t = make_tensor(type);
   for (int64_t i = 0; i < t.size(); ++i) {
     float v = lo + (hi - lo) * rng.uniform();
     if (type.dtype == DType::kF32) t.data<float>()[i] = v;
@@ -281,9 +281,9 @@ void CompareTraining(std::vector<Layer> (*layers)(), Optimizer opt, Loss loss, i
     Shape shape{examples};
     shape.insert(shape.end(), input.begin(), input.end());
     Rng rng(5);
-    Tensor x(DType::kF32, shape);
+    Tensor x(kiln::DType::kF32, shape);
     for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = rng.uniform();
-    Tensor y(DType::kI32, {examples});
+    Tensor y(kiln::DType::kI32, {examples});
     for (int64_t i = 0; i < examples; ++i) y.data<int32_t>()[i] = static_cast<int32_t>(i % 3);
     History h = model.fit(x, y, {.epochs = 5, .batch_size = batch, .verbose = 0});
     return std::make_pair(h, model.get_weights());
@@ -356,7 +356,7 @@ TEST(JitTargetErrors, AnIsaTheHostLacksIsAClearError) {
   Sequential model({Dense(2)});
   model.build({3});
   model.compile("sgd", "mean_squared_error", {}, {.backend = Backend::kJit, .isa = Isa::kAvx512});
-  Tensor x(DType::kF32, {4, 3}), y(DType::kF32, {4, 2});
+  Tensor x(kiln::DType::kF32, {4, 3}), y(kiln::DType::kF32, {4, 2});
   try {
     model.fit(x, y, {.verbose = 0});
     ADD_FAILURE() << "an AVX-512 JIT was created on a host without avx512f";
@@ -631,8 +631,8 @@ TEST(Compile, OncePerSignatureAndSaysWhy) {
   set_random_seed(3);
   Sequential model({Dense(3, "softmax")});
   model.compile("sgd", "sparse_categorical_crossentropy");
-  Tensor x(DType::kF32, {10, 2});
-  Tensor y(DType::kI32, {10});
+  Tensor x(kiln::DType::kF32, {10, 2});
+  Tensor y(kiln::DType::kI32, {10});
   ::testing::internal::CaptureStderr();
   model.fit(x, y, {.epochs = 3, .batch_size = 4, .verbose = 0});
   std::string log = ::testing::internal::GetCapturedStderr();

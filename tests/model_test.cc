@@ -264,7 +264,7 @@ TEST(ModelErrors, LabelsOutOfRangeNameTheLabelAndTheUnits) {
     model.fit(x, y, kQuiet);
     FAIL() << "fit accepted label 9 for 5 units";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), absl::StatusCode::kOutOfRange);
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfRange);
     EXPECT_THAT(e.what(), HasSubstr("label 5 at y[5]"));
     EXPECT_THAT(e.what(), HasSubstr("5 units"));
   }

@@ -11,14 +11,15 @@
 #include <set>
 #include <sstream>
 
+#include "frontend/access.h"
 #include "frontend/layer_impl.h"
-#include "frontend/layers.h"
 #include "frontend/loss_impl.h"
-#include "frontend/model.h"
 #include "ir/builder.h"
 #include "ir/verifier.h"
+#include "kiln/layers.h"
+#include "kiln/model.h"
 #include "passes/pipeline.h"
-#include "runtime/error.h"
+#include "support/status.h"
 #include "test_util.h"
 
 namespace kiln {
@@ -243,10 +244,10 @@ TEST(TextRoundTrip, EveryStageOfAManualPipeline) {
     ir::Builder b(&g);
     Layer dense = layers::Dense(3);
     Rng rng(1);
-    ASSERT_TRUE(dense.impl()->build({4}, rng).ok());
+    ASSERT_TRUE(detail::Access::impl(dense)->build({4}, rng).ok());
     NodeId x = b.input("x", {ir::DType::kF32, {2, 4}});
     b.set_layer(dense.name());
-    detail::Recorded logits = dense.impl()->record(b, {x}, true);
+    detail::Recorded logits = detail::Access::impl(dense)->record(b, {x}, true);
     NodeId y = b.input("y", {ir::DType::kI32, {2}});
     b.output("loss", detail::record_loss(
                          b, losses::SparseCategoricalCrossentropy{.from_logits = true}, logits, y));

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <vector>
 
-#include "ir/strings.h"
+#include "kiln/advanced.h"
 
 namespace kiln::tools {
 namespace {

@@ -21,13 +21,8 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
-#include "frontend/optimizers.h"
-#include "ir/dot.h"
-#include "ir/strings.h"
-#include "ir/text.h"
-#include "ir/verifier.h"
-#include "passes/pipeline.h"
-#include "runtime/error.h"
+#include "kiln/advanced.h"
+#include "kiln/optimizers.h"
 #include "tools/diagnostics.h"
 #include "tools/models.h"
 #include "tools/stages.h"
@@ -53,7 +48,7 @@ ABSL_FLAG(std::string, dot_dir, "",
           "also write DOT files of every stage up to --emit into this directory (kiln ir)");
 ABSL_FLAG(bool, per_node, false, "kiln stats: also list every node with its cost");
 
-// Pipeline flags: the fields of passes::PassManagerOptions.
+// Pipeline flags: the fields of kiln::PipelineOptions.
 ABSL_FLAG(std::vector<std::string>, print_ir_before, {},
           "print the IR before these passes (comma-separated)");
 ABSL_FLAG(std::vector<std::string>, print_ir_after, {},
@@ -198,7 +193,7 @@ std::string HelpText() {
   out += "\ncommand flags:\n";
   for (const FlagDoc& d : kCommandFlags) out += FlagHelp(d);
   out +=
-      "\npipeline flags (every command; C++: kiln::passes::PassManagerOptions). The printed\n"
+      "\npipeline flags (every command; C++: kiln::PipelineOptions). The printed\n"
       "IR, dump paths and timing go to stderr, the result to stdout:\n";
   for (const FlagDoc& d : kPipelineFlags) out += FlagHelp(d);
   out +=
@@ -338,7 +333,7 @@ std::optional<int> ResolveOptimizer(const std::string& fallback, std::string* na
     try {
       Optimizer optimizer(chosen.empty() ? fallback : chosen);
       *name = optimizer.name();
-      *config = optimizer.config();
+      *config = optimizer_config(optimizer);
     } catch (const Error& e) {
       return UsageError(str_cat("--optimizer: ", e.what()));
     }

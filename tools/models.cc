@@ -4,10 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_join.h"
-#include "frontend/kiln.h"
-#include "ir/strings.h"
-#include "ir/text.h"
-#include "passes/pipeline.h"
+#include "kiln/advanced.h"
 
 namespace kiln::tools {
 namespace {
@@ -121,7 +118,7 @@ absl::StatusOr<Sequential> make_builtin_model(const BuiltinModel& model,
   try {
     return recipe->make(recipe->optimizer, options);
   } catch (const Error& e) {
-    return absl::Status(e.code(), str_cat(model.name, ": ", e.what()));
+    return absl::Status(to_status(e).code(), str_cat(model.name, ": ", e.what()));
   }
 }
 
@@ -141,14 +138,15 @@ absl::StatusOr<RecordedModel> record_builtin_model(const BuiltinModel& model, in
     Sequential sequential = recipe->make(recipe->optimizer, options);
     sequential.ir(batch_size, /*training_step=*/true);
   } catch (const Error& e) {
-    return absl::Status(e.code(), str_cat(model.name, ": ", e.what()));
+    return absl::Status(to_status(e).code(), str_cat(model.name, ": ", e.what()));
   }
   absl::StatusOr<ir::Graph> graph = ir::parse(recorded.str());
   if (!graph.ok()) {
     return absl::InternalError(
         str_cat(model.name, ": the recorded graph does not parse: ", graph.status().message()));
   }
-  return RecordedModel{*std::move(graph), recipe->optimizer.name(), recipe->optimizer.config()};
+  return RecordedModel{*std::move(graph), recipe->optimizer.name(),
+                       optimizer_config(recipe->optimizer)};
 }
 
 }  // namespace kiln::tools

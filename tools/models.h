@@ -6,9 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "frontend/kiln.h"
-#include "ir/graph.h"
-#include "passes/passes.h"
+#include "kiln/advanced.h"
 
 namespace kiln::tools {
 

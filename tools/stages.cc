@@ -3,10 +3,7 @@
 #include <iostream>
 
 #include "absl/strings/str_join.h"
-#include "codegen/jit.h"
-#include "ir/strings.h"
-#include "ir/verifier.h"
-#include "passes/pipeline.h"
+#include "kiln/advanced.h"
 
 namespace kiln::tools {
 namespace {

@@ -7,9 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "ir/graph.h"
-#include "passes/pass.h"
-#include "passes/passes.h"
+#include "kiln/advanced.h"
 
 namespace kiln::tools {
 

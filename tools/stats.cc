@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <map>
 
-#include "ir/strings.h"
+#include "kiln/advanced.h"
 #include "tools/table.h"
 
 namespace kiln::tools {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "ir/graph.h"
+#include "kiln/advanced.h"
 
 namespace kiln::tools {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "ir/strings.h"
+#include "kiln/advanced.h"
 
 namespace kiln::tools {
 

@@ -3,8 +3,7 @@
 
 #include <string>
 
-#include "absl/status/statusor.h"
-#include "runtime/tensor.h"
+#include "kiln/tensor.h"
 
 namespace kiln::datasets {
 
@@ -19,8 +18,9 @@ struct Dataset {
 };
 
 /// Reads an IDX file of unsigned bytes, raw or gzip-compressed (detected from
-/// its content). Errors name the file and the problem (magic, size, truncation).
-absl::StatusOr<Tensor> read_idx(const std::string& path);
+/// its content). Throws kiln::Error naming the file and the problem (magic,
+/// size, truncation).
+Tensor read_idx(const std::string& path);
 
 /// The dataset cache: $KILN_DATA, else ~/.kiln/datasets.
 std::string data_dir();

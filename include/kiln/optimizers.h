@@ -4,8 +4,6 @@
 #include <string>
 #include <variant>
 
-#include "passes/passes.h"
-
 namespace kiln {
 namespace optimizers {
 
@@ -48,8 +46,10 @@ class Optimizer {
 
   /// The Keras name ("adam").
   std::string name() const;
-  /// The settings the optimizer pass lowers.
-  passes::OptimizerConfig config() const;
+  /// The optimizer's settings (Keras's get_config()).
+  const std::variant<optimizers::SGD, optimizers::Adam, optimizers::RMSprop>& settings() const {
+    return value_;
+  }
   /// Changes the initial learning rate.
   void set_learning_rate(double learning_rate);
 

@@ -8,19 +8,19 @@
 #include <string>
 #include <vector>
 
-#include "codegen/isa.h"
-#include "frontend/callbacks.h"
-#include "frontend/layers.h"
-#include "frontend/losses.h"
-#include "frontend/optimizers.h"
-#include "passes/pass.h"
-#include "runtime/tensor.h"
+#include "kiln/callbacks.h"
+#include "kiln/compile_options.h"
+#include "kiln/layers.h"
+#include "kiln/losses.h"
+#include "kiln/optimizers.h"
+#include "kiln/tensor.h"
 
 namespace kiln {
 
 namespace detail {
 class SequentialImpl;
 struct TrainingState;
+struct Access;
 }  // namespace detail
 
 /// Seeds weight initialisation, shuffling and dropout (keras.utils.set_random_seed).
@@ -69,20 +69,6 @@ struct History {
 struct Evaluation {
   double loss;
   double accuracy;
-};
-
-/// Which executor runs the compiled graphs: native code from the LLVM JIT, or
-/// the reference interpreter.
-enum class Backend { kJit, kInterpreter };
-
-/// Compile settings beyond Keras's three.
-struct CompileOptions {
-  /// Unset: $KILN_BACKEND ("jit" or "interpreter") when set, else the JIT.
-  std::optional<Backend> backend;
-  /// The JIT's instruction set (kAuto: the host's widest); ignored by the interpreter.
-  Isa isa = Isa::kAuto;
-  /// Pass-manager options (print the IR after each pass, verify each).
-  passes::PassManagerOptions pipeline;
 };
 
 /// A linear stack of layers. Copying a model is not allowed; to reuse its
@@ -146,9 +132,8 @@ class Sequential {
   /// Set by a callback to stop fit() after the current batch.
   bool stop_training = false;
 
-  const std::shared_ptr<detail::SequentialImpl>& impl() const { return impl_; }
-
  private:
+  friend struct detail::Access;
   std::shared_ptr<detail::SequentialImpl> impl_;
   std::unique_ptr<detail::TrainingState> state_;
 };

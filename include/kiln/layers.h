@@ -3,20 +3,22 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include "runtime/tensor.h"
+#include "kiln/tensor.h"
 
 namespace kiln {
 
 class Sequential;
 namespace detail {
 class LayerImpl;
-}
+struct Access;
+}  // namespace detail
 
 /// A layer of a Sequential model (or a whole Sequential model used as a layer).
 class Layer {
  public:
-  explicit Layer(std::shared_ptr<detail::LayerImpl> impl) : impl_(std::move(impl)) {}
   /// Uses a model as a layer; it keeps sharing the model's layers and weights,
   /// as Keras's Sequential([model, Softmax()]) does.
   Layer(const Sequential& model);
@@ -25,9 +27,10 @@ class Layer {
   const std::string& name() const;
   /// The weights of this layer ("kernel", "bias"), empty before it is built.
   std::vector<std::pair<std::string, Tensor>> get_weights() const;
-  const std::shared_ptr<detail::LayerImpl>& impl() const { return impl_; }
 
  private:
+  friend struct detail::Access;
+  explicit Layer(std::shared_ptr<detail::LayerImpl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<detail::LayerImpl> impl_;
 };
 

@@ -1,0 +1,23 @@
+// How the frontend reaches the implementation behind the public handles
+// (Layer, Sequential) without making it part of the public API.
+#pragma once
+
+#include <memory>
+#include <utility>
+
+#include "kiln/layers.h"
+#include "kiln/model.h"
+
+namespace kiln::detail {
+
+/// The one friend of the public handles.
+struct Access {
+  static const std::shared_ptr<LayerImpl>& impl(const Layer& layer) { return layer.impl_; }
+  static const std::shared_ptr<SequentialImpl>& impl(const Sequential& model) {
+    return model.impl_;
+  }
+  /// A public handle around a layer implementation.
+  static Layer layer(std::shared_ptr<LayerImpl> impl) { return Layer(std::move(impl)); }
+};
+
+}  // namespace kiln::detail
