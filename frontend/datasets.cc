@@ -8,6 +8,7 @@
 
 #include "ir/strings.h"
 #include "runtime/tensor.h"
+#include "support/env.h"
 #include "support/status.h"
 
 namespace kiln::datasets {
@@ -98,9 +99,8 @@ absl::StatusOr<Tensor> ReadIdx(const std::string& path) {
 Tensor read_idx(const std::string& path) { return value_or_throw(ReadIdx(path)); }
 
 std::string data_dir() {
-  if (const char* env = std::getenv("KILN_DATA"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return str_cat(home ? home : ".", "/.kiln/datasets");
+  if (std::optional<std::string> dir = env_string("KILN_DATA")) return *dir;
+  return str_cat(env_string("HOME").value_or("."), "/.kiln/datasets");
 }
 
 namespace {

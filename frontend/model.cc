@@ -10,6 +10,7 @@
 #include "ir/strings.h"
 #include "ir/text.h"
 #include "passes/pipeline.h"
+#include "support/env.h"
 #include "support/status.h"
 
 namespace kiln {
@@ -31,13 +32,11 @@ namespace {
 // demo) can run on the reference interpreter without being rebuilt.
 Backend ChosenBackend(const CompileOptions& options) {
   if (options.backend) return *options.backend;
-  const char* env = std::getenv("KILN_BACKEND");
-  if (env == nullptr || std::string_view(env).empty() || std::string_view(env) == "jit") {
-    return Backend::kJit;
-  }
-  if (std::string_view(env) == "interpreter") return Backend::kInterpreter;
+  std::optional<std::string> env = env_string("KILN_BACKEND");
+  if (!env || *env == "jit") return Backend::kJit;
+  if (*env == "interpreter") return Backend::kInterpreter;
   throw to_error(absl::InvalidArgumentError(
-      str_cat("KILN_BACKEND=\"", env, "\" is not a backend (expected jit or interpreter)")));
+      str_cat("KILN_BACKEND=\"", *env, "\" is not a backend (expected jit or interpreter)")));
 }
 
 Shape WithBatch(int64_t batch, const Shape& shape) {
@@ -114,8 +113,7 @@ namespace {
 // tell a new batch size (such as the last partial batch) from a first use.
 void LogCompile(const SequentialImpl& impl, const TrainingState& state, GraphKind kind,
                 int64_t batch, DType input, std::chrono::steady_clock::time_point start) {
-  const char* level = std::getenv("KILN_DEBUG");
-  if (!level || std::atoi(level) < 1) return;
+  if (debug_level() < 1) return;
   std::string others;
   for (const auto& [key, exec] : state.executors) {
     if (std::get<0>(key) != kind) continue;

@@ -5,6 +5,7 @@
 
 #include "frontend/model_impl.h"
 #include "ir/strings.h"
+#include "support/format.h"
 
 namespace kiln {
 namespace {
@@ -35,28 +36,6 @@ std::string Row(const char* sep, const std::string& a, const std::string& b, con
                  sep, " ", Pad(c, kWidths[2], true), " ", sep, "\n");
 }
 
-std::string Thousands(int64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-std::string Bytes(int64_t params) {
-  double bytes = static_cast<double>(params) * 4;
-  const char* units[] = {"B", "KB", "MB", "GB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 3) {
-    bytes /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.2f %s", bytes, units[u]);
-  return buf;
-}
-
 std::string ShapeText(const Shape& shape, bool built) {
   if (!built) return "?";
   std::string s = "(None";
@@ -76,15 +55,15 @@ void Sequential::summary(std::ostream& os) const {
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
     out += Row("\u2502", str_cat(r.name, " (", r.type, ")"), ShapeText(r.output_shape, built),
-               built ? Thousands(r.params) : "0 (unbuilt)");
+               built ? with_commas(r.params) : "0 (unbuilt)");
     out += i + 1 < rows.size() ? Rule("\u251c", "\u2500", "\u253c", "\u2524")
                                : Rule("\u2514", "\u2500", "\u2534", "\u2518");
   }
   if (rows.empty()) out += Rule("\u2514", "\u2500", "\u2534", "\u2518");
   int64_t total = count_params();
-  out += str_cat(" Total params: ", Thousands(total), " (", Bytes(total), ")\n");
-  out += str_cat(" Trainable params: ", Thousands(total), " (", Bytes(total), ")\n");
-  out += str_cat(" Non-trainable params: 0 (", Bytes(0), ")\n");
+  out += str_cat(" Total params: ", with_commas(total), " (", keras_bytes(4 * total), ")\n");
+  out += str_cat(" Trainable params: ", with_commas(total), " (", keras_bytes(4 * total), ")\n");
+  out += str_cat(" Non-trainable params: 0 (", keras_bytes(0), ")\n");
   os << out;
 }
 

@@ -10,6 +10,7 @@
 #include "ir/text.h"
 #include "ir/verifier.h"
 #include "passes/pass.h"
+#include "support/format.h"
 
 namespace kiln::passes {
 namespace {
@@ -64,47 +65,23 @@ class IrDumper {
   std::ostream* out_;
 };
 
-std::string FormatMs(double seconds) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", seconds * 1e3);
-  return buf;
-}
-
-std::string Pad(std::string_view s, size_t width, bool right) {
-  std::string pad(s.size() < width ? width - s.size() : 0, ' ');
-  return right ? str_cat(pad, s) : str_cat(s, pad);
-}
-
 }  // namespace
 
 std::string format_pass_timing(const std::vector<PassTiming>& rows, std::string_view title) {
   double total = 0;
   for (const PassTiming& r : rows) total += r.seconds;
-  std::vector<std::vector<std::string>> table = {
-      {"pass", "time (ms)", "share", "changed", "nodes"}};
+  // The name and changed columns read left to right; numbers align on the right.
+  TextTable table({false, true, true, false, true});
+  table.add_row({"pass", "time (ms)", "share", "changed", "nodes"});
   for (const PassTiming& r : rows) {
     char share[16];
     std::snprintf(share, sizeof(share), "%.1f%%", total > 0 ? 100 * r.seconds / total : 0.0);
-    table.push_back({r.name, FormatMs(r.seconds), share,
-                     r.changed ? (*r.changed ? "yes" : "no") : "",
-                     r.nodes >= 0 ? str_cat(r.nodes) : ""});
+    table.add_row({r.name, format_ms(r.seconds), share,
+                   r.changed ? (*r.changed ? "yes" : "no") : "",
+                   r.nodes >= 0 ? str_cat(r.nodes) : ""});
   }
-  table.push_back({"total", FormatMs(total), "100.0%", "", ""});
-  std::vector<size_t> width(table[0].size(), 0);
-  for (const auto& row : table) {
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  }
-  std::string out = str_cat("// ----- ", title, " -----\n");
-  for (size_t i = 0; i < table.size(); ++i) {
-    std::string line = "//";
-    for (size_t c = 0; c < table[i].size(); ++c) {
-      // The name column reads left to right; numbers align on the right.
-      str_append(&line, "  ", Pad(table[i][c], width[c], c != 0 && c != 3));
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    str_append(&out, line, "\n");
-  }
-  return out;
+  table.add_row({"total", format_ms(total), "100.0%", "", ""});
+  return str_cat("// ----- ", title, " -----\n", table.render("//  "));
 }
 
 std::vector<std::string> PassManager::names() const {

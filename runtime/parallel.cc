@@ -4,8 +4,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <iostream>
 #include <mutex>
 #include <thread>
+
+#include "support/env.h"
 
 namespace kiln {
 namespace {
@@ -57,10 +60,9 @@ class Pool {
 
  private:
   static int ChooseThreads() {
-    if (const char* env = std::getenv("KILN_NUM_THREADS")) {
-      int n = std::atoi(env);
-      if (n >= 1) return n >= 2 ? 2 : 1;
-    }
+    absl::StatusOr<int> n = env_int("KILN_NUM_THREADS", 0, 1, 1 << 16);
+    if (!n.ok()) std::cerr << "kiln: " << n.status().message() << "; using the default\n";
+    if (n.ok() && *n >= 1) return *n >= 2 ? 2 : 1;
     return std::thread::hardware_concurrency() >= 2 ? 2 : 1;
   }
 

@@ -5,7 +5,6 @@
 #include <map>
 
 #include "kiln/advanced.h"
-#include "tools/table.h"
 
 namespace kiln::tools {
 namespace {
@@ -157,7 +156,7 @@ std::string format_stats(const ir::Graph& graph, const StatsOptions& options) {
   std::map<std::pair<std::string, ir::Phase>, Totals> by_group;
   std::map<ir::Phase, int> by_phase;
   Totals total;
-  Table nodes({true, false, false, false, false, true, true});
+  TextTable nodes({true, false, false, false, false, true, true});
   nodes.add_row({"node", "op", "layer", "phase", "type", "FLOPs", "bytes moved"});
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     const ir::Node& n = graph.nodes[i];
@@ -184,7 +183,7 @@ std::string format_stats(const ir::Graph& graph, const StatsOptions& options) {
     if (a.second.bytes != b.second.bytes) return a.second.bytes > b.second.bytes;
     return a.first < b.first;
   });
-  Table op_table({false, true, true, true, true});
+  TextTable op_table({false, true, true, true, true});
   op_table.add_row({"op", "count", "FLOPs", "share", "bytes moved"});
   for (const auto& [op, t] : ops) {
     op_table.add_row({std::string(op), str_cat(t.count), with_commas(t.flops),
@@ -199,7 +198,7 @@ std::string format_stats(const ir::Graph& graph, const StatsOptions& options) {
                 total.bytes ? static_cast<double>(total.flops) / total.bytes : 0.0);
   str_append(&out, "arithmetic intensity: ", intensity, " FLOP/byte\n\n");
 
-  Table layer_table({false, false, true, true, true, true});
+  TextTable layer_table({false, false, true, true, true, true});
   layer_table.add_row({"layer", "phase", "ops", "FLOPs", "share", "bytes moved"});
   for (const auto& group : group_order) {
     const Totals& t = by_group[group];
@@ -225,7 +224,7 @@ std::string format_stats(const ir::Graph& graph, const StatsOptions& options) {
       arena_elements += size.flops;
     }
   }
-  Table memory({false, true, true, true, true});
+  TextTable memory({false, true, true, true, true});
   memory.add_row({"memory", "buffers", "elements", "bytes", ""});
   auto row = [&](std::string what, const Totals& t, int64_t elements) {
     memory.add_row({std::move(what), str_cat(t.count), with_commas(elements), with_commas(t.bytes),

@@ -15,4 +15,5 @@
 #include "kiln/kiln.h"
 #include "passes/pipeline.h"
 #include "runtime/executor.h"
+#include "support/format.h"
 #include "support/status.h"
