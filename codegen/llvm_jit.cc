@@ -1,35 +1,31 @@
-// The JIT engine: LLVM ORC LLJIT for the host, an O3 pipeline that knows the
-// target machine, and an executor that runs the compiled step. The only file
-// that includes the ORC and PassBuilder headers (they are slow to compile).
-#include <unistd.h>
-
+// The JIT engine: LLVM ORC LLJIT for the host, the optimisation pipelines
+// that know the target machine, the IR and assembly dumps, and an executor
+// that runs the compiled step. With perf_map.cc, the only file that includes
+// the ORC headers, and the only one with the PassBuilder (they are slow to
+// compile); the target choice is in target.cc.
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <mutex>
 #include <thread>
 
 #include "codegen/emitter.h"
 #include "codegen/jit.h"
+#include "codegen/perf_map.h"
+#include "codegen/target.h"
 #include "ir/memory_plan.h"
 #include "ir/strings.h"
 #include "ir/verifier.h"
-#include "llvm/ExecutionEngine/JITLink/JITLink.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
-#include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
 #include "llvm/Passes/PassBuilder.h"
-#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/SmallVectorMemoryBuffer.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/TargetParser/Host.h"
 #include "llvm/Transforms/InstCombine/InstCombine.h"
 #include "llvm/Transforms/Scalar/EarlyCSE.h"
 #include "llvm/Transforms/Scalar/LICM.h"
@@ -40,6 +36,8 @@
 #include "llvm/Transforms/Vectorize/LoopVectorize.h"
 #include "runtime/denormals.h"
 #include "runtime/parallel.h"
+#include "support/env.h"
+#include "support/format.h"
 
 namespace kiln {
 namespace {
@@ -61,128 +59,11 @@ absl::Status FromLlvm(llvm::Error err, const char* what) {
   return absl::InternalError(str_cat("JIT ", what, ": ", msg));
 }
 
-void InitializeLlvm() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    // Loop strength reduction is a fifth of code generation time here and
-    // buys nothing: the emitter computes tile addresses itself. Measured on
-    // this machine: the same GFLOP/s on every dense shape with it off, and the
-    // seed-001 step compiles in ~88 ms instead of ~110. LLVM exposes the switch
-    // only as a command-line option of the process's LLVM.
-    auto& options = llvm::cl::getRegisteredOptions();
-    if (auto it = options.find("disable-lsr"); it != options.end()) {
-      static_cast<llvm::cl::opt<bool>*>(it->second)->setValue(true);
-    }
-  });
-}
-
-// What the JIT targets: CPU name, features and vector width, or why it cannot.
-struct Target {
-  std::string cpu;
-  std::vector<std::string> disabled;
-  int width = 8;
-  std::string isa;
-};
-
-absl::StatusOr<Target> ChooseTarget(Isa isa) {
-  auto features = llvm::sys::getHostCPUFeatures();
-  auto has = [&](const char* f) { return features.lookup(f); };
-  Target t;
-  t.cpu = llvm::sys::getHostCPUName().str();
-  if (!has("avx2") || !has("fma")) {
-    return absl::FailedPreconditionError(
-        "the host CPU lacks AVX2 and FMA, which the JIT needs; use Backend::kInterpreter");
-  }
-  bool avx512 = has("avx512f");
-  if (isa == Isa::kAvx512 && !avx512) {
-    return absl::FailedPreconditionError(
-        "Isa::kAvx512 was requested but the host CPU lacks avx512f");
-  }
-  if (isa == Isa::kAvx2 || !avx512) {
-    // Turning off avx512f also turns off every AVX-512 extension built on it.
-    if (avx512) t.disabled.push_back("avx512f");
-    t.width = 8;
-    t.isa = "avx2";
-  } else {
-    t.width = 16;
-    t.isa = "avx512";
-  }
-  return t;
-}
-
 bool DumpRequested(const char* what) {
-  const char* env = std::getenv("KILN_JIT_DUMP");
-  return env && std::strstr(env, what) != nullptr;
+  return env_string("KILN_JIT_DUMP").value_or("").find(what) != std::string::npos;
 }
 
-// With KILN_PERF_MAP=1, every function the JIT links (kernels, matmul tile
-// tasks, epilogues) is appended to /tmp/perf-PID.map, the file `perf report`
-// reads to name JIT code, so a profile of a training run shows kernels by name.
-class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
- public:
-  static bool requested() {
-    const char* env = std::getenv("KILN_PERF_MAP");
-    return env && std::atoi(env) >= 1;
-  }
-
-  void modifyPassConfig(llvm::orc::MaterializationResponsibility&, llvm::jitlink::LinkGraph&,
-                        llvm::jitlink::PassConfiguration& config) override {
-    config.PostFixupPasses.push_back([](llvm::jitlink::LinkGraph& g) {
-      // JITLink keeps no symbols for local functions (matmul tile tasks and
-      // epilogues). They follow the kernel that created them in the object,
-      // so the code between a kernel's end and the next symbol is named
-      // "<kernel>.helpers".
-      struct Code {
-        uint64_t address, size, block_end;
-        std::string name;
-      };
-      std::vector<Code> code;
-      for (const llvm::jitlink::Symbol* sym : g.defined_symbols()) {
-        const llvm::jitlink::Block& block = sym->getBlock();
-        const auto prot = static_cast<int>(block.getSection().getMemProt());
-        if (!sym->hasName() || (prot & static_cast<int>(llvm::orc::MemProt::Exec)) == 0) continue;
-        code.push_back({sym->getAddress().getValue(), sym->getSize(),
-                        block.getAddress().getValue() + block.getSize(), sym->getName().str()});
-      }
-      std::sort(code.begin(), code.end(),
-                [](const Code& a, const Code& b) { return a.address < b.address; });
-      static std::mutex mu;
-      std::lock_guard<std::mutex> lock(mu);
-      std::FILE* f = std::fopen(str_cat("/tmp/perf-", getpid(), ".map").c_str(), "a");
-      if (!f) return llvm::Error::success();  // profiling aid only: never fail a compile
-      for (size_t i = 0; i < code.size(); ++i) {
-        const Code& c = code[i];
-        uint64_t end = c.address + c.size;
-        uint64_t next =
-            i + 1 < code.size() ? std::min(code[i + 1].address, c.block_end) : c.block_end;
-        std::fprintf(f, "%llx %llx %s\n", static_cast<unsigned long long>(c.address),
-                     static_cast<unsigned long long>(c.size), c.name.c_str());
-        if (next >= end + 16) {  // smaller gaps are alignment padding
-          std::fprintf(f, "%llx %llx %s.helpers\n", static_cast<unsigned long long>(end),
-                       static_cast<unsigned long long>(next - end), c.name.c_str());
-        }
-      }
-      std::fclose(f);
-      return llvm::Error::success();
-    });
-  }
-  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility&) override {
-    return llvm::Error::success();
-  }
-  llvm::Error notifyRemovingResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey) override {
-    return llvm::Error::success();
-  }
-  void notifyTransferringResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey,
-                                   llvm::orc::ResourceKey) override {}
-};
-
-std::string FormatMs(double ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f", ms);
-  return buf;
-}
+std::string FormatMs(double ms) { return format_ms(ms / 1e3, 1); }
 
 std::string ModuleText(const llvm::Module& m) {
   std::string text;
@@ -269,7 +150,7 @@ class JitExecutor : public Executor {
 
 class JitEngine : public Engine {
  public:
-  JitEngine(JitOptions options, Target target, std::unique_ptr<llvm::orc::LLJIT> jit,
+  JitEngine(JitOptions options, codegen::Target target, std::unique_ptr<llvm::orc::LLJIT> jit,
             llvm::orc::JITTargetMachineBuilder jtmb)
       : options_(options),
         target_(std::move(target)),
@@ -278,7 +159,7 @@ class JitEngine : public Engine {
     options_.dump_ir |= DumpRequested("ir");
     options_.dump_optimized_ir |= DumpRequested("opt-ir");
     options_.dump_asm |= DumpRequested("asm");
-    if (const char* p = std::getenv("KILN_JIT_PIPELINE"); p && std::string_view(p) == "o3") {
+    if (env_string("KILN_JIT_PIPELINE") == "o3") {
       options_.pipeline = LlvmPipeline::kO3;
     }
   }
@@ -332,7 +213,7 @@ class JitEngine : public Engine {
     }
     auto sym = jit_->lookup(l.function);
     if (!sym) return FromLlvm(sym.takeError(), "cannot find the step function");
-    if (const char* level = std::getenv("KILN_DEBUG"); level && std::atoi(level) >= 1) {
+    if (debug_level() >= 1) {
       std::string parts;
       for (double p : part_ms) str_append(&parts, parts.empty() ? "" : " + ", FormatMs(p));
       std::cerr << "kiln: jit compile of graph " << graph.name << ": emit " << FormatMs(emit_ms)
@@ -515,7 +396,7 @@ class JitEngine : public Engine {
   }
 
   JitOptions options_;
-  Target target_;
+  codegen::Target target_;
   std::shared_ptr<llvm::orc::LLJIT> jit_;
   llvm::orc::JITTargetMachineBuilder jtmb_;
   int next_id_ = 0;
@@ -524,8 +405,8 @@ class JitEngine : public Engine {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
-  InitializeLlvm();
-  auto target = ChooseTarget(options.isa);
+  codegen::InitializeLlvm();
+  auto target = codegen::ChooseTarget(options.isa);
   if (!target.ok()) return target.status();
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) return FromLlvm(jtmb.takeError(), "cannot describe the host");
@@ -534,12 +415,7 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
   if (!jit) return FromLlvm(jit.takeError(), "cannot create LLJIT");
-  if (PerfMapPlugin::requested()) {
-    if (auto* linker =
-            llvm::dyn_cast<llvm::orc::ObjectLinkingLayer>(&(*jit)->getObjLinkingLayer())) {
-      linker->addPlugin(std::make_unique<PerfMapPlugin>());
-    }
-  }
+  codegen::add_perf_map_plugin(**jit);
   // The step calls expf/logf/tanhf from the process's libm.
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
       (*jit)->getDataLayout().getGlobalPrefix());
@@ -561,13 +437,6 @@ absl::StatusOr<std::string> jit_artifact(const ir::Graph& graph, JitArtifact wha
   auto engine = make_jit(options);
   if (!engine.ok()) return engine.status();
   return static_cast<JitEngine&>(**engine).Artifact(graph, what, timings);
-}
-
-std::string jit_host_description(Isa isa) {
-  InitializeLlvm();
-  auto target = ChooseTarget(isa);
-  if (!target.ok()) return std::string(target.status().message());
-  return str_cat(target->cpu, " ", target->isa, " (vector width ", target->width, ")");
 }
 
 }  // namespace kiln

@@ -70,9 +70,9 @@ std::string human_bytes(int64_t bytes) {
 
 std::string keras_bytes(int64_t bytes) { return ScaledBytes(bytes, {"B", "KB", "MB", "GB"}, 2); }
 
-std::string format_ms(double seconds) {
+std::string format_ms(double seconds, int decimals) {
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", seconds * 1e3);
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, seconds * 1e3);
   return buf;
 }
 

@@ -35,7 +35,7 @@ std::string human_bytes(int64_t bytes);
 /// Keras's summary style: 407080 -> "397.54 KB", 0 -> "0.00 B" (units of 1024).
 std::string keras_bytes(int64_t bytes);
 
-/// 0.0123 (seconds) -> "12.300" (milliseconds, three decimals).
-std::string format_ms(double seconds);
+/// 0.0123 (seconds) -> "12.300": milliseconds with `decimals` decimals.
+std::string format_ms(double seconds, int decimals = 3);
 
 }  // namespace kiln

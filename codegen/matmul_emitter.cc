@@ -1,0 +1,343 @@
+// The register-tiled matmul micro-kernel: register tiles accumulated over the
+// whole K loop, split across the thread pool when the product is large, with
+// B packed strip by strip when it does not fit in L2.
+#include "codegen/matmul_emitter.h"
+
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace kiln::codegen {
+namespace {
+
+// C[M,N] = A[M,K] B[K,N] with register tiles: `mr` rows by `nv` vectors of
+// `width` columns held in accumulators across the whole K loop, so each
+// element of C is loaded and stored once. The last vector of a tile may be
+// partial (masked) when N is not a multiple of the vector width.
+class MatMulEmitter {
+ public:
+  using Epilogue = MatMulEpilogue;
+
+  // `column_sum`, when >= 0, is a node that receives the column sums of B,
+  // which the tiles of the first row band accumulate as they stream B.
+  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n, Epilogue epilogue = nullptr,
+                NodeId column_sum = -1)
+      : e_(e), m_(m), k_(k), n_(n), epilogue_(std::move(epilogue)), column_sum_(column_sum) {
+    a_transposed_ = e.FoldedTransposeSource(e.id()) >= 0;
+    BindBuffers();
+    w_ = e.width();
+    nv_ = w_ >= 16 ? 4 : 2;
+    mr_ = 6;
+    vec_ = llvm::FixedVectorType::get(e.f32(), w_);
+  }
+
+  // Products of at least this many FLOPs (about 6 us on one core) are split
+  // across the thread pool: below it, handing half to the other core costs
+  // more than it saves. Lowered from 2e6, 32x128x128 went from 15.5 to 12 us,
+  // and the seed-000 and seed-003 steps 5-10 % faster (min of 6 interleaved runs).
+  static constexpr double kParallelFlops = 5e5;
+
+  // A = X^T reads X (element (i, p) is X[p, i]); C is absent when only the
+  // epilogue reads the product.
+  void BindBuffers() {
+    NodeId source = e_.FoldedTransposeSource(e_.id());
+    a_ = source >= 0 ? e_.buf(source) : e_.in(0);
+    bm_ = e_.in(1);
+    c_ = e_.has_buffer(e_.id()) ? e_.out() : nullptr;
+    sums_ = column_sum_ >= 0 ? e_.buf(column_sum_) : nullptr;
+  }
+
+  void Emit() {
+    int64_t nr = nv_ * w_;
+    int64_t full_m = m_ / mr_, rem_m = m_ % mr_, full_n = n_ / nr, rem_n = n_ % nr;
+    bool parallel = 2.0 * m_ * k_ * n_ >= kParallelFlops && full_m * full_n >= 2;
+    if (parallel) {
+      EmitParallelFullTiles(full_m, full_n);
+    } else {
+      e_.For(full_m, [&](Value* it) {
+        Value* i0 = e_.b().CreateMul(it, e_.c64(mr_));
+        e_.For(full_n,
+               [&](Value* jt) { TileAt(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
+      });
+    }
+    // The partial column tile of every full row band, then the partial row band.
+    if (rem_n)
+      e_.For(full_m, [&](Value* it) { ColumnTail(e_.b().CreateMul(it, e_.c64(mr_)), mr_); });
+    if (rem_m) {
+      Value* i0 = e_.c64(full_m * mr_);
+      e_.For(full_n, [&](Value* jt) {
+        TileAt(i0, e_.b().CreateMul(jt, e_.c64(nr)), static_cast<int>(rem_m), nv_, w_);
+      });
+      if (rem_n) ColumnTail(i0, static_cast<int>(rem_m));
+    }
+  }
+
+ private:
+  void ColumnTail(Value* i0, int mr) {
+    int64_t nr = nv_ * w_, rem_n = n_ % nr;
+    int nv = static_cast<int>((rem_n + w_ - 1) / w_);
+    int last = static_cast<int>(rem_n - (nv - 1) * w_);
+    TileAt(i0, e_.c64(n_ / nr * nr), mr, nv, last);
+  }
+
+  // The full tiles, numbered row-major, go to kiln_parallel_for in fixed
+  // contiguous parts. Every tile is computed whole by one thread, so results
+  // do not depend on the number of threads.
+  void EmitParallelFullTiles(int64_t full_m, int64_t full_n) {
+    auto& b = e_.b();
+    llvm::Type* ptr = b.getPtrTy();
+    llvm::Module& m = *b.GetInsertBlock()->getModule();
+    // The task: void task(ptr context, i64 begin, i64 end); the context holds
+    // the function's buffers (an epilogue may touch any of them) and the seed.
+    auto* task_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, e_.i64(), e_.i64()}, false);
+    auto* task = llvm::Function::Create(task_ty, llvm::Function::InternalLinkage,
+                                        b.GetInsertBlock()->getParent()->getName() + ".tiles", m);
+    llvm::IRBuilderBase::InsertPoint saved = b.saveIP();
+    const std::map<NodeId, Value*> outer = e_.buffers();
+    Value* outer_seed = e_.step_seed();
+    b.SetInsertPoint(llvm::BasicBlock::Create(e_.ctx(), "entry", task));
+    Value* context = task->getArg(0);
+    std::map<NodeId, Value*> inner;
+    uint64_t slot = 0;
+    for (const auto& [root, value] : outer) {
+      inner[root] = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot++));
+    }
+    Value* seed = b.CreatePtrToInt(
+        b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot)), e_.i64());
+    e_.set_buffers(inner, seed);
+    BindBuffers();
+    int64_t nr = nv_ * w_;
+    // Tiles go row band by row band (t -> band t / full_n, column strip
+    // t % full_n), except when B is larger than L2: then they go strip by
+    // strip, and a thread first copies each strip of B to a contiguous
+    // buffer. In place, a strip's rows sit N floats apart; for N a multiple
+    // of 512 they map to a handful of cache sets, and every tile would fetch
+    // the strip from L3 again.
+    bool pack = ShouldPack(full_m);
+    Value* packed = nullptr;
+    Value* packed_strip = nullptr;
+    if (pack) {
+      llvm::IRBuilder<> entry(b.GetInsertBlock());
+      auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_ * nr));
+      buffer->setAlignment(llvm::Align(64));
+      packed = buffer;
+      packed_strip = entry.CreateAlloca(e_.i64());
+      b.CreateStore(e_.c64(-1), packed_strip);
+    }
+    llvm::BasicBlock* pre = b.GetInsertBlock();
+    llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "tiles", task);
+    llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "tiles.exit", task);
+    b.CreateCondBr(b.CreateICmpULT(task->getArg(1), task->getArg(2)), loop, exit);
+    b.SetInsertPoint(loop);
+    llvm::PHINode* t = b.CreatePHI(e_.i64(), 2, "t");
+    t->addIncoming(task->getArg(1), pre);
+    Value* band = pack ? b.CreateURem(t, e_.c64(full_m)) : b.CreateUDiv(t, e_.c64(full_n));
+    Value* strip = pack ? b.CreateUDiv(t, e_.c64(full_m)) : b.CreateURem(t, e_.c64(full_n));
+    Value* i0 = b.CreateMul(band, e_.c64(mr_));
+    Value* j0 = b.CreateMul(strip, e_.c64(nr));
+    if (pack) PackStrip(j0, packed, packed_strip);
+    packed_ = packed;
+    TileAt(i0, j0, mr_, nv_, w_);
+    packed_ = nullptr;
+    Value* next = b.CreateAdd(t, e_.c64(1));
+    t->addIncoming(next, b.GetInsertBlock());
+    b.CreateCondBr(b.CreateICmpULT(next, task->getArg(2)), loop, exit);
+    b.SetInsertPoint(exit);
+    b.CreateRetVoid();
+    b.restoreIP(saved);
+    e_.set_buffers(outer, outer_seed);
+    BindBuffers();
+    // The caller passes the context through a stack array.
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+    Value* ctx = entry.CreateAlloca(llvm::ArrayType::get(ptr, outer.size() + 1));
+    slot = 0;
+    for (const auto& [root, value] : outer) {
+      b.CreateStore(value, b.CreateConstInBoundsGEP1_64(ptr, ctx, slot++));
+    }
+    b.CreateStore(b.CreateIntToPtr(outer_seed, ptr), b.CreateConstInBoundsGEP1_64(ptr, ctx, slot));
+    llvm::FunctionCallee parallel_for =
+        m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
+    b.CreateCall(parallel_for, {task, ctx, e_.c64(full_m * full_n)});
+  }
+
+  // Packing pays when B does not fit in L2 (512 KiB per core here) and each
+  // strip is reused by several row bands; measured, it costs time when B
+  // fits. The strip buffer lives on the task's stack, so it is bounded.
+  bool ShouldPack(int64_t full_m) const {
+    const int64_t strip_bytes = k_ * nv_ * w_ * 4;
+    return full_m >= 2 && k_ * n_ * 4 > (512 << 10) && strip_bytes <= (256 << 10);
+  }
+
+  // Copies strip B[:, j0 : j0 + nr] to `packed` (row stride nr) unless it holds it already.
+  void PackStrip(Value* j0, Value* packed, Value* packed_strip) {
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* copy = llvm::BasicBlock::Create(e_.ctx(), "pack", f);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "pack.done", f);
+    b.CreateCondBr(b.CreateICmpNE(b.CreateLoad(e_.i64(), packed_strip), j0), copy, done);
+    b.SetInsertPoint(copy);
+    const int64_t nr = nv_ * w_;
+    e_.For(k_, [&](Value* p) {
+      Value* from = b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
+      Value* to = b.CreateMul(p, e_.c64(nr));
+      for (int v = 0; v < nv_; ++v) {
+        Value* x = b.CreateAlignedLoad(
+            vec_, b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(from, e_.c64(v * w_))),
+            llvm::Align(4));
+        b.CreateAlignedStore(x,
+                             b.CreateInBoundsGEP(e_.f32(), packed, b.CreateAdd(to, e_.c64(v * w_))),
+                             llvm::Align(32));
+      }
+    });
+    b.CreateStore(j0, packed_strip);
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+  }
+
+  // Stores the first `lanes` lanes of `x` at element `index` of `buffer`.
+  void StoreVector(Value* x, Value* buffer, Value* index, int lanes) {
+    Value* ptr = e_.b().CreateInBoundsGEP(e_.f32(), buffer, index);
+    if (lanes < w_) {
+      e_.b().CreateMaskedStore(x, ptr, llvm::Align(4), Mask(lanes));
+    } else {
+      e_.b().CreateAlignedStore(x, ptr, llvm::Align(4));
+    }
+  }
+
+  Value* Mask(int lanes) {
+    std::vector<llvm::Constant*> bits;
+    for (int i = 0; i < w_; ++i) bits.push_back(e_.b().getInt1(i < lanes));
+    return llvm::ConstantVector::get(bits);
+  }
+
+  // A tile, which accumulates column sums of B too when it is in the first
+  // row band and the group has a column sum (decided at run time when i0 is).
+  void TileAt(Value* i0, Value* j0, int mr, int nv, int last_lanes) {
+    if (!sums_) return Tile(i0, j0, mr, nv, last_lanes, false);
+    if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(i0)) {
+      return Tile(i0, j0, mr, nv, last_lanes, c->isZero());
+    }
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* first = llvm::BasicBlock::Create(e_.ctx(), "band0", f);
+    llvm::BasicBlock* other = llvm::BasicBlock::Create(e_.ctx(), "band", f);
+    llvm::BasicBlock* join = llvm::BasicBlock::Create(e_.ctx(), "band.join", f);
+    b.CreateCondBr(b.CreateICmpEQ(i0, e_.c64(0)), first, other);
+    b.SetInsertPoint(first);
+    Tile(i0, j0, mr, nv, last_lanes, true);
+    b.CreateBr(join);
+    b.SetInsertPoint(other);
+    Tile(i0, j0, mr, nv, last_lanes, false);
+    b.CreateBr(join);
+    b.SetInsertPoint(join);
+  }
+
+  void Tile(Value* i0, Value* j0, int mr, int nv, int last_lanes, bool column_sums) {
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = b.GetInsertBlock();
+    llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "ktile", f);
+    llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "ktile.exit", f);
+    b.CreateBr(loop);
+    b.SetInsertPoint(loop);
+    llvm::PHINode* p = b.CreatePHI(e_.i64(), 2, "k");
+    p->addIncoming(e_.c64(0), pre);
+    std::vector<llvm::PHINode*> acc;
+    for (int i = 0; i < mr * nv; ++i) {
+      acc.push_back(b.CreatePHI(vec_, 2, "acc"));
+      acc.back()->addIncoming(llvm::Constant::getNullValue(vec_), pre);
+    }
+    std::vector<llvm::PHINode*> sum;
+    for (int v = 0; column_sums && v < nv; ++v) {
+      sum.push_back(b.CreatePHI(vec_, 2, "colsum"));
+      sum.back()->addIncoming(llvm::Constant::getNullValue(vec_), pre);
+    }
+    std::vector<Value*> bv;
+    Value* brow =
+        packed_ ? b.CreateMul(p, e_.c64(nv_ * w_)) : b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
+    for (int v = 0; v < nv; ++v) {
+      Value* ptr =
+          b.CreateInBoundsGEP(e_.f32(), packed_ ? packed_ : bm_, b.CreateAdd(brow, e_.c64(v * w_)));
+      bool partial = v == nv - 1 && last_lanes < w_;
+      if (partial) {
+        bv.push_back(b.CreateMaskedLoad(vec_, ptr, llvm::Align(4), Mask(last_lanes),
+                                        llvm::Constant::getNullValue(vec_)));
+      } else {
+        bv.push_back(b.CreateAlignedLoad(vec_, ptr, llvm::Align(4)));
+      }
+    }
+    std::vector<Value*> next(acc.size());
+    for (int r = 0; r < mr; ++r) {
+      Value* row = b.CreateAdd(i0, e_.c64(r));
+      Value* index = a_transposed_ ? b.CreateAdd(b.CreateMul(p, e_.c64(m_)), row)
+                                   : b.CreateAdd(b.CreateMul(row, e_.c64(k_)), p);
+      Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, a_, index));
+      for (int v = 0; v < nv; ++v) {
+        // llvm.fma, not fmuladd: always fused, so results match the interpreter.
+        next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_}, {a, bv[v], acc[r * nv + v]});
+      }
+    }
+    // In order over k from 0, as reduce_sum adds, so the sums match the interpreter.
+    std::vector<Value*> sum_next;
+    for (size_t v = 0; v < sum.size(); ++v) sum_next.push_back(b.CreateFAdd(sum[v], bv[v]));
+    Value* pn = b.CreateAdd(p, e_.c64(1), "", true, true);
+    llvm::BasicBlock* latch = b.GetInsertBlock();
+    p->addIncoming(pn, latch);
+    for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], latch);
+    for (size_t v = 0; v < sum.size(); ++v) sum[v]->addIncoming(sum_next[v], latch);
+    b.CreateCondBr(b.CreateICmpULT(pn, e_.c64(k_)), loop, exit);
+    b.SetInsertPoint(exit);
+    auto value = [&](int r, int v) {
+      return k_ > 0 ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
+    };
+    for (size_t v = 0; v < sum_next.size(); ++v) {
+      Value* total = k_ > 0 ? sum_next[v] : llvm::Constant::getNullValue(vec_);
+      StoreVector(total, sums_, b.CreateAdd(j0, e_.c64(static_cast<int64_t>(v) * w_)),
+                  v + 1 == sum_next.size() ? last_lanes : w_);
+    }
+    if (c_) {
+      for (int r = 0; r < mr; ++r) {
+        Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
+        for (int v = 0; v < nv; ++v) {
+          StoreVector(value(r, v), c_, b.CreateAdd(crow, e_.c64(v * w_)),
+                      v == nv - 1 ? last_lanes : w_);
+        }
+      }
+    }
+    if (!epilogue_) return;
+    // The epilogue reads the tile from a scratch array in L1 (mem2reg cannot
+    // keep it in registers across the loop, but it never leaves the core).
+    int64_t stride = nv_ * w_;
+    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+    Value* tile = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), mr_ * stride));
+    for (int r = 0; r < mr; ++r) {
+      for (int v = 0; v < nv; ++v) {
+        b.CreateAlignedStore(value(r, v),
+                             b.CreateConstInBoundsGEP1_64(e_.f32(), tile, r * stride + v * w_),
+                             llvm::Align(4));
+      }
+    }
+    epilogue_(i0, j0, mr, (nv - 1) * w_ + last_lanes, tile, stride);
+  }
+
+  E& e_;
+  int64_t m_, k_, n_;
+  Epilogue epilogue_;
+  Value *a_, *bm_, *c_;      // the operand and result buffers of the function being emitted
+  Value* packed_ = nullptr;  // while emitting a tile of a packed strip: the strip
+  NodeId column_sum_;
+  Value* sums_ = nullptr;  // the column sum's buffer
+  bool a_transposed_ = false;
+  int w_, nv_, mr_;
+  llvm::FixedVectorType* vec_;
+};
+
+}  // namespace
+
+void emit_matmul_tiles(Emitter& e, int64_t m, int64_t k, int64_t n, MatMulEpilogue epilogue,
+                       NodeId column_sum) {
+  MatMulEmitter(e, m, k, n, std::move(epilogue), column_sum).Emit();
+}
+
+}  // namespace kiln::codegen

@@ -1,0 +1,24 @@
+// The register-tiled matmul micro-kernel (internal to codegen/), for a matmul
+// on its own and for one that leads a fusion group, whose other members run on
+// each output tile as an epilogue.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "codegen/emit_context.h"
+
+namespace kiln::codegen {
+
+/// Called on each output tile right after it is computed, with the tile's
+/// first row and column, its size, and the tile itself (row stride `stride`)
+/// in a scratch buffer that stays in L1.
+using MatMulEpilogue =
+    std::function<void(Value* i0, Value* j0, int rows, int cols, Value* tile, int64_t stride)>;
+
+/// Emits C[M,N] = A[M,K] B[K,N] for `e`'s current node (a matmul). `column_sum`,
+/// when >= 0, is a node that receives the column sums of B.
+void emit_matmul_tiles(Emitter& e, int64_t m, int64_t k, int64_t n,
+                       MatMulEpilogue epilogue = nullptr, NodeId column_sum = -1);
+
+}  // namespace kiln::codegen

@@ -1,0 +1,359 @@
+// The per-op emitters, one Emit<Enum> per op of ir/ops.def: a loop nest over
+// compile-time shapes or, for an elementwise op in a fused loop, its value at
+// the current element; and the table that maps each op to its emitter. The
+// matmul's register tiles are in matmul_emitter.cc.
+#include <functional>
+#include <iterator>
+#include <vector>
+
+#include "codegen/emit_context.h"
+#include "codegen/matmul_emitter.h"
+
+namespace kiln::codegen {
+namespace {
+
+// Leaves and aliases have no code: the executor binds or fills their storage.
+void EmitInput(E&) {}
+void EmitVariable(E&) {}
+// Constants have prefilled buffers; inside a fused loop they are literals.
+void EmitConstant(E& e) { e.Define(e.cf(ir::attr_float(e.node().attrs, "value"))); }
+void EmitReshape(E&) {}
+
+// Only emitted for staged assigns (the value is a variable or input, as in a
+// swap): copy it aside so the end-of-step copies read the old values.
+void EmitAssign(E& e) {
+  DType d = e.node().type.dtype;
+  e.For(ir::num_elements(e.node().type.shape),
+        [&](Value* i) { e.Store(d, e.Load(d, e.in(1), i), e.out(), i); });
+}
+
+// Only emitted when the output must be staged (it reads a variable that the
+// step assigns); otherwise it aliases its operand.
+void EmitOutput(E& e) {
+  DType d = e.node().type.dtype;
+  e.For(ir::num_elements(e.node().type.shape),
+        [&](Value* i) { e.Store(d, e.Load(d, e.in(0), i), e.out(), i); });
+}
+
+void EmitRandomUniform(E& e) {
+  auto& b = e.b();
+  // The key is loop-invariant; LLVM hoists it out of the fused loop.
+  Value* key =
+      e.Mix64(b.CreateXor(e.step_seed(), e.Mix64(e.c64(ir::attr_int(e.node().attrs, "seed")))));
+  Value* bits = e.Mix64(b.CreateXor(key, e.Mix64(e.index())));
+  e.Define(b.CreateFMul(b.CreateUIToFP(b.CreateLShr(bits, 40), e.f32()), e.cf(0x1.0p-24)));
+}
+
+void EmitNeg(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFNeg(x[0]); });
+}
+void EmitExp(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.Call("expf", x[0]); });
+}
+void EmitLog(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.Call("logf", x[0]); });
+}
+void EmitTanh(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.Call("tanhf", x[0]); });
+}
+// The interpreter's operations in its order, so both give the same bits.
+void EmitSoftplus(E& e) {
+  e.Map([&](const std::vector<Value*>& x) {
+    auto& b = e.b();
+    Value* abs = e.Intrinsic(llvm::Intrinsic::fabs, {e.f32()}, {x[0]});
+    Value* tail = e.Call("log1pf", e.Call("expf", b.CreateFNeg(abs)));
+    return b.CreateFAdd(tail, b.CreateSelect(b.CreateFCmpOGT(x[0], e.cf(0.0)), x[0], e.cf(0.0)));
+  });
+}
+void EmitSqrt(E& e) {
+  e.Map([&](const std::vector<Value*>& x) {
+    return e.Intrinsic(llvm::Intrinsic::sqrt, {e.f32()}, {x[0]});
+  });
+}
+void EmitAdd(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFAdd(x[0], x[1]); });
+}
+void EmitSub(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFSub(x[0], x[1]); });
+}
+void EmitMul(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFMul(x[0], x[1]); });
+}
+void EmitDiv(E& e) {
+  e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFDiv(x[0], x[1]); });
+}
+// NaN-propagating like the interpreter: x wins when x > y or x is NaN.
+void EmitMax(E& e) {
+  e.Map([&](const std::vector<Value*>& x) {
+    auto& b = e.b();
+    Value* pick = b.CreateOr(b.CreateFCmpOGT(x[0], x[1]), b.CreateFCmpUNO(x[0], x[0]));
+    return b.CreateSelect(pick, x[0], x[1]);
+  });
+}
+void EmitMin(E& e) {
+  e.Map([&](const std::vector<Value*>& x) {
+    auto& b = e.b();
+    Value* pick = b.CreateOr(b.CreateFCmpOLT(x[0], x[1]), b.CreateFCmpUNO(x[0], x[0]));
+    return b.CreateSelect(pick, x[0], x[1]);
+  });
+}
+
+void Compare(E& e, llvm::CmpInst::Predicate fp, llvm::CmpInst::Predicate sint,
+             llvm::CmpInst::Predicate uint) {
+  DType d = e.in_type(0).dtype;
+  e.Map([&](const std::vector<Value*>& x) {
+    auto& b = e.b();
+    Value* c = d == DType::kF32   ? b.CreateFCmp(fp, x[0], x[1])
+               : d == DType::kI32 ? b.CreateICmp(sint, x[0], x[1])
+                                  : b.CreateICmp(uint, x[0], x[1]);
+    return b.CreateSelect(c, e.cf(1.0), e.cf(0.0));
+  });
+}
+void EmitGreater(E& e) {
+  Compare(e, llvm::CmpInst::FCMP_OGT, llvm::CmpInst::ICMP_SGT, llvm::CmpInst::ICMP_UGT);
+}
+void EmitEqual(E& e) {
+  Compare(e, llvm::CmpInst::FCMP_OEQ, llvm::CmpInst::ICMP_EQ, llvm::CmpInst::ICMP_EQ);
+}
+
+// Conversions saturate (NaN -> 0), as Tensor::astype does.
+void EmitCast(E& e) {
+  DType from = e.in_type(0).dtype, to = e.node().type.dtype;
+  e.Map([&](const std::vector<Value*>& x) -> Value* {
+    auto& b = e.b();
+    llvm::Type* t = e.elem(to);
+    if (from == to) return x[0];
+    if (from == DType::kF32) {
+      auto id = to == DType::kU8 ? llvm::Intrinsic::fptoui_sat : llvm::Intrinsic::fptosi_sat;
+      return e.Intrinsic(id, {t, e.f32()}, {x[0]});
+    }
+    if (to == DType::kF32) {
+      return from == DType::kI32 ? b.CreateSIToFP(x[0], t) : b.CreateUIToFP(x[0], t);
+    }
+    if (from == DType::kU8) return b.CreateZExt(x[0], t);  // u8 -> i32
+    Value* clamped = e.Intrinsic(llvm::Intrinsic::smax, {b.getInt32Ty()}, {x[0], b.getInt32(0)});
+    clamped = e.Intrinsic(llvm::Intrinsic::smin, {b.getInt32Ty()}, {clamped, b.getInt32(255)});
+    return b.CreateTrunc(clamped, t);
+  });
+}
+
+// Element i of the result reads the operand at the position its mapped axes
+// give; the other axes are stepped over (stride 0).
+void EmitBroadcast(E& e) {
+  const ir::Shape& out_shape = e.node().type.shape;
+  const ir::Shape& in_shape = e.in_type(0).shape;
+  if (in_shape == out_shape) return e.Define(e.Operand(0));
+  const auto& dims = ir::attr_ints(e.node().attrs, "dims");
+  auto& b = e.b();
+  Value* src = e.c64(0);
+  int64_t in_stride = 1;
+  for (size_t k = in_shape.size(); k-- > 0;) {
+    int64_t out_inner = 1;
+    for (size_t d = dims[k] + 1; d < out_shape.size(); ++d) out_inner *= out_shape[d];
+    Value* coord = b.CreateURem(b.CreateUDiv(e.index(), e.c64(out_inner)), e.c64(in_shape[k]));
+    src = b.CreateAdd(src, b.CreateMul(coord, e.c64(in_stride)));
+    in_stride *= in_shape[k];
+  }
+  DType d = e.node().type.dtype;
+  e.Define(e.Load(d, e.in(0), src));
+}
+
+void EmitTranspose(E& e) {
+  int64_t rows = e.in_type(0).shape[0], cols = e.in_type(0).shape[1];
+  DType d = e.node().type.dtype;
+  e.ForShape({rows, cols}, [&](Value* flat, const std::vector<Value*>& idx) {
+    auto& b = e.b();
+    Value* dst = b.CreateAdd(b.CreateMul(idx[1], e.c64(rows)), idx[0]);
+    e.Store(d, e.Load(d, e.in(0), flat), e.out(), dst);
+  });
+}
+
+void EmitMatMul(E& e) {
+  const ir::Shape& a = e.in_type(0).shape;
+  emit_matmul_tiles(e, a[0], a[1], e.in_type(1).shape[1]);
+}
+
+// acc = init; for c in [from, n): acc = step(acc, c), for several carried
+// values. They live in allocas that SROA turns into phis.
+std::vector<Value*> FoldAll(
+    E& e, int64_t from, int64_t n, std::vector<Value*> acc,
+    const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*)>& step) {
+  if (n <= from) return acc;
+  auto& b = e.b();
+  llvm::Function* f = b.GetInsertBlock()->getParent();
+  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+  std::vector<llvm::AllocaInst*> slots;
+  for (Value* a : acc) {
+    slots.push_back(entry.CreateAlloca(a->getType()));
+    b.CreateStore(a, slots.back());
+  }
+  auto load = [&] {
+    std::vector<Value*> cur;
+    for (auto* s : slots) cur.push_back(b.CreateLoad(s->getAllocatedType(), s));
+    return cur;
+  };
+  e.For(n - from, [&](Value* i) {
+    std::vector<Value*> next = step(load(), b.CreateAdd(i, e.c64(from)));
+    for (size_t k = 0; k < slots.size(); ++k) b.CreateStore(next[k], slots[k]);
+  });
+  return load();
+}
+
+// The same with one carried value.
+Value* Fold(E& e, int64_t from, int64_t n, Value* init,
+            const std::function<Value*(Value*, Value*)>& step) {
+  return FoldAll(e, from, n, {init}, [&](const std::vector<Value*>& acc, Value* c) {
+    return std::vector<Value*>{step(acc[0], c)};
+  })[0];
+}
+
+// Reductions see the operand as [outer, len, inner] and accumulate along len
+// in order, as the interpreter does, so sums match bit for bit.
+// acc = first element; for l in 1..len: acc = step(acc, x, l); store(acc).
+void Reduce(
+    E& e, const std::function<std::vector<Value*>(Value*)>& init,
+    const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*, Value*)>& step,
+    const std::function<void(Value*, const std::vector<Value*>&)>& store) {
+  ir::AxisSplit d = ir::split_axis(e.in_type(0).shape, ir::attr_int(e.node().attrs, "axis"));
+  auto& b = e.b();
+  e.ForShape({d.outer, d.inner}, [&](Value* flat, const std::vector<Value*>& idx) {
+    Value* base = b.CreateAdd(b.CreateMul(idx[0], e.c64(d.len * d.inner)), idx[1]);
+    auto at = [&](Value* l) {
+      return e.Load(DType::kF32, e.in(0), b.CreateAdd(base, b.CreateMul(l, e.c64(d.inner))));
+    };
+    store(flat,
+          FoldAll(e, 1, d.len, init(at(e.c64(0))),
+                  [&](const std::vector<Value*>& acc, Value* l) { return step(acc, at(l), l); }));
+  });
+}
+
+void EmitReduceSum(E& e) {
+  Reduce(
+      e, [](Value* x) { return std::vector<Value*>{x}; },
+      [&](const std::vector<Value*>& acc, Value* x, Value*) {
+        return std::vector<Value*>{e.b().CreateFAdd(acc[0], x)};
+      },
+      [&](Value* i, const std::vector<Value*>& acc) { e.Store(DType::kF32, acc[0], e.out(), i); });
+}
+
+void EmitReduceMax(E& e) {
+  Reduce(
+      e, [](Value* x) { return std::vector<Value*>{x}; },
+      [&](const std::vector<Value*>& acc, Value* x, Value*) {
+        auto& b = e.b();
+        Value* pick = b.CreateOr(b.CreateFCmpOGT(x, acc[0]), b.CreateFCmpUNO(x, x));
+        return std::vector<Value*>{b.CreateSelect(pick, x, acc[0])};
+      },
+      [&](Value* i, const std::vector<Value*>& acc) { e.Store(DType::kF32, acc[0], e.out(), i); });
+}
+
+// The first maximum wins, as in the interpreter and numpy.
+void EmitArgMax(E& e) {
+  Reduce(
+      e,
+      [&](Value* x) {
+        return std::vector<Value*>{x, e.c64(0)};
+      },
+      [&](const std::vector<Value*>& acc, Value* x, Value* l) {
+        auto& b = e.b();
+        Value* better = b.CreateFCmpOGT(x, acc[0]);
+        return std::vector<Value*>{b.CreateSelect(better, x, acc[0]),
+                                   b.CreateSelect(better, l, acc[1])};
+      },
+      [&](Value* i, const std::vector<Value*>& acc) {
+        e.Store(DType::kI32, e.b().CreateTrunc(acc[1], e.b().getInt32Ty()), e.out(), i);
+      });
+}
+
+void EmitOneHot(E& e) {
+  auto& b = e.b();
+  int64_t depth = ir::attr_int(e.node().attrs, "depth");
+  int64_t n = ir::num_elements(e.in_type(0).shape);
+  e.For(n * depth, [&](Value* i) { e.Store(DType::kF32, e.cf(0.0), e.out(), i); });
+  e.For(n, [&](Value* i) {
+    Value* label = b.CreateSExt(e.Load(DType::kI32, e.in(0), i), e.i64());
+    Value* bad = b.CreateICmpUGE(label, e.c64(depth));  // also catches negatives
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* fail = llvm::BasicBlock::Create(e.ctx(), "bad_label", f);
+    llvm::BasicBlock* ok = llvm::BasicBlock::Create(e.ctx(), "label_ok", f);
+    b.CreateCondBr(bad, fail, ok);
+    b.SetInsertPoint(fail);
+    Value* err = e.error();
+    b.CreateStore(e.c64(e.id()), b.CreateConstInBoundsGEP1_64(e.i64(), err, 0));
+    b.CreateStore(label, b.CreateConstInBoundsGEP1_64(e.i64(), err, 1));
+    b.CreateStore(i, b.CreateConstInBoundsGEP1_64(e.i64(), err, 2));
+    b.CreateRet(b.getInt32(1));
+    b.SetInsertPoint(ok);
+    e.Store(DType::kF32, e.cf(1.0), e.out(), b.CreateAdd(b.CreateMul(i, e.c64(depth)), label));
+  });
+}
+
+// One row of softmax cross-entropy: element c of operand k, and the row's
+// maximum and sum of exp(z - max), accumulated in the interpreter's order.
+struct SoftmaxRow {
+  E& e;
+  Value* start;  // flat index of the row's first element
+  Value* max = nullptr;
+  Value* sum = nullptr;
+
+  Value* at(size_t k, Value* c) { return e.Load(DType::kF32, e.in(k), e.b().CreateAdd(start, c)); }
+  Value* shifted_exp(Value* c) { return e.Call("expf", e.b().CreateFSub(at(0, c), max)); }
+  void Stats(int64_t classes) {
+    auto& b = e.b();
+    max = Fold(e, 1, classes, at(0, e.c64(0)), [&](Value* acc, Value* c) {
+      Value* x = at(0, c);
+      return b.CreateSelect(b.CreateOr(b.CreateFCmpOGT(x, acc), b.CreateFCmpUNO(x, x)), x, acc);
+    });
+    sum = Fold(e, 1, classes, shifted_exp(e.c64(0)),
+               [&](Value* acc, Value* c) { return b.CreateFAdd(acc, shifted_exp(c)); });
+  }
+};
+
+void ForEachSoftmaxRow(E& e, const std::function<void(SoftmaxRow&, Value*, int64_t)>& body) {
+  int64_t rows = e.in_type(0).shape[0], classes = e.in_type(0).shape[1];
+  e.For(rows, [&](Value* r) {
+    SoftmaxRow row{e, e.b().CreateMul(r, e.c64(classes))};
+    row.Stats(classes);
+    body(row, r, classes);
+  });
+}
+
+void EmitSoftmaxCrossEntropy(E& e) {
+  auto& b = e.b();
+  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, int64_t classes) {
+    Value* log_sum = e.Call("logf", row.sum);
+    Value* acc = Fold(e, 0, classes, e.cf(0.0), [&](Value* acc, Value* c) {
+      Value* log_p = b.CreateFSub(b.CreateFSub(row.at(0, c), row.max), log_sum);
+      return b.CreateFAdd(acc, b.CreateFMul(row.at(1, c), log_p));
+    });
+    e.Store(DType::kF32, b.CreateFNeg(acc), e.out(), r);
+  });
+}
+
+void EmitSoftmaxCrossEntropyGrad(E& e) {
+  auto& b = e.b();
+  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, int64_t classes) {
+    Value* total = Fold(e, 0, classes, e.cf(0.0),
+                        [&](Value* acc, Value* c) { return b.CreateFAdd(acc, row.at(1, c)); });
+    Value* g = e.Load(DType::kF32, e.in(2), r);
+    e.For(classes, [&](Value* c) {
+      Value* p = b.CreateFDiv(row.shifted_exp(c), row.sum);
+      Value* dz = b.CreateFMul(g, b.CreateFSub(b.CreateFMul(p, total), row.at(1, c)));
+      e.Store(DType::kF32, dz, e.out(), b.CreateAdd(row.start, c));
+    });
+  });
+}
+
+using EmitFn = void (*)(E&);
+constexpr EmitFn kEmitters[] = {
+#define KILN_OP(Enum, ...) &Emit##Enum,
+#include "ir/ops.def"
+#undef KILN_OP
+};
+static_assert(std::size(kEmitters) == ir::kNumOps);
+
+}  // namespace
+
+void emit_node(Emitter& e) { kEmitters[static_cast<size_t>(e.node().op)](e); }
+
+}  // namespace kiln::codegen
