@@ -112,7 +112,8 @@ void Bind(const ir::Graph& g, Bound* out) {
   }
 }
 
-void RunGraph(benchmark::State& state, const ir::Graph& graph, bool jit) {
+void RunGraph(benchmark::State& state, ir::Graph graph, bool jit) {
+  if (!graph.planned()) passes::plan_memory(graph);
   auto engine = MakeEngine(jit);
   auto exec = engine->compile(graph);
   if (!exec.ok()) return state.SkipWithError(std::string(exec.status().message()).c_str());

@@ -13,7 +13,6 @@
 #include "codegen/jit.h"
 #include "codegen/perf_map.h"
 #include "codegen/target.h"
-#include "ir/memory_plan.h"
 #include "ir/strings.h"
 #include "ir/verifier.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
@@ -277,10 +276,15 @@ class JitEngine : public Engine {
   // Emits and verifies the modules of `graph` for this engine's target.
   absl::StatusOr<Lowered> Lower(const ir::Graph& source) {
     if (auto s = ir::verify(source); !s.ok()) return s;
+    // The plan decides every buffer the emitted code reads and writes; making
+    // it is the plan-memory pass's job, so the JIT never guesses one.
+    if (!source.planned()) {
+      return absl::FailedPreconditionError(
+          str_cat("graph ", source.name, " has no memory plan: run the plan-memory pass (",
+                  "passes::plan_memory) before compiling it"));
+    }
     Lowered l;
     l.graph = source;
-    // Graphs from the pipelines arrive planned; others are planned the same way here.
-    if (!l.graph.planned()) ir::plan_memory(l.graph);
     const ir::Graph& graph = l.graph;
     l.plan = codegen::buffer_plan(graph);
     l.function = str_cat("kiln_step_", next_id_++);

@@ -10,42 +10,6 @@ namespace {
 
 bool IsView(OpKind op) { return has_traits(op, op_traits::kView); }
 
-// The plan while it is being made: per node, the node whose storage holds its
-// value, and whether that storage is a buffer the step owns.
-struct Work {
-  std::vector<NodeId> root;
-  std::vector<bool> owned;
-  std::vector<bool> in_place;
-};
-
-// Views and outputs alias their operand; assigns stage their value only when it
-// is itself a variable or input (a swap); computed values are copied straight
-// from their buffers at the end of the step.
-Work PlanRoots(const Graph& g) {
-  const size_t n = g.nodes.size();
-  Work w{std::vector<NodeId>(n), std::vector<bool>(n, false), std::vector<bool>(n, false)};
-  std::vector<bool> assigned(n, false);
-  for (NodeId id : g.nodes_of(OpKind::kAssign)) assigned[g.nodes[id].inputs[0]] = true;
-  for (size_t i = 0; i < n; ++i) {
-    const Node& node = g.nodes[i];
-    auto id = static_cast<NodeId>(i);
-    w.root[i] = id;
-    if (IsView(node.op)) {
-      NodeId root = w.root[node.inputs[0]];
-      // An output of an assigned variable must keep the value from before the step.
-      bool stage = node.op == OpKind::kOutput && assigned[root];
-      if (!stage) w.root[i] = root;
-    }
-    if (node.op == OpKind::kAssign) {
-      OpKind src = g.nodes[w.root[node.inputs[1]]].op;
-      w.owned[i] = has_traits(src, op_traits::kBound);
-      continue;
-    }
-    w.owned[i] = w.root[i] == id && !has_traits(node.op, op_traits::kBound);
-  }
-  return w;
-}
-
 // The first and last node of the fusion group `id` belongs to.
 std::pair<NodeId, NodeId> GroupSpan(const Graph& g, NodeId id) {
   int group = g.nodes[id].group;
@@ -55,15 +19,9 @@ std::pair<NodeId, NodeId> GroupSpan(const Graph& g, NodeId id) {
   return {begin, end};
 }
 
-// Who reads what: each node's consumers, how often each root is assigned, and
-// the last node that reads each root (an assign's target is not read).
-struct Uses {
-  std::vector<std::vector<NodeId>> consumers;
-  std::vector<int> assigns_to;
-  std::vector<NodeId> last_reader;
-};
+}  // namespace
 
-Uses FindUses(const Graph& g, const Work& w) {
+Uses find_uses(const Graph& g, const PlanState& w) {
   const size_t n = g.nodes.size();
   Uses u{std::vector<std::vector<NodeId>>(n), std::vector<int>(n, 0), std::vector<NodeId>(n, -1)};
   for (size_t i = 0; i < n; ++i) {
@@ -85,7 +43,7 @@ Uses FindUses(const Graph& g, const Work& w) {
 // same element (so the group reads V[i] before it overwrites V[i]). Each
 // optimizer update then reads and writes its weight and slots once per step,
 // with no temporary and no copy at the end.
-bool CanUpdateInPlace(const Graph& g, const Work& w, const Uses& u, NodeId assign) {
+bool can_update_in_place(const Graph& g, const PlanState& w, const Uses& u, NodeId assign) {
   NodeId var = w.root[g.nodes[assign].inputs[0]];
   NodeId x = g.nodes[assign].inputs[1];
   if (g.nodes[x].group < 0 || u.assigns_to[var] != 1 || w.owned[assign]) return false;
@@ -112,33 +70,9 @@ bool CanUpdateInPlace(const Graph& g, const Work& w, const Uses& u, NodeId assig
   return true;
 }
 
-void PlanInPlaceUpdates(const Graph& g, Work* w) {
-  Uses u = FindUses(g, *w);
-  for (NodeId a : g.nodes_of(OpKind::kAssign)) {
-    NodeId x = g.nodes[a].inputs[1];
-    if (w->root[x] != x || !CanUpdateInPlace(g, *w, u, a)) continue;
-    w->root[x] = w->root[g.nodes[a].inputs[0]];
-    w->owned[x] = false;
-    w->in_place[a] = true;
-  }
-}
-
-// A group member read only inside its group lives in registers.
-std::vector<bool> RegisterValues(const Graph& g) {
-  const size_t n = g.nodes.size();
-  std::vector<bool> read_outside(n, false), in_register(n, false);
-  for (const Node& node : g.nodes) {
-    for (NodeId in : node.inputs) {
-      if (g.nodes[in].group < 0 || g.nodes[in].group != node.group) read_outside[in] = true;
-    }
-  }
-  for (size_t i = 0; i < n; ++i) in_register[i] = g.nodes[i].group >= 0 && !read_outside[i];
-  return in_register;
-}
-
 // For each node, the step unit it runs in: a fusion group is one unit (its
 // loop reads and writes all its buffers at once), every other node its own.
-std::vector<int64_t> Units(const Graph& g) {
+std::vector<int64_t> step_units(const Graph& g) {
   std::vector<int64_t> unit(g.nodes.size());
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     int group = g.nodes[i].group;
@@ -149,7 +83,8 @@ std::vector<int64_t> Units(const Graph& g) {
 }
 
 // The last unit that reads each root's storage (max int64: read after the step).
-std::vector<int64_t> LastReads(const Graph& g, const Work& w, const std::vector<int64_t>& unit) {
+std::vector<int64_t> last_reads(const Graph& g, const PlanState& w,
+                                const std::vector<int64_t>& unit) {
   constexpr int64_t kAfterStep = std::numeric_limits<int64_t>::max();
   std::vector<int64_t> end(g.nodes.size(), -1);
   auto read = [&](NodeId node, int64_t when) {
@@ -175,54 +110,12 @@ std::vector<int64_t> LastReads(const Graph& g, const Work& w, const std::vector<
   return end;
 }
 
-// Linear scan in step order with best-fit reuse of released slices.
-int64_t AssignOffsets(const Graph& g, const std::vector<bool>& in_arena,
-                      const std::vector<int64_t>& unit, const std::vector<int64_t>& end,
-                      std::vector<int64_t>* offset) {
-  struct Block {
-    int64_t offset, size;
-  };
-  std::vector<Block> free_blocks;
-  std::vector<std::pair<int64_t, NodeId>> active;  // (last read, node)
-  int64_t arena = 0;
-  offset->assign(g.nodes.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (!in_arena[i]) continue;
-    int64_t start = unit[i];
-    for (size_t a = 0; a < active.size();) {
-      if (active[a].first < start) {
-        NodeId done = active[a].second;
-        free_blocks.push_back({(*offset)[done], arena_slice_bytes(g.nodes[done])});
-        active.erase(active.begin() + static_cast<std::ptrdiff_t>(a));
-      } else {
-        ++a;
-      }
-    }
-    int64_t size = arena_slice_bytes(g.nodes[i]);
-    int best = -1;
-    for (size_t b = 0; b < free_blocks.size(); ++b) {
-      if (free_blocks[b].size >= size &&
-          (best < 0 || free_blocks[b].size < free_blocks[best].size)) {
-        best = static_cast<int>(b);
-      }
-    }
-    if (best >= 0) {
-      (*offset)[i] = free_blocks[best].offset;
-      free_blocks[best].offset += size;
-      free_blocks[best].size -= size;
-    } else {
-      (*offset)[i] = arena;
-      arena += size;
-    }
-    active.emplace_back(std::max(end[i], start), static_cast<NodeId>(i));
-  }
-  return arena;
-}
-
 // The plan as recorded in the nodes' storage, in the form the liveness uses.
-Work WorkFromStorage(const Graph& g) {
+namespace {
+
+PlanState StateFromStorage(const Graph& g) {
   const size_t n = g.nodes.size();
-  Work w{std::vector<NodeId>(n), std::vector<bool>(n, false), std::vector<bool>(n, false)};
+  PlanState w{std::vector<NodeId>(n), std::vector<bool>(n, false), std::vector<bool>(n, false)};
   for (size_t i = 0; i < n; ++i) {
     const Storage& s = g.nodes[i].storage;
     w.root[i] = s.kind == StorageKind::kAlias ? s.alias : static_cast<NodeId>(i);
@@ -279,7 +172,7 @@ absl::Status CheckStorageKind(const Graph& g, NodeId id) {
 
 // A view shares its operand's storage; any other alias must be the in-place
 // update of the variable an assign writes it to.
-absl::Status CheckAliases(const Graph& g, const Work& w) {
+absl::Status CheckAliases(const Graph& g, const PlanState& w) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (n.storage.kind != StorageKind::kAlias) continue;
@@ -318,25 +211,25 @@ absl::Status check_memory_plan(const Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (auto s = CheckStorageKind(g, static_cast<NodeId>(i)); !s.ok()) return s;
   }
-  Work w = WorkFromStorage(g);
+  PlanState w = StateFromStorage(g);
   if (auto s = CheckAliases(g, w); !s.ok()) return s;
   // Judge each in-place update as the planner did: before its value took the
   // variable's storage (else the assign itself would count as a later read).
-  Work before = w;
+  PlanState before = w;
   for (NodeId a : g.nodes_of(OpKind::kAssign)) {
     if (w.in_place[a]) before.root[g.nodes[a].inputs[1]] = g.nodes[a].inputs[1];
   }
-  Uses uses = FindUses(g, before);
+  Uses uses = find_uses(g, before);
   for (NodeId a : g.nodes_of(OpKind::kAssign)) {
-    if (w.in_place[a] && !CanUpdateInPlace(g, before, uses, a)) {
+    if (w.in_place[a] && !can_update_in_place(g, before, uses, a)) {
       return absl::InvalidArgumentError(
           str_cat("%", a,
                   " (assign): its value is written into the variable in place, but the variable "
                   "is read after the value's fusion group or the value is read elsewhere"));
     }
   }
-  std::vector<int64_t> unit = Units(g);
-  std::vector<int64_t> end = LastReads(g, w, unit);
+  std::vector<int64_t> unit = step_units(g);
+  std::vector<int64_t> end = last_reads(g, w, unit);
   std::vector<NodeId> slices;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (g.nodes[i].storage.kind == StorageKind::kArena) slices.push_back(static_cast<NodeId>(i));
@@ -361,40 +254,6 @@ absl::Status check_memory_plan(const Graph& g) {
 int64_t arena_slice_bytes(const Node& node) {
   int64_t bytes = num_elements(node.type.shape) * dtype_size(node.type.dtype);
   return (bytes + 63) / 64 * 64;
-}
-
-void plan_memory(Graph& g) {
-  const size_t n = g.nodes.size();
-  Work w = PlanRoots(g);
-  PlanInPlaceUpdates(g, &w);
-  std::vector<bool> in_register = RegisterValues(g);
-  std::vector<bool> in_arena(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    in_arena[i] = w.owned[i] && !in_register[i] && g.nodes[i].op != OpKind::kConstant;
-  }
-  std::vector<int64_t> unit = Units(g);
-  std::vector<int64_t> offset;
-  g.arena_bytes = AssignOffsets(g, in_arena, unit, LastReads(g, w, unit), &offset);
-  for (size_t i = 0; i < n; ++i) {
-    Node& node = g.nodes[i];
-    Storage& s = node.storage;
-    s = Storage{};
-    if (node.op == OpKind::kInput || node.op == OpKind::kVariable) {
-      s.kind = StorageKind::kBound;
-    } else if (w.root[i] != static_cast<NodeId>(i)) {
-      s.kind = StorageKind::kAlias;
-      s.alias = w.root[i];
-    } else if (in_arena[i]) {
-      s.kind = StorageKind::kArena;
-      s.offset = offset[i];
-    } else if (in_register[i]) {
-      s.kind = StorageKind::kRegister;
-    } else if (node.op == OpKind::kConstant) {
-      s.kind = StorageKind::kConstant;
-    } else {
-      s.kind = StorageKind::kNone;
-    }
-  }
 }
 
 }  // namespace kiln::ir

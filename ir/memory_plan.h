@@ -1,20 +1,43 @@
-// Static memory planning of a step: where each node's value lives.
+// The rules of a step's memory plan (where each node's value lives), shared by
+// the plan-memory pass that makes the plan and the verifier that checks it.
 #pragma once
+
+#include <vector>
 
 #include "absl/status/status.h"
 #include "ir/graph.h"
 
 namespace kiln::ir {
 
-/// Sets every node's Storage and the graph's arena size:
-///  - views (reshape) and outputs share their operand's storage;
-///  - a fused optimizer update writes its variable in place when no later node
-///    reads the old value;
-///  - a fusion-group value read only inside its group lives in registers;
-///  - every other computed value gets a 64-byte aligned slice of one arena,
-///    reused once its last reader has run (liveness over the step's order;
-///    a fusion group is one step, so its operands and results never share).
-void plan_memory(Graph& graph);
+/// Where each node's value lives while a plan is made or checked: the node
+/// whose storage holds it, whether that storage is a buffer the step owns,
+/// and (for assigns) whether the value was written into the variable in place.
+struct PlanState {
+  std::vector<NodeId> root;
+  std::vector<bool> owned;
+  std::vector<bool> in_place;
+};
+
+/// Who reads what: each node's consumers, how often each root is assigned, and
+/// the last node that reads each root (an assign's target is not read).
+struct Uses {
+  std::vector<std::vector<NodeId>> consumers;
+  std::vector<int> assigns_to;
+  std::vector<NodeId> last_reader;
+};
+Uses find_uses(const Graph& graph, const PlanState& state);
+
+/// Whether assign `assign` (V <- X) may write X straight into V's storage.
+bool can_update_in_place(const Graph& graph, const PlanState& state, const Uses& uses,
+                         NodeId assign);
+
+/// For each node, the step unit it runs in: a fusion group is one unit (its
+/// loop reads and writes all its buffers at once), every other node its own.
+std::vector<int64_t> step_units(const Graph& graph);
+
+/// The last unit that reads each root's storage (INT64_MAX: read after the step).
+std::vector<int64_t> last_reads(const Graph& graph, const PlanState& state,
+                                const std::vector<int64_t>& unit);
 
 /// Checks a planned graph's storage: each kind fits its op, slices lie in the
 /// arena, aliases name real storage of the same size, and no two slices that

@@ -47,11 +47,17 @@ std::unique_ptr<Pass> make_fuse_dense();
 /// led by a matmul (fuse-dense) are kept.
 std::unique_ptr<Pass> make_fuse_elementwise();
 
-/// "plan-memory": decides where every value of the step lives (ir/memory_plan.h):
-/// views alias, fused updates write in place, group-internal values stay in
-/// registers, and the rest share one arena by liveness. The plan prints as
-/// `mem=...` on each node and `arena=BYTES` on the graph; the JIT follows it.
+/// "plan-memory": decides where every value of the step lives: views alias,
+/// fused updates write in place, group-internal values stay in registers, and
+/// the rest share one arena by liveness (best fit, 64-byte aligned slices,
+/// reused once their last reader has run). The plan prints as `mem=...` on each
+/// node and `arena=BYTES` on the graph; the verifier checks it against the
+/// rules of ir/memory_plan.h, and the JIT requires it.
 std::unique_ptr<Pass> make_plan_memory();
+
+/// The plan-memory pass as a function, for a graph that did not come through a
+/// pipeline (tests, tools); replaces any earlier plan.
+void plan_memory(ir::Graph& graph);
 
 /// "dce": removes nodes that no output or assign depends on.
 std::unique_ptr<Pass> make_dce();

@@ -32,6 +32,11 @@ std::vector<std::string> PlanningPasses() { return {"plan-memory"}; }
 absl::Status RunPlanning(StageContext& context) { return RunPasses(context, PlanningPasses()); }
 
 absl::Status Emit(StageContext& context, JitArtifact what) {
+  // The JIT compiles planned graphs only; an unplanned one (a .kir file
+  // written before plan-memory) is planned as the pipeline would.
+  if (!context.graph.planned()) {
+    if (auto s = RunPlanning(context); !s.ok()) return s;
+  }
   JitTimings t;
   absl::StatusOr<std::string> text = jit_artifact(context.graph, what, {}, &t);
   if (!text.ok()) return text.status();
