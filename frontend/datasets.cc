@@ -2,7 +2,9 @@
 
 #include <zlib.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -50,47 +52,110 @@ absl::Status Malformed(const std::string& path, const std::string& problem) {
   return absl::DataLossError(str_cat("malformed IDX file ", path, ": ", problem));
 }
 
-absl::StatusOr<Tensor> ReadIdx(const std::string& path) {
-  if (!fs::is_regular_file(path)) return absl::NotFoundError(str_cat("no such file: ", path));
-  GzFile f(path);
-  if (!f.ok()) return absl::NotFoundError(str_cat("cannot open ", path));
+std::string Hex(const unsigned char* bytes, int n) {
+  std::string out = "0x";
+  for (int i = 0; i < n; ++i) {
+    out += "0123456789abcdef"[bytes[i] >> 4];
+    out += "0123456789abcdef"[bytes[i] & 15];
+  }
+  return out;
+}
+
+// Whether the file starts with gzip's magic bytes (gzread reads anything else raw).
+bool IsGzip(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  unsigned char b[2] = {0, 0};
+  size_t got = std::fread(b, 1, 2, f);
+  std::fclose(f);
+  return got == 2 && b[0] == 0x1f && b[1] == 0x8b;
+}
+
+// The header: magic, type, rank and dimensions.
+absl::StatusOr<Shape> ReadHeader(GzFile& f, const std::string& path) {
   unsigned char magic[4];
   int64_t got = f.read(magic, 4);
   if (got < 0) return Malformed(path, str_cat("cannot decompress: ", f.error()));
   if (got < 4) return Malformed(path, "shorter than the 4-byte magic number");
   if (magic[0] != 0 || magic[1] != 0) {
-    return Malformed(path, "wrong magic number (an IDX file starts with two zero bytes)");
+    return Malformed(path, str_cat("wrong magic number ", Hex(magic, 4),
+                                   " (an IDX file starts with two zero bytes, the element type "
+                                   "and the rank: 0x00000801 for labels, 0x00000803 for images)"));
   }
   if (magic[2] != 0x08) {
-    return Malformed(path, str_cat("element type 0x", "0123456789abcdef"[magic[2] >> 4],
-                                   "0123456789abcdef"[magic[2] & 15],
+    return Malformed(path, str_cat("element type ", Hex(magic + 2, 1),
                                    " is not supported (only unsigned bytes, 0x08)"));
   }
   int rank = magic[3];
   if (rank < 1 || rank > 4) return Malformed(path, str_cat("unsupported rank ", rank));
   Shape shape;
-  int64_t total = 1;
   for (int i = 0; i < rank; ++i) {
     unsigned char b[4];
     if (f.read(b, 4) != 4) return Malformed(path, "truncated header");
-    int64_t d = (int64_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
-    shape.push_back(d);
-    total *= d;
-    if (total > (int64_t{1} << 32)) return Malformed(path, "declared size is implausibly large");
+    shape.push_back((int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | b[3]);
   }
-  Tensor t(DType::kU8, shape);
-  got = f.read(t.raw(), total);
-  if (got < 0) return Malformed(path, str_cat("cannot decompress: ", f.error()));
-  if (got < total) {
-    return Malformed(path,
-                     str_cat("truncated: the header declares ", total, " bytes of data for shape ",
-                             ir::shape_string(shape), " but only ", got, " are present"));
+  return shape;
+}
+
+// The data bytes, checked against what the header declares before anything
+// that size is allocated: a 16-byte header may declare gigabytes. A raw file's
+// size is known up front; a gzip stream is read in chunks, so memory grows
+// only with data that actually decompresses.
+absl::StatusOr<std::string> ReadData(GzFile& f, const std::string& path, const Shape& shape,
+                                     int64_t declared, bool gzip) {
+  const int64_t header = 4 + 4 * static_cast<int64_t>(shape.size());
+  if (!gzip) {
+    std::error_code ec;
+    auto file_size = static_cast<int64_t>(fs::file_size(path, ec));
+    if (!ec && file_size - header < declared) {
+      return Malformed(
+          path, str_cat("truncated: the header declares ", declared, " bytes of data for shape ",
+                        ir::shape_string(shape), " but only ", file_size - header, " are present"));
+    }
+  }
+  std::string data;
+  constexpr int64_t kChunk = int64_t{1} << 20;
+  while (static_cast<int64_t>(data.size()) < declared) {
+    int64_t want = std::min(kChunk, declared - static_cast<int64_t>(data.size()));
+    size_t at = data.size();
+    data.resize(at + static_cast<size_t>(want));
+    int64_t got = f.read(data.data() + at, want);
+    if (got < 0) return Malformed(path, str_cat("cannot decompress: ", f.error()));
+    data.resize(at + static_cast<size_t>(got));
+    if (got < want) break;
+  }
+  if (static_cast<int64_t>(data.size()) < declared) {
+    return Malformed(
+        path, str_cat("truncated: the header declares ", declared, " bytes of data for shape ",
+                      ir::shape_string(shape), " but only ", data.size(), " are present"));
   }
   char extra;
   if (f.read(&extra, 1) != 0) {
     return Malformed(path, str_cat("wrong size: more data than the header's shape ",
                                    ir::shape_string(shape), " declares"));
   }
+  return data;
+}
+
+absl::StatusOr<Tensor> ReadIdx(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(str_cat(path, " is a directory, not an IDX file"));
+  }
+  if (!fs::exists(path, ec)) return absl::NotFoundError(str_cat("no such file: ", path));
+  if (!fs::is_regular_file(path, ec)) {
+    return absl::InvalidArgumentError(str_cat(path, " is not a regular file"));
+  }
+  GzFile f(path);
+  if (!f.ok()) return absl::NotFoundError(str_cat("cannot open ", path));
+  absl::StatusOr<Shape> shape = ReadHeader(f, path);
+  if (!shape.ok()) return shape.status();
+  absl::StatusOr<int64_t> declared = ir::checked_byte_size(ir::DType::kU8, *shape);
+  if (!declared.ok()) return Malformed(path, std::string(declared.status().message()));
+  absl::StatusOr<std::string> data = ReadData(f, path, *shape, *declared, IsGzip(path));
+  if (!data.ok()) return data.status();
+  Tensor t(DType::kU8, *shape);
+  if (!data->empty()) std::memcpy(t.raw(), data->data(), data->size());
   return t;
 }
 
@@ -104,6 +169,9 @@ std::string data_dir() {
 }
 
 namespace {
+
+// Both datasets have ten classes.
+constexpr int kClasses = 10;
 
 // Finds `name` or `name.gz` in the first directory that has it.
 absl::StatusOr<std::string> Locate(const std::vector<std::string>& dirs, const std::string& name,
@@ -121,14 +189,28 @@ absl::StatusOr<std::string> Locate(const std::vector<std::string>& dirs, const s
 
 Split LoadSplit(const std::vector<std::string>& dirs, const std::string& prefix,
                 const std::string& dataset, const std::string& how_to_fetch) {
-  auto load = [&](const std::string& suffix) {
-    std::string path = value_or_throw(Locate(dirs, prefix + suffix, dataset, how_to_fetch));
-    return read_idx(path);
-  };
-  Split s{load("-images-idx3-ubyte"), load("-labels-idx1-ubyte")};
-  if (s.x.rank() != 3 || s.y.rank() != 1 || s.x.dim(0) != s.y.dim(0)) {
-    throw to_error(absl::DataLossError(str_cat(dataset, " ", prefix, ": images ", s.x.type_string(),
-                                               " do not match labels ", s.y.type_string())));
+  std::string images =
+      value_or_throw(Locate(dirs, prefix + "-images-idx3-ubyte", dataset, how_to_fetch));
+  std::string labels =
+      value_or_throw(Locate(dirs, prefix + "-labels-idx1-ubyte", dataset, how_to_fetch));
+  Split s{read_idx(images), read_idx(labels)};
+  // Checked here, naming the file, rather than at fit() where only a tensor is known.
+  if (s.x.rank() != 3 || s.x.dim(1) != 28 || s.x.dim(2) != 28) {
+    throw to_error(absl::DataLossError(str_cat(dataset, " images file ", images, " holds ",
+                                               s.x.type_string(), ", not (N, 28, 28) images")));
+  }
+  if (s.y.rank() != 1 || s.x.dim(0) != s.y.dim(0)) {
+    throw to_error(absl::DataLossError(
+        str_cat(dataset, " labels file ", labels, " holds ", s.y.type_string(),
+                ", not one label for each of the ", s.x.dim(0), " images of ", images)));
+  }
+  const uint8_t* y = s.y.data<uint8_t>();
+  for (int64_t i = 0; i < s.y.size(); ++i) {
+    if (y[i] >= kClasses) {
+      throw to_error(
+          absl::DataLossError(str_cat(dataset, " labels file ", labels, ": label ", int{y[i]},
+                                      " at index ", i, " is not a class in [0, ", kClasses, ")")));
+    }
   }
   return s;
 }

@@ -14,10 +14,16 @@
 namespace kiln {
 namespace {
 
-std::byte* Allocate(size_t bytes) {
+// A failed allocation is a kiln::Error naming the size and the tensor, never a
+// bare std::bad_alloc escaping the public API.
+std::byte* Allocate(size_t bytes, DType dtype, const Shape& shape) {
   size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
   auto* p = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
-  if (!p) throw std::bad_alloc();
+  if (!p) {
+    throw to_error(absl::ResourceExhaustedError(str_cat("out of memory: cannot allocate ", bytes,
+                                                        " bytes for a tensor of type ",
+                                                        ir::type_string({to_ir(dtype), shape}))));
+  }
   std::memset(p, 0, rounded);
   return p;
 }
@@ -57,18 +63,20 @@ void Store(DType dtype, std::byte* base, int64_t i, T v) {
 
 void Tensor::Free::operator()(std::byte* p) const { std::free(p); }
 
-Tensor::Tensor(DType dtype, Shape shape)
-    : dtype_(dtype), shape_(std::move(shape)), size_(ir::num_elements(shape_)) {
-  for (int64_t d : shape_) {
-    if (d < 0) throw to_error(absl::InvalidArgumentError("negative dimension in tensor shape"));
+Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+  absl::StatusOr<int64_t> bytes = ir::checked_byte_size(to_ir(dtype_), shape_);
+  if (!bytes.ok()) {
+    throw to_error(absl::Status(bytes.status().code(),
+                                str_cat("cannot create a tensor: ", bytes.status().message())));
   }
-  storage_.reset(Allocate(nbytes()));
+  size_ = ir::num_elements(shape_);
+  storage_.reset(Allocate(static_cast<size_t>(*bytes), dtype_, shape_));
 }
 
 Tensor::Tensor(const Tensor& other)
     : dtype_(other.dtype_), shape_(other.shape_), size_(other.size_) {
   if (other.storage_) {
-    storage_.reset(Allocate(nbytes()));
+    storage_.reset(Allocate(nbytes(), dtype_, shape_));
     std::memcpy(storage_.get(), other.storage_.get(), nbytes());
   }
 }
@@ -127,7 +135,7 @@ float Tensor::as_float(int64_t i) const {
 }
 
 Tensor Tensor::reshape(Shape shape) const {
-  if (ir::num_elements(shape) != size_) {
+  if (!ir::checked_byte_size(to_ir(dtype_), shape).ok() || ir::num_elements(shape) != size_) {
     throw to_error(absl::InvalidArgumentError(
         str_cat("cannot reshape ", type_string(), " to ", ir::shape_string(shape))));
   }
