@@ -8,6 +8,7 @@
 
 #include "ir/strings.h"
 #include "kiln/model.h"
+#include "support/format.h"
 #include "support/status.h"
 
 namespace kiln::callbacks {
@@ -98,34 +99,42 @@ class EarlyStoppingImpl : public Callback {
   std::vector<Tensor> best_weights_;
 };
 
-// Formats "{epoch:02d}" and "{val_loss:.2f}" placeholders, like Python's str.format.
+// Formats "{epoch:02d}" and "{val_loss:.2f}" placeholders as Keras does with
+// Python's str.format: epoch is an integer, logs are floats. "{{" and "}}" are
+// literal braces; a bad spec or unknown name is an error naming the filepath.
 std::string FormatPath(const std::string& pattern, int epoch, const Logs& logs) {
+  auto fail = [&](const std::string& why) {
+    return to_error(
+        absl::InvalidArgumentError(str_cat("ModelCheckpoint: filepath \"", pattern, "\": ", why)));
+  };
   std::string out;
   for (size_t i = 0; i < pattern.size(); ++i) {
-    size_t close = pattern.find('}', i);
-    if (pattern[i] != '{' || close == std::string::npos) {
-      out += pattern[i];
+    char c = pattern[i];
+    if ((c == '{' || c == '}') && i + 1 < pattern.size() && pattern[i + 1] == c) {
+      out += c;
+      ++i;
       continue;
     }
-    std::string field = pattern.substr(i + 1, close - i - 1);
-    std::string key = field.substr(0, field.find(':'));
-    std::string spec =
-        field.find(':') == std::string::npos ? "" : field.substr(field.find(':') + 1);
-    char buf[128];
-    if (key == "epoch") {
-      std::snprintf(buf, sizeof(buf), ("%" + (spec.empty() ? "d" : spec)).c_str(), epoch + 1);
-    } else if (auto v = Lookup(logs, key)) {
-      if (spec.empty()) {
-        std::snprintf(buf, sizeof(buf), "%s", str_cat(*v).c_str());
-      } else {
-        std::snprintf(buf, sizeof(buf), ("%" + spec).c_str(), *v);
-      }
-    } else {
-      throw to_error(
-          absl::InvalidArgumentError(str_cat("ModelCheckpoint: filepath \"", pattern, "\" uses {",
-                                             key, "} but the logs have no such value")));
+    if (c == '}') throw fail("a single '}' (write '}}' for a literal brace)");
+    if (c != '{') {
+      out += c;
+      continue;
     }
-    out += buf;
+    size_t close = pattern.find('}', i);
+    if (close == std::string::npos) throw fail("a '{' without its '}'");
+    std::string field = pattern.substr(i + 1, close - i - 1);
+    size_t colon = field.find(':');
+    std::string key = field.substr(0, colon);
+    std::string spec = colon == std::string::npos ? "" : field.substr(colon + 1);
+    FormatValue value{true, epoch + 1, 0};
+    if (key != "epoch") {
+      std::optional<double> v = Lookup(logs, key);
+      if (!v) throw fail(str_cat("{", key, "} is not in the logs"));
+      value = {false, 0, *v};
+    }
+    absl::StatusOr<std::string> text = format_field(value, spec);
+    if (!text.ok()) throw fail(str_cat("{", field, "}: ", text.status().message()));
+    out += *text;
     i = close;
   }
   return out;

@@ -42,8 +42,14 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
     throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl_->name(), " must be compiled before fit(): call compile()")));
   }
-  if (options.batch_size < 1 || options.epochs < 0) {
-    throw to_error(absl::InvalidArgumentError("fit: batch_size must be >= 1 and epochs >= 0"));
+  detail::check_batch_size("fit", options.batch_size);
+  if (options.epochs < 0) {
+    throw to_error(
+        absl::InvalidArgumentError(str_cat("fit: epochs must be >= 0, got ", options.epochs)));
+  }
+  if (options.initial_epoch < 0) {
+    throw to_error(absl::InvalidArgumentError(
+        str_cat("fit: initial_epoch must be >= 0, got ", options.initial_epoch)));
   }
   if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
     throw to_error(absl::InvalidArgumentError("fit: validation_split must be in [0, 1)"));

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 
 #include "frontend/loss_impl.h"
 #include "ir/strings.h"
@@ -6,6 +7,47 @@
 #include "support/status.h"
 
 namespace kiln {
+
+namespace {
+
+// Keras's ranges for optimizer settings; a value outside one would make the
+// update formula meaningless (or NaN) rather than fail later.
+void CheckSetting(const char* optimizer, const char* setting, double value, double min, double max,
+                  bool max_open) {
+  bool ok = std::isfinite(value) && value >= min && (max_open ? value < max : value <= max);
+  if (!ok) {
+    throw to_error(absl::InvalidArgumentError(
+        str_cat(optimizer, ": ", setting, " must be in [", min, ", ",
+                std::isinf(max) ? "inf" : str_cat(max), max_open ? ")" : "]", ", got ", value)));
+  }
+}
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+void CheckLearningRate(const char* optimizer, double learning_rate) {
+  CheckSetting(optimizer, "learning_rate", learning_rate, 0, kInf, true);
+}
+
+}  // namespace
+
+Optimizer::Optimizer(optimizers::SGD o) : value_(o) {
+  CheckLearningRate("SGD", o.learning_rate);
+  CheckSetting("SGD", "momentum", o.momentum, 0, 1, false);
+}
+
+Optimizer::Optimizer(optimizers::Adam o) : value_(o) {
+  CheckLearningRate("Adam", o.learning_rate);
+  CheckSetting("Adam", "beta_1", o.beta_1, 0, 1, true);
+  CheckSetting("Adam", "beta_2", o.beta_2, 0, 1, true);
+  CheckSetting("Adam", "epsilon", o.epsilon, 0, kInf, true);
+}
+
+Optimizer::Optimizer(optimizers::RMSprop o) : value_(o) {
+  CheckLearningRate("RMSprop", o.learning_rate);
+  CheckSetting("RMSprop", "rho", o.rho, 0, 1, true);
+  CheckSetting("RMSprop", "momentum", o.momentum, 0, 1, false);
+  CheckSetting("RMSprop", "epsilon", o.epsilon, 0, kInf, true);
+}
 
 Optimizer::Optimizer(const std::string& name) {
   if (name == "sgd") {
@@ -53,6 +95,7 @@ passes::OptimizerConfig optimizer_config(const Optimizer& optimizer) {
 }
 
 void Optimizer::set_learning_rate(double learning_rate) {
+  CheckLearningRate(name().c_str(), learning_rate);
   std::visit([&](auto& o) { o.learning_rate = learning_rate; }, value_);
 }
 

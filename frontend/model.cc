@@ -65,6 +65,14 @@ const char* KindName(GraphKind kind) {
 
 }  // namespace
 
+int64_t check_batch_size(const char* method, int batch_size) {
+  if (batch_size < 1) {
+    throw to_error(
+        absl::InvalidArgumentError(str_cat(method, ": batch_size must be >= 1, got ", batch_size)));
+  }
+  return batch_size;
+}
+
 void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x) {
   if (x.rank() < 1) throw to_error(absl::InvalidArgumentError("inputs need a batch axis"));
   Shape example(x.shape().begin() + 1, x.shape().end());
@@ -268,7 +276,7 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
     throw to_error(
         absl::InvalidArgumentError(str_cat("evaluate: ", n, " inputs but ", y.dim(0), " labels")));
   }
-  const int64_t bs = std::max<int64_t>(1, options.batch_size);
+  const int64_t bs = detail::check_batch_size("evaluate", options.batch_size);
   detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
   double loss_sum = 0, acc_sum = 0;
   Outputs outputs;
@@ -302,7 +310,7 @@ Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
   Shape out_shape{n};
   out_shape.insert(out_shape.end(), impl_->output_shape().begin(), impl_->output_shape().end());
   Tensor result(DType::kF32, out_shape);
-  const int64_t bs = std::max<int64_t>(1, options.batch_size);
+  const int64_t bs = detail::check_batch_size("predict", options.batch_size);
   detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
   Outputs outputs;
   size_t row = n ? result.nbytes() / n : 0;

@@ -33,6 +33,8 @@ struct TrainingState {
 /// Builds the model for the per-example shape of `x` (all but axis 0) if needed,
 /// and checks `x` fits the built model.
 void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x);
+/// `batch_size`, or a kiln::Error naming `method` when it is below 1.
+int64_t check_batch_size(const char* method, int batch_size);
 /// Records the forward graph of `kind` for `batch` examples of `input` dtype
 /// (before any pass). Non-f32 inputs are cast inside the graph.
 absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const TrainingState& state,

@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 namespace kiln {
 
@@ -37,5 +40,19 @@ std::string keras_bytes(int64_t bytes);
 
 /// 0.0123 (seconds) -> "12.300": milliseconds with `decimals` decimals.
 std::string format_ms(double seconds, int decimals = 3);
+
+/// A value for format_field: an int (as Keras's epoch) or a float (as a log).
+struct FormatValue {
+  bool is_int;
+  int64_t i;
+  double f;
+};
+
+/// Formats `value` with a Python format spec ("02d", ".4f", ">8.2e", "+.1%"):
+/// [[fill]align][sign][0][width][,|_][.precision][type] with the types
+/// Python accepts for that value among d e E f F g G % (and none). Anything
+/// else ("s", "n", "d" for a float, "#", widths over 1000) is an error that
+/// names the spec, as Python's str.format raises, never undefined output.
+absl::StatusOr<std::string> format_field(const FormatValue& value, std::string_view spec);
 
 }  // namespace kiln

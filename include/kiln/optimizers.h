@@ -37,9 +37,11 @@ struct RMSprop {
 /// An optimizer given as an object (optimizers::Adam{...}) or a name ("adam").
 class Optimizer {
  public:
-  Optimizer(optimizers::SGD o) : value_(o) {}
-  Optimizer(optimizers::Adam o) : value_(o) {}
-  Optimizer(optimizers::RMSprop o) : value_(o) {}
+  /// Each throws kiln::Error for a setting out of range (a negative or NaN
+  /// learning rate, beta_1 >= 1, ...), naming the optimizer and the setting.
+  Optimizer(optimizers::SGD o);
+  Optimizer(optimizers::Adam o);
+  Optimizer(optimizers::RMSprop o);
   /// "sgd", "adam" or "rmsprop" with default settings; other names throw kiln::Error.
   Optimizer(const char* name) : Optimizer(std::string(name)) {}
   Optimizer(const std::string& name);
@@ -50,7 +52,7 @@ class Optimizer {
   const std::variant<optimizers::SGD, optimizers::Adam, optimizers::RMSprop>& settings() const {
     return value_;
   }
-  /// Changes the initial learning rate.
+  /// Changes the initial learning rate (finite and >= 0).
   void set_learning_rate(double learning_rate);
 
  private:
