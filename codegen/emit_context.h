@@ -27,12 +27,13 @@ using llvm::Value;
 class Emitter {
  public:
   Emitter(const ir::Graph& g, const BufferPlan& plan, int width, int part, int parts,
-          llvm::Module& m)
+          bool check_numerics, llvm::Module& m)
       : g_(g),
         plan_(plan),
         width_(width),
         part_(part),
         parts_(parts),
+        check_numerics_(check_numerics),
         m_(m),
         ctx_(m.getContext()),
         b_(ctx_) {}
@@ -195,12 +196,15 @@ class Emitter {
   void EmitEpilogueGroup(const std::vector<NodeId>& group);
   llvm::Function* EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
                                    int64_t stride);
+  void EmitNumericsChecks(llvm::IRBuilder<>& sb, const std::vector<NodeId>& members,
+                          Value* numerics);
   bool NeedsStore(NodeId id, const std::vector<NodeId>& members) const;
 
   const ir::Graph& g_;
   const BufferPlan& plan_;
   int width_;
   int part_, parts_;
+  bool check_numerics_;
   llvm::Module& m_;
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;

@@ -94,7 +94,7 @@ absl::Status Emitter::Emit(const char* name) {
   }
   if (part_ != 0) return absl::OkStatus();
   llvm::Type* ptr = b_.getPtrTy();
-  auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), ptr}, false);
+  auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), ptr, ptr}, false);
   llvm::Function* step = llvm::Function::Create(step_ty, llvm::Function::ExternalLinkage, name, m_);
   llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", step);
   llvm::IRBuilder<> sb(entry);
@@ -124,6 +124,7 @@ absl::Status Emitter::Emit(const char* name) {
       sb.CreateRet(status);
       sb.SetInsertPoint(cont);
     }
+    if (check_numerics_) EmitNumericsChecks(sb, u.members, step->getArg(3));
   }
   // Assigns take effect after every read of the step.
   for (NodeId id : g_.nodes_of(OpKind::kAssign)) {
@@ -137,6 +138,31 @@ absl::Status Emitter::Emit(const char* name) {
   }
   sb.CreateRet(sb.getInt32(0));
   return absl::OkStatus();
+}
+
+// After a unit: the values it stored in the arena or wrote into a variable
+// (an in-place update); values kept in registers have no storage to check.
+void Emitter::EmitNumericsChecks(llvm::IRBuilder<>& sb, const std::vector<NodeId>& members,
+                                 Value* numerics) {
+  llvm::FunctionCallee check =
+      m_.getOrInsertFunction("kiln_check_numerics", b_.getInt32Ty(), b_.getPtrTy(), i64());
+  for (NodeId id : members) {
+    const ir::Node& n = g_.nodes[id];
+    const ir::Storage& s = n.storage;
+    bool in_variable =
+        s.kind == ir::StorageKind::kAlias && g_.nodes[s.alias].op == OpKind::kVariable;
+    if (n.type.dtype != ir::DType::kF32 || !(s.kind == ir::StorageKind::kArena || in_variable)) {
+      continue;
+    }
+    Value* status = sb.CreateCall(check, {numerics, sb.getInt64(id)});
+    llvm::Function* step = sb.GetInsertBlock()->getParent();
+    llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "checked", step);
+    llvm::BasicBlock* fail = llvm::BasicBlock::Create(ctx_, "not_finite", step);
+    sb.CreateCondBr(sb.CreateICmpNE(status, sb.getInt32(0)), fail, cont);
+    sb.SetInsertPoint(fail);
+    sb.CreateRet(sb.getInt32(2));
+    sb.SetInsertPoint(cont);
+  }
 }
 
 // A group member is stored when something outside the group reads it.
@@ -290,8 +316,9 @@ BufferPlan buffer_plan(const ir::Graph& graph) {
 }
 
 absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
-                       const char* name, int part, int parts, llvm::Module& module) {
-  return Emitter(graph, plan, vector_width, part, parts, module).Emit(name);
+                       const char* name, int part, int parts, bool check_numerics,
+                       llvm::Module& module) {
+  return Emitter(graph, plan, vector_width, part, parts, check_numerics, module).Emit(name);
 }
 
 }  // namespace kiln::codegen

@@ -35,12 +35,15 @@ BufferPlan buffer_plan(const ir::Graph& graph);
 
 /// Emits partition `part` of `parts` of the step into `module`, so the parts
 /// can be optimised and compiled in parallel. Part 0 defines
-///   i32 @<name>(ptr %table, i64 %step_seed, ptr %error)
+///   i32 @<name>(ptr %table, i64 %step_seed, ptr %error, ptr %numerics)
 /// which calls the node functions the other parts define (all of them are in
 /// part 0 when `parts` is 1). %table[i] holds the storage of root node i.
 /// Returns 0, or 1 after writing {node, value, index} into %error (i64[3])
-/// when a label is out of range.
+/// when a label is out of range. With `check_numerics`, the step calls
+/// kiln_check_numerics(%numerics, node) for each f32 value a kernel stores and
+/// returns 2 when one is not finite; otherwise %numerics is unused.
 absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
-                       const char* name, int part, int parts, llvm::Module& module);
+                       const char* name, int part, int parts, bool check_numerics,
+                       llvm::Module& module);
 
 }  // namespace kiln::codegen

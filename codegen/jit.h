@@ -29,6 +29,9 @@ struct JitOptions {
   /// Print the LLVM IR before/after optimisation and the assembly of each
   /// compiled graph to stderr. Also enabled by KILN_JIT_DUMP=ir,opt-ir,asm.
   bool dump_ir = false, dump_optimized_ir = false, dump_asm = false;
+  /// After each kernel, check every f32 value it stores for NaN and Inf and
+  /// stop at the first (runtime/numerics.h); off: no check is compiled in.
+  bool check_numerics = false;
   /// The optimisation pipeline; KILN_JIT_PIPELINE=o3 selects kO3.
   LlvmPipeline pipeline = LlvmPipeline::kKiln;
 };

@@ -34,6 +34,7 @@
 #include "llvm/Transforms/Utils/Cloning.h"
 #include "llvm/Transforms/Vectorize/LoopVectorize.h"
 #include "runtime/denormals.h"
+#include "runtime/numerics.h"
 #include "runtime/parallel.h"
 #include "support/env.h"
 #include "support/format.h"
@@ -41,7 +42,7 @@
 namespace kiln {
 namespace {
 
-using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t* error);
+using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t* error, void* numerics);
 
 // JIT code has no type signature prefix, so UBSan's indirect-call check
 // (-fsanitize=function) would read before the function's first byte.
@@ -49,8 +50,8 @@ using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t* error);
 __attribute__((no_sanitize("function")))
 #endif
 int32_t
-CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t* error) {
-  return fn(table, step_seed, error);
+CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t* error, void* numerics) {
+  return fn(table, step_seed, error, numerics);
 }
 
 absl::Status FromLlvm(llvm::Error err, const char* what) {
@@ -97,6 +98,7 @@ class JitExecutor : public Executor {
       if (node.op == ir::OpKind::kInput || node.op == ir::OpKind::kVariable) bound_.push_back(id);
       if (node.op == ir::OpKind::kOutput) outputs_.push_back(id);
     }
+    numerics_ = {&graph_, table_.data(), &plan_.root, absl::OkStatus()};
   }
 
   absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
@@ -110,8 +112,9 @@ class JitExecutor : public Executor {
     int32_t status;
     {
       FlushDenormals flush;
-      status = CallStep(fn_, table_.data(), step_seed, error);
+      status = CallStep(fn_, table_.data(), step_seed, error, &numerics_);
     }
+    if (status == 2) return std::exchange(numerics_.status, absl::OkStatus());
     if (status != 0) {
       auto id = static_cast<ir::NodeId>(error[0]);
       return absl::OutOfRangeError(str_cat(ir::describe_node(graph_, id), ": label ", error[1],
@@ -141,6 +144,8 @@ class JitExecutor : public Executor {
   codegen::BufferPlan plan_;
   StepFn fn_;
   std::shared_ptr<llvm::orc::LLJIT> code_;
+  // Points into table_ and plan_, so it is filled once they are final.
+  NumericsCheck numerics_;
   Tensor arena_;
   std::vector<Tensor> buffers_;
   std::vector<void*> table_;
@@ -295,8 +300,8 @@ class JitEngine : public Engine {
       llvm::Module& m = *part.module;
       m.setDataLayout(jit_->getDataLayout());
       m.setTargetTriple(jit_->getTargetTriple().str());
-      if (auto s =
-              codegen::emit_step(graph, l.plan, target_.width, l.function.c_str(), p, parts, m);
+      if (auto s = codegen::emit_step(graph, l.plan, target_.width, l.function.c_str(), p, parts,
+                                      options_.check_numerics, m);
           !s.ok()) {
         return s;
       }
@@ -429,6 +434,8 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
   llvm::orc::SymbolMap runtime;
   runtime[(*jit)->mangleAndIntern("kiln_parallel_for")] = llvm::orc::ExecutorSymbolDef(
       llvm::orc::ExecutorAddr::fromPtr(&kiln_parallel_for), llvm::JITSymbolFlags::Exported);
+  runtime[(*jit)->mangleAndIntern("kiln_check_numerics")] = llvm::orc::ExecutorSymbolDef(
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_check_numerics), llvm::JITSymbolFlags::Exported);
   if (auto e = (*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime)))) {
     return FromLlvm(std::move(e), "cannot define the runtime symbols");
   }

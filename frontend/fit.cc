@@ -114,8 +114,14 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
       detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_begin(batch, {}); });
       Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, end - begin,
                                             x_all.dtype());
-      throw_if_error(
-          exec.run({{"x", &xs}, {"y", &ys}}, state_->store, state_->rng.next_u64(), &outputs));
+      absl::Status ran =
+          exec.run({{"x", &xs}, {"y", &ys}}, state_->store, state_->rng.next_u64(), &outputs);
+      if (!ran.ok()) {
+        // Where in training it happened: a check-numerics failure names the
+        // op; the user also needs the epoch and step to reproduce it.
+        throw to_error(absl::Status(ran.code(), str_cat("fit: epoch ", epoch + 1, ", step ",
+                                                        step + 1, ": ", ran.message())));
+      }
       running.add(outputs, end - begin, acc);
       done = step + 1;
       Logs logs = running.logs(acc);

@@ -10,6 +10,7 @@
 #include "ir/strings.h"
 #include "ir/text.h"
 #include "passes/pipeline.h"
+#include "runtime/numerics.h"
 #include "support/env.h"
 #include "support/status.h"
 
@@ -158,9 +159,11 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
   throw_if_error(pm.run(graph));
   throw_if_error(state.store.initialize(graph, state.rng));
   if (!state.engine) {
-    state.engine = ChosenBackend(state.options) == Backend::kJit
-                       ? value_or_throw(make_jit({.isa = state.options.isa}))
-                       : make_interpreter();
+    const bool check = state.options.check_numerics || check_numerics_from_env();
+    state.engine =
+        ChosenBackend(state.options) == Backend::kJit
+            ? value_or_throw(make_jit({.isa = state.options.isa, .check_numerics = check}))
+            : make_interpreter({.check_numerics = check});
   }
   auto start = std::chrono::steady_clock::now();
   auto executor = value_or_throw(state.engine->compile(graph));

@@ -41,7 +41,13 @@ class Engine {
   virtual absl::StatusOr<std::unique_ptr<Executor>> compile(const ir::Graph& graph) = 0;
 };
 
+/// Interpreter settings.
+struct InterpreterOptions {
+  /// Check every f32 value an op computes for NaN and Inf (runtime/numerics.h).
+  bool check_numerics = false;
+};
+
 /// The reference interpreter: runs any verified graph node by node.
-std::unique_ptr<Engine> make_interpreter();
+std::unique_ptr<Engine> make_interpreter(InterpreterOptions options = {});
 
 }  // namespace kiln

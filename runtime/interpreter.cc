@@ -8,6 +8,7 @@
 #include "ir/verifier.h"
 #include "runtime/denormals.h"
 #include "runtime/executor.h"
+#include "runtime/numerics.h"
 #include "runtime/rng.h"
 
 namespace kiln {
@@ -359,7 +360,8 @@ static_assert(std::size(kKernels) == ir::kNumOps);
 
 class Interpreter : public Executor {
  public:
-  explicit Interpreter(ir::Graph graph) : graph_(std::move(graph)) {
+  Interpreter(ir::Graph graph, bool check_numerics)
+      : graph_(std::move(graph)), check_numerics_(check_numerics) {
     const size_t n = graph_.nodes.size();
     buffers_.resize(n);
     ptrs_.resize(n, nullptr);
@@ -378,6 +380,9 @@ class Interpreter : public Executor {
       if (auto s = Step(static_cast<ir::NodeId>(i), feeds, variables, step_seed); !s.ok()) {
         return absl::Status(
             s.code(), str_cat(ir::describe_node(graph_, static_cast<int>(i)), ": ", s.message()));
+      }
+      if (check_numerics_) {
+        if (auto s = CheckNumerics(static_cast<ir::NodeId>(i)); !s.ok()) return s;
       }
     }
     for (ir::NodeId id : outputs_) {
@@ -423,7 +428,16 @@ class Interpreter : public Executor {
     return kKernels[static_cast<size_t>(node.op)](args);
   }
 
+  // Every value an op computes; leaves and views hold values checked where made.
+  absl::Status CheckNumerics(ir::NodeId id) const {
+    const Node& node = graph_.nodes[id];
+    if (node.type.dtype != ir::DType::kF32 || !ir::owns_storage(node.op)) return absl::OkStatus();
+    return check_finite(graph_, id, reinterpret_cast<const float*>(buffers_[id].raw()),
+                        buffers_[id].size());
+  }
+
   ir::Graph graph_;
+  bool check_numerics_;
   std::vector<ir::NodeId> assigns_, outputs_;
   std::vector<Tensor> buffers_;
   std::vector<const std::byte*> ptrs_;
@@ -431,15 +445,21 @@ class Interpreter : public Executor {
 
 class InterpreterEngine : public Engine {
  public:
+  explicit InterpreterEngine(InterpreterOptions options) : options_(options) {}
   std::string name() const override { return "interpreter"; }
   absl::StatusOr<std::unique_ptr<Executor>> compile(const ir::Graph& graph) override {
     if (auto s = ir::verify(graph); !s.ok()) return s;
-    return std::unique_ptr<Executor>(new Interpreter(graph));
+    return std::unique_ptr<Executor>(new Interpreter(graph, options_.check_numerics));
   }
+
+ private:
+  InterpreterOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<Engine> make_interpreter() { return std::make_unique<InterpreterEngine>(); }
+std::unique_ptr<Engine> make_interpreter(InterpreterOptions options) {
+  return std::make_unique<InterpreterEngine>(options);
+}
 
 }  // namespace kiln

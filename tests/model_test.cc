@@ -468,3 +468,71 @@ TEST(Model, OtherLossesTrain) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// A learning rate that blows the weights up: with check_numerics, fit stops at
+// the first op whose value is not finite and names it, its layer, its phase,
+// the epoch and the step; without, training runs on with a NaN loss.
+TEST(CheckNumerics, ABlownUpLearningRateNamesTheFirstNonFiniteOp) {
+  Blobs data = MakeBlobs(64, 4, 3, 5);
+  for (Backend backend : {Backend::kInterpreter, Backend::kJit}) {
+    SCOPED_TRACE(backend == Backend::kJit ? "jit" : "interpreter");
+    for (bool check : {false, true}) {
+      set_random_seed(3);
+      Sequential model = BlobModel();
+      model.compile(optimizers::SGD{.learning_rate = 1e30}, "sparse_categorical_crossentropy", {},
+                    {.backend = backend, .check_numerics = check});
+      if (!check) {
+        History h = model.fit(data.x, data.y, {.epochs = 2, .batch_size = 16, .verbose = 0});
+        EXPECT_FALSE(std::isfinite(h["loss"].back()));
+        continue;
+      }
+      try {
+        model.fit(data.x, data.y, {.epochs = 2, .batch_size = 16, .verbose = 0});
+        FAIL() << "fit accepted non-finite values";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+        EXPECT_THAT(e.what(), ::testing::MatchesRegex(
+                                  "fit: epoch 1, step [0-9]+: check_numerics: %[0-9]+ = [a-z_]+ "
+                                  "\\(layer [a-z_0-9]+, (fwd|bwd|upd)\\) produced (-?inf|nan) at "
+                                  "element [0-9]+ of f32\\[[0-9,]*\\]"));
+      }
+    }
+  }
+}
+
+TEST(CheckNumerics, OnWithTheEnvironmentVariable) {
+  Blobs data = MakeBlobs(32, 4, 3, 5);
+  testing::ScopedEnv env("KILN_CHECK_NUMERICS", "1");
+  set_random_seed(3);
+  Sequential model = BlobModel();
+  model.compile(optimizers::SGD{.learning_rate = 1e30}, "sparse_categorical_crossentropy");
+  EXPECT_THROW(model.fit(data.x, data.y, {.epochs = 2, .batch_size = 16, .verbose = 0}), Error);
+}
+
+// Both executors stop at the same step, and the op the JIT names (a kernel's
+// stored value) is the interpreter's first non-finite op or a later one in the
+// same kernel: the JIT cannot see values kept in registers.
+TEST(CheckNumerics, JitAndInterpreterStopAtTheSameStep) {
+  Blobs data = MakeBlobs(64, 4, 3, 5);
+  std::string messages[2];
+  for (Backend backend : {Backend::kInterpreter, Backend::kJit}) {
+    set_random_seed(3);
+    Sequential model = BlobModel();
+    model.compile(optimizers::SGD{.learning_rate = 1e30}, "sparse_categorical_crossentropy", {},
+                  {.backend = backend, .check_numerics = true});
+    try {
+      model.fit(data.x, data.y, {.epochs = 2, .batch_size = 16, .verbose = 0});
+    } catch (const Error& e) {
+      messages[backend == Backend::kJit] = e.what();
+    }
+  }
+  auto step = [](const std::string& m) { return m.substr(0, m.find(':', 5)); };
+  ASSERT_FALSE(messages[0].empty());
+  EXPECT_EQ(step(messages[0]), step(messages[1])) << messages[0] << "\n" << messages[1];
+}
+
+}  // namespace
+}  // namespace kiln

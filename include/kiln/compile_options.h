@@ -67,6 +67,11 @@ struct CompileOptions {
   Isa isa = Isa::kAuto;
   /// The pass pipeline's options (print the IR after each pass, verify each).
   PipelineOptions pipeline;
+  /// Test every value each op computes (the JIT: each fused kernel stores) for
+  /// NaN and Inf, and throw at the first, naming the op (%id), its layer, its
+  /// phase (fwd, bwd, upd), the epoch and the step. Also on with
+  /// KILN_CHECK_NUMERICS=1. Off, it costs nothing: no check is compiled in.
+  bool check_numerics = false;
 };
 
 }  // namespace kiln
