@@ -16,6 +16,8 @@ struct Access {
   static const std::shared_ptr<SequentialImpl>& impl(const Sequential& model) {
     return model.impl_;
   }
+  /// The compile and training state of a model (for tests and tools).
+  static const TrainingState& state(const Sequential& model) { return *model.state_; }
   /// A public handle around a layer implementation.
   static Layer layer(std::shared_ptr<LayerImpl> impl) { return Layer(std::move(impl)); }
 };

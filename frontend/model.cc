@@ -144,7 +144,10 @@ void LogCompile(const SequentialImpl& impl, const TrainingState& state, GraphKin
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input) {
   auto key = std::make_tuple(kind, batch, input);
-  if (auto it = state.executors.find(key); it != state.executors.end()) return *it->second;
+  if (auto it = state.executors.find(key); it != state.executors.end()) {
+    it->second.last_use = ++state.uses;
+    return *it->second.executor;
+  }
   if (kind != GraphKind::kPredict && !state.loss) {
     throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl.name(), " must be compiled with a loss before fit or evaluate")));
@@ -168,7 +171,17 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
   auto start = std::chrono::steady_clock::now();
   auto executor = value_or_throw(state.engine->compile(graph));
   LogCompile(impl, state, kind, batch, input, start);
-  return *(state.executors[key] = std::move(executor));
+  // A program that predicts on ever new batch sizes must not keep every
+  // compiled graph (and its arena) alive.
+  if (state.executors.size() >= TrainingState::kMaxExecutors) {
+    auto oldest = std::min_element(
+        state.executors.begin(), state.executors.end(),
+        [](const auto& a, const auto& b) { return a.second.last_use < b.second.last_use; });
+    state.executors.erase(oldest);
+  }
+  TrainingState::Compiled& slot = state.executors[key];
+  slot = {std::move(executor), ++state.uses};
+  return *slot.executor;
 }
 
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,

@@ -24,8 +24,15 @@ struct TrainingState {
   /// The layers' weights (shared) and the optimizer's slots.
   VariableStore store;
   std::unique_ptr<Engine> engine;
-  /// Compiled graphs by (kind, batch size, input dtype).
-  std::map<std::tuple<GraphKind, int64_t, DType>, std::unique_ptr<Executor>> executors;
+  /// Compiled graphs by (kind, batch size, input dtype), each with the tick of
+  /// its last use; at most kMaxExecutors, least recently used evicted first.
+  struct Compiled {
+    std::unique_ptr<Executor> executor;
+    uint64_t last_use = 0;
+  };
+  static constexpr size_t kMaxExecutors = 16;
+  std::map<std::tuple<GraphKind, int64_t, DType>, Compiled> executors;
+  uint64_t uses = 0;
   /// Shuffling and dropout draw from here; seeded from the global generator.
   Rng rng;
 };

@@ -8,6 +8,8 @@
 #include <numbers>
 #include <sstream>
 
+#include "frontend/access.h"
+#include "frontend/model_impl.h"
 #include "test_util.h"
 
 namespace kiln {
@@ -532,6 +534,34 @@ TEST(CheckNumerics, JitAndInterpreterStopAtTheSameStep) {
   auto step = [](const std::string& m) { return m.substr(0, m.find(':', 5)); };
   ASSERT_FALSE(messages[0].empty());
   EXPECT_EQ(step(messages[0]), step(messages[1])) << messages[0] << "\n" << messages[1];
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// Each new batch size compiles a graph; a program predicting on ever new sizes
+// keeps at most kMaxExecutors of them, evicting the least recently used.
+TEST(CompiledGraphs, TheCacheIsBoundedAndKeepsTheRecentlyUsed) {
+  set_random_seed(1);
+  Sequential model({Dense(3)});
+  model.build({2});
+  const auto& state = detail::Access::state(model);
+  const size_t cap = detail::TrainingState::kMaxExecutors;
+  Tensor x(DType::kF32, {40, 2});
+  Tensor first = model.predict(x.slice(0, 1), {.verbose = 0});
+  for (int64_t n = 2; n <= 2 * static_cast<int64_t>(cap); ++n) {
+    model.predict(x.slice(0, 1), {.verbose = 0});  // batch 1 stays recently used
+    model.predict(x.slice(0, n), {.batch_size = static_cast<int>(n), .verbose = 0});
+    EXPECT_LE(state.executors.size(), cap);
+  }
+  EXPECT_TRUE(state.executors.count({detail::GraphKind::kPredict, 1, DType::kF32}));
+  EXPECT_FALSE(state.executors.count({detail::GraphKind::kPredict, 2, DType::kF32}));
+  // An evicted size compiles again and gives the same results.
+  Tensor again = model.predict(x.slice(0, 2), {.batch_size = 2, .verbose = 0});
+  EXPECT_EQ(testing::values(again).front(), testing::values(first).front());
 }
 
 }  // namespace
