@@ -97,6 +97,11 @@ class FlattenImpl : public LayerImpl {
       if (auto s = CheckRebuild(input_shape); !s.ok()) return s;
       return output_shape_;
     }
+    if (auto bytes = ir::checked_byte_size(ir::DType::kF32, input_shape); !bytes.ok()) {
+      return absl::InvalidArgumentError(str_cat("layer ", name_, " (Flatten): inputs of shape ",
+                                                ir::shape_string(input_shape), ": ",
+                                                bytes.status().message()));
+    }
     input_shape_ = input_shape;
     output_shape_ = {ir::num_elements(input_shape)};
     built_ = true;
@@ -130,6 +135,11 @@ class DenseImpl : public LayerImpl {
           "layer ", name_, " (Dense) needs inputs with at least one axis besides the batch"));
     }
     int64_t in = input_shape.back();
+    if (auto bytes = ir::checked_byte_size(ir::DType::kF32, {in, units_}); !bytes.ok()) {
+      return absl::InvalidArgumentError(str_cat("layer ", name_, " (Dense): kernel of shape ",
+                                                ir::shape_string({in, units_}), ": ",
+                                                bytes.status().message()));
+    }
     auto kernel = make_initialized("glorot_uniform", DType::kF32, {in, units_}, rng);
     if (!kernel.ok()) return kernel.status();
     add_weight("kernel", "glorot_uniform", *std::move(kernel));

@@ -77,6 +77,11 @@ int64_t check_batch_size(const char* method, int batch_size) {
 void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x) {
   if (x.rank() < 1) throw to_error(absl::InvalidArgumentError("inputs need a batch axis"));
   Shape example(x.shape().begin() + 1, x.shape().end());
+  ensure_built(impl, state, example, x.type_string());
+}
+
+void ensure_built(SequentialImpl& impl, TrainingState& state, const Shape& example,
+                  const std::string& input_text) {
   if (!impl.built()) {
     Shape declared = impl.declared_input_shape();
     Shape shape = declared.empty() ? example : declared;
@@ -86,7 +91,7 @@ void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x) {
   if (example != impl.input_shape()) {
     throw to_error(absl::InvalidArgumentError(
         str_cat("model ", impl.name(), " expects inputs of shape ", NoneShape(impl.input_shape()),
-                " but got ", x.type_string())));
+                " but got ", input_text)));
   }
 }
 
@@ -216,9 +221,7 @@ void Sequential::add(Layer layer) {
 const std::string& Sequential::name() const { return impl_->name(); }
 
 void Sequential::build(const Shape& input_shape) {
-  Shape with_batch{1};
-  with_batch.insert(with_batch.end(), input_shape.begin(), input_shape.end());
-  detail::ensure_built(*impl_, *state_, Tensor(DType::kF32, with_batch));
+  detail::ensure_built(*impl_, *state_, input_shape, detail::NoneShape(input_shape));
 }
 
 bool Sequential::built() const { return impl_->built(); }

@@ -123,7 +123,11 @@ Sequential load_model(const std::string& path) {
         value_or_throw(fields.integer_element("input_shape", (*dims)[i], i, 1, int64_t{1} << 31)));
   }
   Sequential model(seq->layers());
-  if (!model.built()) model.build(input_shape);
+  try {
+    if (!model.built()) model.build(input_shape);
+  } catch (const Error& e) {
+    throw Error(e.code(), str_cat(where, ": ", e.what()));
+  }
   CheckCompatible(*detail::Access::impl(model), file.tensors, str_cat("model file ", path));
   Assign(*detail::Access::impl(model), file.tensors);
   return model;

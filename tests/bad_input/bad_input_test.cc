@@ -1,5 +1,6 @@
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <typeinfo>
 
 #include "gtest/gtest.h"
@@ -62,6 +63,7 @@ TEST_P(Catalogue, ErrorSaysWhatAndWhere) {
   ASSERT_FALSE(status.ok()) << c.name << ": no error";
   EXPECT_NE(status.code(), absl::StatusCode::kInternal) << status;
   std::string message(status.message());
+  if (std::getenv("KILN_SHOW_ERRORS")) std::cerr << c.name << ": " << message << "\n";
   for (std::string want : c.message_has) {
     for (size_t at; (at = want.find("{dir}")) != std::string::npos;) want.replace(at, 5, dir);
     EXPECT_NE(message.find(want), std::string::npos)
