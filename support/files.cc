@@ -58,6 +58,14 @@ void RemoveStaleTemporaries(const fs::path& target) {
 absl::Status write_file_atomically(const std::string& path, std::string_view bytes) {
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(
+        str_cat("cannot write ", path, ": the directory ", dir.string(), " does not exist"));
+  }
+  if (fs::is_directory(target, ec)) {
+    return absl::InvalidArgumentError(str_cat("cannot write ", path, ": it is a directory"));
+  }
   RemoveStaleTemporaries(target);
   std::string tmp = str_cat(path, ".tmp.", static_cast<int64_t>(::getpid()));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
