@@ -39,6 +39,15 @@ struct JitOptions {
 /// A JIT engine for the host CPU, or an error saying which CPU feature is missing.
 absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options = {});
 
+/// How a JIT engine's compile cache served it: graphs loaded from disk, graphs
+/// compiled, and cache entries rejected (corrupt, truncated or foreign).
+struct JitCacheStats {
+  int hits = 0, misses = 0, rejected = 0;
+};
+
+/// The cache figures of a JIT engine (all zero for other engines).
+JitCacheStats jit_cache_stats(const Engine& engine);
+
 /// What the JIT makes of a graph, as text, for inspection (kiln ir --emit=...).
 enum class JitArtifact { kLlvmIr, kOptimizedLlvmIr, kAssembly };
 

@@ -7,14 +7,19 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "codegen/emitter.h"
 #include "codegen/jit.h"
+#include "codegen/object_cache.h"
 #include "codegen/perf_map.h"
 #include "codegen/target.h"
 #include "ir/strings.h"
+#include "ir/text.h"
 #include "ir/verifier.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
@@ -22,6 +27,7 @@
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
 #include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SmallVectorMemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
@@ -38,6 +44,9 @@
 #include "runtime/parallel.h"
 #include "support/env.h"
 #include "support/format.h"
+
+// Generated from the sources by cmake/build_id.cmake.
+const char* kiln_build_id();
 
 namespace kiln {
 namespace {
@@ -176,7 +185,17 @@ class JitEngine : public Engine {
       return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
     };
     Clock::time_point start = Clock::now();
-    auto lowered = Lower(graph);
+    if (auto s = CheckCompilable(graph); !s.ok()) return s;
+    // Everything that decides the object code is in the key, so the step's
+    // symbol can be named after it: equal keys mean interchangeable code.
+    const std::string key = codegen::ObjectCache::hash(CacheKeyText(graph));
+    const std::string function = str_cat("kiln_step_", key.substr(0, 16));
+    if (auto linked = Linked(graph, function, key, start);
+        linked.ok() || !IsMiss(linked.status())) {
+      return linked;
+    }
+    ++stats_.misses;
+    auto lowered = Lower(graph, function);
     if (!lowered.ok()) return lowered.status();
     Lowered& l = *lowered;
     if (options_.dump_ir) std::cerr << "; ----- LLVM IR before optimisation\n" << Text(l);
@@ -208,15 +227,11 @@ class JitEngine : public Engine {
     Clock::time_point linked = Clock::now();
     if (options_.dump_optimized_ir) std::cerr << "; ----- LLVM IR after optimisation\n" << Text(l);
     if (options_.dump_asm) std::cerr << "# ----- assembly\n" << Assembly(l);
-    for (size_t i = 0; i < objects.size(); ++i) {
-      auto buffer = std::make_unique<llvm::SmallVectorMemoryBuffer>(
-          std::move(objects[i]), str_cat(l.function, ".part", i), /*RequiresNullTerminator=*/false);
-      if (auto e = jit_->addObjectFile(std::move(buffer))) {
-        return FromLlvm(std::move(e), "cannot add the object");
-      }
-    }
-    auto sym = jit_->lookup(l.function);
-    if (!sym) return FromLlvm(sym.takeError(), "cannot find the step function");
+    std::vector<std::string> bytes;
+    for (const auto& o : objects) bytes.emplace_back(o.data(), o.size());
+    StoreInCache(key, bytes);
+    auto fn = Link(l.function, bytes);
+    if (!fn.ok()) return fn.status();
     if (debug_level() >= 1) {
       std::string parts;
       for (double p : part_ms) str_append(&parts, parts.empty() ? "" : " + ", FormatMs(p));
@@ -224,18 +239,14 @@ class JitEngine : public Engine {
                 << " ms, optimise and codegen " << FormatMs(build_ms) << " ms (parts " << parts
                 << " ms on " << l.parts.size() << " threads), link " << FormatMs(ms(linked))
                 << " ms\n";
-      int64_t unshared = 0;
-      for (size_t i = 0; i < graph.nodes.size(); ++i) {
-        if (l.plan.offset[i] >= 0)
-          unshared += static_cast<int64_t>(ir::num_elements(graph.nodes[i].type.shape) *
-                                           ir::dtype_size(graph.nodes[i].type.dtype));
-      }
-      std::cerr << "kiln: jit arena of graph " << graph.name << ": " << l.plan.arena_bytes
-                << " bytes for " << unshared << " bytes of intermediates\n";
+      LogArena(graph, l.plan);
     }
     return std::unique_ptr<Executor>(
-        new JitExecutor(std::move(l.graph), std::move(l.plan), sym->toPtr<StepFn>(), jit_));
+        new JitExecutor(std::move(l.graph), std::move(l.plan), *fn, jit_));
   }
+
+  /// How the compile cache served this engine.
+  const JitCacheStats& cache_stats() const { return stats_; }
 
   /// The text of one stage of lowering `graph` (one part after another).
   absl::StatusOr<std::string> Artifact(const ir::Graph& graph, JitArtifact what,
@@ -249,7 +260,8 @@ class JitEngine : public Engine {
       start = now;
       return s;
     };
-    auto lowered = Lower(graph);
+    if (auto s = CheckCompilable(graph); !s.ok()) return s;
+    auto lowered = Lower(graph, str_cat("kiln_step_", next_id_++));
     if (!lowered.ok()) return lowered.status();
     t.emit = lap();
     if (what == JitArtifact::kLlvmIr) return Text(*lowered);
@@ -279,20 +291,25 @@ class JitEngine : public Engine {
   static int NumParts() { return std::max(1, parallel_threads()); }
 
   // Emits and verifies the modules of `graph` for this engine's target.
-  absl::StatusOr<Lowered> Lower(const ir::Graph& source) {
-    if (auto s = ir::verify(source); !s.ok()) return s;
+  static absl::Status CheckCompilable(const ir::Graph& graph) {
+    if (auto s = ir::verify(graph); !s.ok()) return s;
     // The plan decides every buffer the emitted code reads and writes; making
     // it is the plan-memory pass's job, so the JIT never guesses one.
-    if (!source.planned()) {
+    if (!graph.planned()) {
       return absl::FailedPreconditionError(
-          str_cat("graph ", source.name, " has no memory plan: run the plan-memory pass (",
+          str_cat("graph ", graph.name, " has no memory plan: run the plan-memory pass (",
                   "passes::plan_memory) before compiling it"));
     }
+    return absl::OkStatus();
+  }
+
+  // Emits the modules of a verified, planned graph, its step named `function`.
+  absl::StatusOr<Lowered> Lower(const ir::Graph& source, std::string function) {
     Lowered l;
     l.graph = source;
     const ir::Graph& graph = l.graph;
     l.plan = codegen::buffer_plan(graph);
-    l.function = str_cat("kiln_step_", next_id_++);
+    l.function = std::move(function);
     const int parts = NumParts();
     for (int p = 0; p < parts; ++p) {
       Part part{std::make_unique<llvm::LLVMContext>(), nullptr};
@@ -404,11 +421,112 @@ class JitEngine : public Engine {
     return out;
   }
 
+  // Cache misses carry this code so compile() can tell them from errors.
+  static absl::Status Miss() { return absl::NotFoundError("kiln: compile cache miss"); }
+  static bool IsMiss(const absl::Status& s) {
+    return s.code() == absl::StatusCode::kNotFound && s.message() == "kiln: compile cache miss";
+  }
+
+  // Everything the object code depends on besides Kiln's source (the build id):
+  // LLVM, the target, how the step is split and checked, and the planned graph.
+  std::string CacheKeyText(const ir::Graph& graph) const {
+    return str_cat("kiln ", kiln_build_id(), "\nllvm ", LLVM_VERSION_STRING, "\ntarget ",
+                   jtmb_.getTargetTriple().str(), " ", target_.cpu, " ",
+                   jtmb_.getFeatures().getString(), " width ", target_.width, "\nparts ",
+                   NumParts(), " check_numerics ", options_.check_numerics, " pipeline ",
+                   static_cast<int>(options_.pipeline), "\n", ir::print(Canonical(graph)));
+  }
+
+  // The graph without what names it (graph, layers, inputs, variables,
+  // outputs): the code depends on none of them, since values are reached
+  // through the step's table, so two models built alike share their code.
+  static ir::Graph Canonical(ir::Graph graph) {
+    graph.name = "graph";
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      ir::Node& n = graph.nodes[i];
+      n.layer.clear();
+      if (auto it = n.attrs.find("name"); it != n.attrs.end()) it->second = str_cat("v", i);
+    }
+    return graph;
+  }
+
+  // The step of `key` without compiling: already linked into this JIT, or
+  // loaded from the disk cache; Miss() when neither has it.
+  absl::StatusOr<std::unique_ptr<Executor>> Linked(const ir::Graph& graph,
+                                                   const std::string& function,
+                                                   const std::string& key,
+                                                   std::chrono::steady_clock::time_point start) {
+    StepFn fn = nullptr;
+    if (auto it = linked_.find(function); it != linked_.end()) {
+      fn = it->second;
+    } else if (cache_) {
+      std::string rejected;
+      std::optional<std::vector<std::string>> objects = cache_->load(key, &rejected);
+      if (!rejected.empty()) {
+        ++stats_.rejected;
+        std::cerr << "kiln: warning: " << rejected << "; recompiling\n";
+      }
+      if (!objects) return Miss();
+      auto linked = Link(function, *objects);
+      if (!linked.ok()) return linked.status();
+      fn = *linked;
+      ++stats_.hits;
+      if (debug_level() >= 1) {
+        double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+        std::cerr << "kiln: jit cache hit for graph " << graph.name << " (" << key.substr(0, 16)
+                  << "): loaded in " << FormatMs(ms) << " ms\n";
+      }
+    } else {
+      return Miss();
+    }
+    return std::unique_ptr<Executor>(new JitExecutor(graph, codegen::buffer_plan(graph), fn, jit_));
+  }
+
+  static void LogArena(const ir::Graph& graph, const codegen::BufferPlan& plan) {
+    int64_t unshared = 0;
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      if (plan.offset[i] >= 0)
+        unshared += static_cast<int64_t>(ir::num_elements(graph.nodes[i].type.shape) *
+                                         ir::dtype_size(graph.nodes[i].type.dtype));
+    }
+    std::cerr << "kiln: jit arena of graph " << graph.name << ": " << plan.arena_bytes
+              << " bytes for " << unshared << " bytes of intermediates\n";
+  }
+
+  // Adds the objects of one step to the JIT and finds its entry point.
+  absl::StatusOr<StepFn> Link(const std::string& function,
+                              const std::vector<std::string>& objects) {
+    for (size_t i = 0; i < objects.size(); ++i) {
+      auto buffer = llvm::MemoryBuffer::getMemBufferCopy(objects[i], str_cat(function, ".part", i));
+      if (auto e = jit_->addObjectFile(std::move(buffer))) {
+        return FromLlvm(std::move(e), "cannot add the object");
+      }
+    }
+    auto sym = jit_->lookup(function);
+    if (!sym) return FromLlvm(sym.takeError(), "cannot find the step function");
+    return linked_[function] = sym->toPtr<StepFn>();
+  }
+
+  // A cache that cannot be written (read-only, full disk) costs a warning, once.
+  void StoreInCache(const std::string& key, const std::vector<std::string>& objects) {
+    if (!cache_) return;
+    if (auto s = cache_->store(key, objects); !s.ok() && !store_warned_) {
+      store_warned_ = true;
+      std::cerr << "kiln: warning: cannot write the compile cache: " << s.message() << "\n";
+    }
+  }
+
   JitOptions options_;
   codegen::Target target_;
   std::shared_ptr<llvm::orc::LLJIT> jit_;
   llvm::orc::JITTargetMachineBuilder jtmb_;
   int next_id_ = 0;
+  std::optional<codegen::ObjectCache> cache_ = codegen::ObjectCache::from_env();
+  bool store_warned_ = false;
+  std::map<std::string, StepFn> linked_;
+  JitCacheStats stats_;
 };
 
 }  // namespace
@@ -441,6 +559,11 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
   }
   return std::unique_ptr<Engine>(
       new JitEngine(options, *std::move(target), std::move(*jit), std::move(*jtmb)));
+}
+
+JitCacheStats jit_cache_stats(const Engine& engine) {
+  const auto* jit = dynamic_cast<const JitEngine*>(&engine);
+  return jit ? jit->cache_stats() : JitCacheStats{};
 }
 
 absl::StatusOr<std::string> jit_artifact(const ir::Graph& graph, JitArtifact what,

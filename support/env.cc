@@ -13,6 +13,12 @@ std::optional<std::string> env_string(const char* name) {
   return std::string(value);
 }
 
+std::optional<std::string> env_value(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
 absl::StatusOr<int> env_int(const char* name, int fallback, int min, int max) {
   std::optional<std::string> text = env_string(name);
   if (!text) return fallback;
@@ -28,11 +34,8 @@ absl::StatusOr<int> env_int(const char* name, int fallback, int min, int max) {
 }
 
 int debug_level() {
-  static const int level = [] {
-    absl::StatusOr<int> v = env_int("KILN_DEBUG", 0, 0, 1 << 20);
-    return v.ok() ? *v : 1;
-  }();
-  return level;
+  absl::StatusOr<int> v = env_int("KILN_DEBUG", 0, 0, 1 << 20);
+  return v.ok() ? *v : 1;
 }
 
 }  // namespace kiln

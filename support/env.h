@@ -13,6 +13,10 @@ namespace kiln {
 /// The value of `name`, or nullopt when it is unset or empty.
 std::optional<std::string> env_string(const char* name);
 
+/// The value of `name` even when it is set and empty; nullopt only when unset
+/// (for variables where "set to nothing" means "off", as KILN_CACHE_DIR=).
+std::optional<std::string> env_value(const char* name);
+
 /// The integer value of `name` in [min, max]; `fallback` when unset or empty.
 absl::StatusOr<int> env_int(const char* name, int fallback, int min, int max);
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -43,11 +44,12 @@ void RemoveStaleTemporaries(const fs::path& target) {
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::string name = it->path().filename().string();
     if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    // "<pid>.<n>": the pid, then the writer's sequence number in its process.
     const char* first = name.data() + prefix.size();
     const char* last = name.data() + name.size();
     pid_t pid = 0;
     auto [ptr, err] = std::from_chars(first, last, pid);
-    if (err != std::errc() || ptr != last || pid <= 0) continue;
+    if (err != std::errc() || ptr == last || *ptr != '.' || pid <= 0) continue;
     if (::kill(pid, 0) == 0 || errno == EPERM) continue;
     fs::remove(it->path(), ec);
   }
@@ -67,7 +69,10 @@ absl::Status write_file_atomically(const std::string& path, std::string_view byt
     return absl::InvalidArgumentError(str_cat("cannot write ", path, ": it is a directory"));
   }
   RemoveStaleTemporaries(target);
-  std::string tmp = str_cat(path, ".tmp.", static_cast<int64_t>(::getpid()));
+  // Unique per writer, so threads of one process saving the same path at once
+  // each rename a complete file of their own.
+  static std::atomic<int64_t> writers{0};
+  std::string tmp = str_cat(path, ".tmp.", static_cast<int64_t>(::getpid()), ".", writers++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", tmp);
   absl::Status s = WriteAll(fd, bytes, tmp);

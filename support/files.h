@@ -8,7 +8,7 @@
 
 namespace kiln {
 
-/// Writes `bytes` to a temporary file beside `path` ("<path>.tmp.<pid>"),
+/// Writes `bytes` to a temporary file beside `path` ("<path>.tmp.<pid>.<n>"),
 /// fsyncs it, renames it over `path` and fsyncs the directory, so readers see
 /// the old or the new file only. Temporaries of the same path left by a process
 /// that died mid-save (its pid no longer runs) are removed first.

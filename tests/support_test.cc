@@ -159,8 +159,8 @@ TEST(AtomicWrite, RemovesTemporariesOfDeadWritersOnly) {
   if (child == 0) _exit(0);
   ASSERT_GT(child, 0);
   waitpid(child, nullptr, 0);  // a pid that no longer runs
-  const std::string dead = path + ".tmp." + std::to_string(child);
-  const std::string alive = path + ".tmp." + std::to_string(getppid());
+  const std::string dead = path + ".tmp." + std::to_string(child) + ".0";
+  const std::string alive = path + ".tmp." + std::to_string(getppid()) + ".3";
   const std::string other = path + ".tmp.notapid";
   for (const std::string& p : {dead, alive, other}) std::ofstream(p) << "partial";
   ASSERT_TRUE(write_file_atomically(path, "new").ok());
