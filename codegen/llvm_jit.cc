@@ -13,6 +13,7 @@
 
 #include "codegen/emitter.h"
 #include "codegen/jit.h"
+#include "codegen/llvm_pipeline.h"
 #include "codegen/object_cache.h"
 #include "codegen/perf_map.h"
 #include "codegen/target.h"
@@ -26,19 +27,11 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
-#include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SmallVectorMemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Transforms/InstCombine/InstCombine.h"
-#include "llvm/Transforms/Scalar/EarlyCSE.h"
-#include "llvm/Transforms/Scalar/LICM.h"
-#include "llvm/Transforms/Scalar/LoopPassManager.h"
-#include "llvm/Transforms/Scalar/SROA.h"
-#include "llvm/Transforms/Scalar/SimplifyCFG.h"
 #include "llvm/Transforms/Utils/Cloning.h"
-#include "llvm/Transforms/Vectorize/LoopVectorize.h"
 #include "runtime/denormals.h"
 #include "runtime/numerics.h"
 #include "runtime/parallel.h"
@@ -340,61 +333,12 @@ class JitEngine : public Engine {
   }
 
   void Optimize(llvm::Module& m, llvm::TargetMachine& tm) {
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    // Full unrolling of the many short constant-trip loops multiplies code size
-    // (and compile time) for little gain; the matmul tiles are unrolled by hand.
-    // Measured on the seed-001 step: unrolling makes compilation 2-5x slower.
-    llvm::PipelineTuningOptions tuning;
-    tuning.LoopUnrolling = false;
-    // Without the target machine the vectorisers see no vector registers.
-    llvm::PassBuilder pb(&tm, tuning);
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-    if (options_.pipeline == LlvmPipeline::kO3) {
-      pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
-    } else {
-      KilnPipeline().run(m, mam);
-    }
-  }
-
-  // What the emitted code needs, and no more: the emitter already tiles,
-  // unrolls and vectorises the matmuls and gives every kernel its own function
-  // with noalias buffers, so there is nothing to inline and no loop nest to
-  // restructure. Left to do: promote the few allocas, clean up the index
-  // arithmetic, hoist loop-invariant loads (broadcast scalars) and vectorise
-  // the elementwise loops.
-  static llvm::ModulePassManager KilnPipeline() {
-    llvm::FunctionPassManager early;
-    early.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
-    early.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/false));
-    early.addPass(llvm::InstCombinePass());
-    early.addPass(llvm::SimplifyCFGPass());
-    early.addPass(llvm::createFunctionToLoopPassAdaptor(llvm::LICMPass(llvm::LICMOptions()),
-                                                        /*UseMemorySSA=*/true));
-    early.addPass(llvm::LoopVectorizePass());
-    early.addPass(llvm::InstCombinePass());
-    early.addPass(
-        llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions().convertSwitchToLookupTable(false)));
-    llvm::ModulePassManager mpm;
-    mpm.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(early)));
-    return mpm;
+    codegen::optimize_module(m, tm, options_.pipeline);
   }
 
   static absl::Status EmitObject(llvm::Module& m, llvm::TargetMachine& tm,
                                  llvm::SmallVector<char, 0>* out) {
-    llvm::raw_svector_ostream os(*out);
-    llvm::legacy::PassManager pm;
-    if (tm.addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
-      return absl::InternalError("JIT: the target cannot emit object files");
-    }
-    pm.run(m);
-    return absl::OkStatus();
+    return codegen::emit_object(m, tm, out);
   }
 
   static std::string Text(const Lowered& l) {
