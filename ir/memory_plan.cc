@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <queue>
+#include <set>
 
 #include "ir/strings.h"
 
@@ -10,28 +13,55 @@ namespace {
 
 bool IsView(OpKind op) { return has_traits(op, op_traits::kView); }
 
-// The first and last node of the fusion group `id` belongs to.
-std::pair<NodeId, NodeId> GroupSpan(const Graph& g, NodeId id) {
-  int group = g.nodes[id].group;
-  NodeId begin = id, end = id;
-  while (begin > 0 && g.nodes[begin - 1].group == group) --begin;
-  while (end + 1 < static_cast<NodeId>(g.nodes.size()) && g.nodes[end + 1].group == group) ++end;
-  return {begin, end};
+// The first and last node of the run of nodes in the group of each node (a
+// node outside any group is its own run).
+std::vector<std::pair<NodeId, NodeId>> GroupSpans(const Graph& g) {
+  const auto n = static_cast<NodeId>(g.nodes.size());
+  std::vector<std::pair<NodeId, NodeId>> span(n);
+  for (NodeId begin = 0; begin < n;) {
+    NodeId end = begin;
+    int group = g.nodes[begin].group;
+    while (group >= 0 && end + 1 < n && g.nodes[end + 1].group == group) ++end;
+    for (NodeId i = begin; i <= end; ++i) span[i] = {begin, end};
+    begin = end + 1;
+  }
+  return span;
 }
 
 }  // namespace
 
 Uses find_uses(const Graph& g, const PlanState& w) {
   const size_t n = g.nodes.size();
-  Uses u{std::vector<std::vector<NodeId>>(n), std::vector<int>(n, 0), std::vector<NodeId>(n, -1)};
+  Uses u{std::vector<std::vector<NodeId>>(n), std::vector<int>(n, 0),
+         std::vector<NodeId>(n, -1),          GroupSpans(g),
+         std::vector<int64_t>(n, 0),          {}};
   for (size_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
+    const auto id = static_cast<NodeId>(i);
     if (node.op == OpKind::kAssign) ++u.assigns_to[w.root[node.inputs[0]]];
     for (size_t k = 0; k < node.inputs.size(); ++k) {
-      u.consumers[node.inputs[k]].push_back(static_cast<NodeId>(i));
+      NodeId in = node.inputs[k];
+      u.consumers[in].push_back(id);
+      auto [begin, end] = u.group_span[in];
+      if (g.nodes[in].group >= 0 && (id < begin || id > end)) ++u.reads_outside_group[in];
+      if (node.group >= 0) {
+        // Readers of a root inside a group must read element i (no broadcast
+        // of it), and a matmul leading the group must not read it at all:
+        // its other tiles would see elements the epilogue already overwrote.
+        NodeId group_begin = u.group_span[id].first;
+        if (node.op == OpKind::kMatMul) {
+          u.blocks_in_place.emplace(group_begin, w.root[in]);
+          if (g.nodes[in].op == OpKind::kTranspose) {
+            u.blocks_in_place.emplace(group_begin, w.root[g.nodes[in].inputs[0]]);
+          }
+        }
+        if (node.op == OpKind::kBroadcast && g.nodes[in].type.shape != node.type.shape) {
+          u.blocks_in_place.emplace(group_begin, w.root[in]);
+        }
+      }
       if (node.op == OpKind::kAssign && k == 0) continue;
-      NodeId& last = u.last_reader[w.root[node.inputs[k]]];
-      last = std::max(last, static_cast<NodeId>(i));
+      NodeId& last = u.last_reader[w.root[in]];
+      last = std::max(last, id);
     }
   }
   return u;
@@ -47,27 +77,13 @@ bool can_update_in_place(const Graph& g, const PlanState& w, const Uses& u, Node
   NodeId var = w.root[g.nodes[assign].inputs[0]];
   NodeId x = g.nodes[assign].inputs[1];
   if (g.nodes[x].group < 0 || u.assigns_to[var] != 1 || w.owned[assign]) return false;
-  auto [begin, end] = GroupSpan(g, x);
+  auto [begin, end] = u.group_span[x];
   if (u.last_reader[var] > end) return false;
-  for (NodeId c : u.consumers[x]) {
-    if (c != assign && (c < begin || c > end)) return false;
-  }
-  // Readers of V inside the group must read element i (no broadcast of V),
-  // and a matmul leading the group must not read V at all: its other tiles
-  // would see elements the epilogue already overwrote.
-  for (NodeId c = begin; c <= end; ++c) {
-    const Node& member = g.nodes[c];
-    for (NodeId in : member.inputs) {
-      bool reads_var = w.root[in] == var || (g.nodes[in].op == OpKind::kTranspose &&
-                                             w.root[g.nodes[in].inputs[0]] == var);
-      if (reads_var && member.op == OpKind::kMatMul) return false;
-      if (w.root[in] == var && member.op == OpKind::kBroadcast &&
-          g.nodes[in].type.shape != member.type.shape) {
-        return false;
-      }
-    }
-  }
-  return true;
+  // Only the assign may read X outside the group (counted once per operand).
+  const Node& a = g.nodes[assign];
+  int64_t own = assign < begin || assign > end ? (a.inputs[0] == x) + (a.inputs[1] == x) : 0;
+  if (u.reads_outside_group[x] != own) return false;
+  return !u.blocks_in_place.count({begin, var});
 }
 
 // For each node, the step unit it runs in: a fusion group is one unit (its
@@ -148,8 +164,10 @@ absl::Status CheckStorageKind(const Graph& g, NodeId id) {
   if (s.kind == StorageKind::kConstant && n.op != OpKind::kConstant) {
     return fail("is not a constant");
   }
+  // Written as offset > arena - size so that no hostile offset overflows.
   if (s.kind == StorageKind::kArena &&
-      (s.offset < 0 || s.offset % 64 != 0 || s.offset + arena_slice_bytes(n) > g.arena_bytes)) {
+      (s.offset < 0 || s.offset % 64 != 0 || arena_slice_bytes(n) > g.arena_bytes ||
+       s.offset > g.arena_bytes - arena_slice_bytes(n))) {
     return fail(str_cat("arena slice at ", s.offset, " of ", arena_slice_bytes(n),
                         " bytes is not 64-byte aligned inside the arena of ", g.arena_bytes));
   }
@@ -173,6 +191,11 @@ absl::Status CheckStorageKind(const Graph& g, NodeId id) {
 // A view shares its operand's storage; any other alias must be the in-place
 // update of the variable an assign writes it to.
 absl::Status CheckAliases(const Graph& g, const PlanState& w) {
+  // (value, variable root) of every assign, so each alias is one lookup.
+  std::set<std::pair<NodeId, NodeId>> writes;
+  for (NodeId a : g.nodes_of(OpKind::kAssign)) {
+    writes.emplace(g.nodes[a].inputs[1], w.root[g.nodes[a].inputs[0]]);
+  }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (n.storage.kind != StorageKind::kAlias) continue;
@@ -180,11 +203,7 @@ absl::Status CheckAliases(const Graph& g, const PlanState& w) {
     if (IsView(n.op)) {
       ok = w.root[n.inputs[0]] == n.storage.alias;
     } else {
-      for (NodeId a : g.nodes_of(OpKind::kAssign)) {
-        const Node& assign = g.nodes[a];
-        ok = ok || (assign.inputs[1] == static_cast<NodeId>(i) &&
-                    w.root[assign.inputs[0]] == n.storage.alias);
-      }
+      ok = writes.count({static_cast<NodeId>(i), n.storage.alias}) > 0;
     }
     if (!ok) {
       return absl::InvalidArgumentError(str_cat("%", i, " (", op_name(n.op), "): aliases %",
@@ -192,6 +211,71 @@ absl::Status CheckAliases(const Graph& g, const PlanState& w) {
                                                 ", but is neither a view of it nor the value an "
                                                 "assign writes into it"));
     }
+  }
+  return absl::OkStatus();
+}
+
+// Two slices clash when their lifetimes [unit, max(end, unit)] intersect and
+// so do their bytes [offset, offset + size). A sweep in order of the units
+// keeps the slices alive at the current unit, which must be pairwise disjoint
+// in bytes, ordered by offset; each new slice then only needs comparing with
+// its neighbours. n log n, where comparing every pair took minutes on large
+// graphs. (An empty slice never clashes with another empty one but does with
+// a slice whose bytes strictly surround its offset, as the pairwise rule says.)
+absl::Status CheckNoOverlap(const Graph& g, const std::vector<int64_t>& unit,
+                            const std::vector<int64_t>& end) {
+  std::vector<NodeId> slices;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].storage.kind == StorageKind::kArena) slices.push_back(static_cast<NodeId>(i));
+  }
+  // Node order is step order, so slices are already sorted by unit.
+  auto last = [&](NodeId x) { return std::max(end[x], unit[x]); };
+  auto clash = [&](NodeId a, NodeId b) {
+    if (a > b) std::swap(a, b);
+    return absl::InvalidArgumentError(
+        str_cat("%", a, " and %", b, " are live at the same time but share arena bytes"));
+  };
+  std::map<int64_t, NodeId> live;             // non-empty slices by offset
+  std::multimap<int64_t, NodeId> live_empty;  // empty slices by offset
+  using Expiry = std::pair<int64_t, NodeId>;  // (last unit, node)
+  std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiring;
+  for (NodeId s : slices) {
+    while (!expiring.empty() && expiring.top().first < unit[s]) {
+      NodeId done = expiring.top().second;
+      expiring.pop();
+      int64_t off = g.nodes[done].storage.offset;
+      if (arena_slice_bytes(g.nodes[done]) > 0) {
+        live.erase(off);
+      } else {
+        for (auto [it, to] = live_empty.equal_range(off); it != to; ++it) {
+          if (it->second == done) {
+            live_empty.erase(it);
+            break;
+          }
+        }
+      }
+    }
+    int64_t off = g.nodes[s].storage.offset, size = arena_slice_bytes(g.nodes[s]);
+    // The live slice starting at or before `off`, for an empty slice strictly before.
+    auto below = size > 0 ? live.upper_bound(off) : live.lower_bound(off);
+    if (below != live.begin()) {
+      --below;
+      if (below->first + arena_slice_bytes(g.nodes[below->second]) > off) {
+        return clash(below->second, s);
+      }
+    }
+    if (size > 0) {
+      auto above = live.lower_bound(off);
+      if (above != live.end() && above->first < off + size) return clash(above->second, s);
+      auto inside = live_empty.upper_bound(off);
+      if (inside != live_empty.end() && inside->first < off + size) {
+        return clash(inside->second, s);
+      }
+      live.emplace(off, s);
+    } else {
+      live_empty.emplace(off, s);
+    }
+    expiring.emplace(last(s), s);
   }
   return absl::OkStatus();
 }
@@ -230,25 +314,7 @@ absl::Status check_memory_plan(const Graph& g) {
   }
   std::vector<int64_t> unit = step_units(g);
   std::vector<int64_t> end = last_reads(g, w, unit);
-  std::vector<NodeId> slices;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (g.nodes[i].storage.kind == StorageKind::kArena) slices.push_back(static_cast<NodeId>(i));
-  }
-  for (size_t x = 0; x < slices.size(); ++x) {
-    for (size_t y = x + 1; y < slices.size(); ++y) {
-      NodeId a = slices[x], b = slices[y];
-      int64_t a_end = std::max(end[a], unit[a]), b_end = std::max(end[b], unit[b]);
-      bool same_time = unit[a] <= b_end && unit[b] <= a_end;
-      int64_t a_off = g.nodes[a].storage.offset, b_off = g.nodes[b].storage.offset;
-      bool same_place = a_off < b_off + arena_slice_bytes(g.nodes[b]) &&
-                        b_off < a_off + arena_slice_bytes(g.nodes[a]);
-      if (same_time && same_place) {
-        return absl::InvalidArgumentError(
-            str_cat("%", a, " and %", b, " are live at the same time but share arena bytes"));
-      }
-    }
-  }
-  return absl::OkStatus();
+  return CheckNoOverlap(g, unit, end);
 }
 
 int64_t arena_slice_bytes(const Node& node) {

@@ -2,6 +2,8 @@
 // the plan-memory pass that makes the plan and the verifier that checks it.
 #pragma once
 
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -19,11 +21,18 @@ struct PlanState {
 };
 
 /// Who reads what: each node's consumers, how often each root is assigned, and
-/// the last node that reads each root (an assign's target is not read).
+/// the last node that reads each root (an assign's target is not read); and,
+/// so that judging every assign stays linear in the graph however large its
+/// fusion groups are, each node's group run, how often each value is read
+/// outside it, and the (group start, root) pairs whose in-place update a
+/// group member forbids (a matmul reading the root, or a broadcast of it).
 struct Uses {
   std::vector<std::vector<NodeId>> consumers;
   std::vector<int> assigns_to;
   std::vector<NodeId> last_reader;
+  std::vector<std::pair<NodeId, NodeId>> group_span;
+  std::vector<int64_t> reads_outside_group;
+  std::set<std::pair<NodeId, NodeId>> blocks_in_place;
 };
 Uses find_uses(const Graph& graph, const PlanState& state);
 

@@ -30,7 +30,7 @@ absl::StatusOr<Type> F32LeafShape(const Operands&, const Attrs&, const Type& dec
 absl::StatusOr<Type> VariableShape(const Operands& in, const Attrs& attrs, const Type& declared) {
   const std::string& init = attr_string(attrs, "init");
   if (init != "zeros" && init != "glorot_uniform" && init.rfind("constant:", 0) != 0) {
-    return Invalid(str_cat("unknown initializer \"", init,
+    return Invalid(str_cat("unknown initializer \"", excerpt(init),
                            "\" (expected zeros, glorot_uniform or constant:VALUE)"));
   }
   if (init == "glorot_uniform" && declared.shape.size() != 2) {
@@ -66,7 +66,7 @@ absl::StatusOr<Type> CompareShape(const Operands& in, const Attrs&, const Type&)
 absl::StatusOr<Type> CastShape(const Operands& in, const Attrs& attrs, const Type&) {
   Type t{DType::kF32, in[0].shape};
   if (!parse_dtype(attr_string(attrs, "to"), &t.dtype)) {
-    return Invalid(str_cat("unknown dtype \"", attr_string(attrs, "to"), "\""));
+    return Invalid(str_cat("unknown dtype \"", excerpt(attr_string(attrs, "to")), "\""));
   }
   return t;
 }

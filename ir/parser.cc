@@ -3,22 +3,49 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/memory_plan.h"
 #include "ir/strings.h"
 #include "ir/text.h"
 
 namespace kiln::ir {
 namespace {
 
+// The largest node, operand or fusion-group id: ids are `int` in the graph,
+// so a larger one is an error rather than silently wrapping (%4294967298 is
+// not %2).
+constexpr int64_t kMaxId = std::numeric_limits<int>::max();
+
 // A recursive-descent parser over the raw text; positions are tracked so every
 // error points at the offending line and column.
+//
+// Besides the syntax, the parser enforces what every pass indexes with: each
+// op gets exactly its arity of operands, each operand names an earlier node,
+// attributes are the op's own with the right kinds, types have a valid size,
+// and ids fit an `int`. A graph that parses is therefore structurally safe to
+// walk even when it is not verified (`kiln opt --verify-each=false`); the
+// verifier adds the semantic rules (shape rules, names, fusion, the plan).
 class Parser {
  public:
   explicit Parser(std::string_view text) : text_(text) {}
 
   absl::StatusOr<Graph> ParseGraph() {
+    // A NUL never occurs in IR text; reporting it first keeps a binary file
+    // from producing a confusing syntax error.
+    if (size_t nul = text_.find('\0'); nul != std::string_view::npos) {
+      return FailAt(nul, "the input contains a NUL byte: it is binary data, not IR text");
+    }
+    if (AtEnd()) {
+      return Fail(text_.empty() ? "the input is empty: expected a graph \"NAME\" { ... }"
+                                : "the input has no graph, only comments and whitespace");
+    }
     Graph g;
     if (!Keyword("graph") || !String(&g.name)) return error_;
-    if (Accept("arena=") && !Int(&g.arena_bytes)) return error_;
+    if (Accept("arena=")) {
+      SkipSpace();
+      size_t at = pos_;
+      if (!Int(&g.arena_bytes)) return error_;
+      if (g.arena_bytes < 0) return FailAt(at, "the arena size must not be negative");
+    }
     if (!Expect("{")) return error_;
     while (!Peek("}")) {
       if (AtEnd()) return Fail("expected '}' to close the graph");
@@ -27,6 +54,14 @@ class Parser {
     Expect("}");
     SkipSpace();
     if (!AtEnd()) return Fail("unexpected text after the graph");
+    // Aliases may name later nodes (an update written into a variable), so
+    // they are checked once every node is known.
+    for (const auto& [alias, at] : aliases_) {
+      if (alias >= static_cast<int64_t>(g.nodes.size())) {
+        return FailAt(
+            at, str_cat("mem=%", alias, " names no node (the graph has ", g.nodes.size(), ")"));
+      }
+    }
     return g;
   }
 
@@ -39,44 +74,148 @@ class Parser {
     if (id != static_cast<int64_t>(g->nodes.size())) {
       return FailAt(id_pos, str_cat("expected node id %", g->nodes.size(), ", got %", id)).ok();
     }
+    if (id >= kMaxId) return FailAt(id_pos, str_cat("too many nodes (at most ", kMaxId, ")")).ok();
     Node n;
     std::string op;
     if (!Expect("=") || !Word(&op)) return false;
-    if (!op_from_name(op, &n.op)) return FailAt(token_, str_cat("unknown op '", op, "'")).ok();
+    const size_t op_pos = token_;
+    if (!op_from_name(op, &n.op)) {
+      return FailAt(op_pos, str_cat("unknown op '", excerpt(op), "'")).ok();
+    }
+    const OpInfo& info = op_info(n.op);
     if (Peek("%")) {
       do {
+        SkipSpace();
+        size_t at = pos_;
         int64_t in;
         if (!Expect("%") || !Int(&in)) return false;
+        if (in < 0 || in >= id) {
+          return FailAt(at, str_cat("operand %", in, " of %", id, " = ", op,
+                                    " is not defined before use"))
+              .ok();
+        }
         n.inputs.push_back(static_cast<NodeId>(in));
       } while (Accept(","));
     }
     if (Accept("{")) {
       do {
         std::string name;
-        if (!Word(&name) || !Expect("=") || !Attr(&n.attrs[name])) return false;
+        if (!Word(&name)) return false;
+        const size_t name_pos = token_;
+        const AttrSpec* spec = nullptr;
+        for (const AttrSpec& s : info.attrs) {
+          if (s.name == name) spec = &s;
+        }
+        if (spec == nullptr) {
+          return FailAt(name_pos,
+                        str_cat("unknown attribute '", excerpt(name), "' for ", op, AttrList(info)))
+              .ok();
+        }
+        if (n.attrs.count(name)) {
+          return FailAt(name_pos, str_cat("duplicate attribute '", name, "'")).ok();
+        }
+        if (!Expect("=")) return false;
+        SkipSpace();
+        size_t value_pos = pos_;
+        if (!Attr(&n.attrs[name])) return false;
+        if (!KindMatches(n.attrs[name], spec->kind)) {
+          return FailAt(value_pos,
+                        str_cat("attribute '", name, "' must be of kind ", KindName(spec->kind)))
+              .ok();
+        }
       } while (Accept(","));
       if (!Expect("}")) return false;
     }
-    std::string phase;
-    if (!Expect(":") || !ParseType(&n.type) || !Expect("@") || !Word(&n.layer) || !Word(&phase)) {
-      return false;
+    for (const AttrSpec& spec : info.attrs) {
+      if (!n.attrs.count(spec.name)) {
+        return FailAt(op_pos, str_cat(op, " is missing attribute '", spec.name, "'")).ok();
+      }
     }
+    std::string phase;
+    if (!Expect(":")) return false;
+    // Checked once the operand list has ended, so that a missing comma is
+    // reported as such rather than as a missing operand.
+    if (static_cast<int>(n.inputs.size()) != info.arity) {
+      return FailAt(op_pos,
+                    str_cat(op, " expects ", info.arity, info.arity == 1 ? " operand" : " operands",
+                            ", got ", n.inputs.size()))
+          .ok();
+    }
+    SkipSpace();
+    size_t type_pos = pos_;
+    if (!ParseType(&n.type)) return false;
+    if (auto size = checked_byte_size(n.type.dtype, n.type.shape); !size.ok()) {
+      return FailAt(type_pos, std::string(size.status().message())).ok();
+    }
+    if (!Expect("@") || !Word(&n.layer) || !Word(&phase)) return false;
     if (n.layer == "-") n.layer.clear();
     if (!ParsePhase(phase, &n.phase)) return false;
     if (Accept("fused=")) {
+      SkipSpace();
+      size_t at = pos_;
       int64_t group;
       if (!Int(&group)) return false;
+      if (group < 0 || group >= kMaxId) {
+        return FailAt(at, str_cat("fusion group id ", group, " is out of range (0 to ", kMaxId - 1,
+                                  ")"))
+            .ok();
+      }
       n.group = static_cast<int>(group);
     }
-    if (Accept("mem=") && !ParseStorage(&n.storage)) return false;
+    if (Accept("mem=") && !ParseStorage(&n)) return false;
     g->add(std::move(n));
     return true;
   }
 
-  bool ParseStorage(Storage* s) {
+  static bool KindMatches(const AttrValue& v, AttrKind kind) {
+    switch (kind) {
+      case AttrKind::kInt:
+        return std::holds_alternative<int64_t>(v);
+      case AttrKind::kFloat:
+        return std::holds_alternative<double>(v);
+      case AttrKind::kString:
+        return std::holds_alternative<std::string>(v);
+      case AttrKind::kInts:
+        return std::holds_alternative<std::vector<int64_t>>(v);
+    }
+    return false;
+  }
+
+  static std::string_view KindName(AttrKind kind) {
+    switch (kind) {
+      case AttrKind::kInt:
+        return "int";
+      case AttrKind::kFloat:
+        return "float";
+      case AttrKind::kString:
+        return "string";
+      case AttrKind::kInts:
+        return "int list";
+    }
+    return "?";
+  }
+
+  // " (it has: a, b)" or " (it has none)": what the op does take.
+  static std::string AttrList(const OpInfo& info) {
+    if (info.attrs.empty()) return " (it has none)";
+    std::string out = " (it has: ";
+    for (size_t i = 0; i < info.attrs.size(); ++i) {
+      str_append(&out, i ? ", " : "", info.attrs[i].name);
+    }
+    return out + ")";
+  }
+
+  bool ParseStorage(Node* n) {
+    Storage* s = &n->storage;
+    SkipSpace();
+    size_t at = pos_;
     if (Accept("%")) {
       int64_t alias;
       if (!Int(&alias)) return false;
+      if (alias < 0 || alias > kMaxId) {
+        return FailAt(at, str_cat("mem=%", alias, " names no node")).ok();
+      }
+      aliases_.emplace_back(alias, at);
       s->kind = StorageKind::kAlias;
       s->alias = static_cast<int>(alias);
       return true;
@@ -85,7 +224,19 @@ class Parser {
     if (!Word(&word)) return false;
     if (word == "arena") {
       s->kind = StorageKind::kArena;
-      return Expect("+") && Int(&s->offset);
+      if (!Expect("+")) return false;
+      SkipSpace();
+      at = pos_;
+      if (!Int(&s->offset)) return false;
+      // The type was checked, so its slice is at most kMaxTensorBytes.
+      int64_t end;
+      if (s->offset < 0 || __builtin_add_overflow(s->offset, arena_slice_bytes(*n), &end)) {
+        return FailAt(at, str_cat("arena offset ", s->offset,
+                                  " is negative or overflows with the value's ",
+                                  arena_slice_bytes(*n), " bytes"))
+            .ok();
+      }
+      return true;
     }
     const std::pair<std::string_view, StorageKind> kinds[] = {{"bound", StorageKind::kBound},
                                                               {"const", StorageKind::kConstant},
@@ -97,7 +248,7 @@ class Parser {
         return true;
       }
     }
-    return FailAt(token_, str_cat("unknown storage '", word,
+    return FailAt(token_, str_cat("unknown storage '", excerpt(word),
                                   "' (expected arena+OFFSET, %NODE, bound, const, reg or none)"))
         .ok();
   }
@@ -109,14 +260,15 @@ class Parser {
         return true;
       }
     }
-    return FailAt(token_, str_cat("unknown phase '", word, "' (expected fwd, bwd or upd)")).ok();
+    return FailAt(token_, str_cat("unknown phase '", excerpt(word), "' (expected fwd, bwd or upd)"))
+        .ok();
   }
 
   bool ParseType(Type* type) {
     std::string dtype;
     if (!Word(&dtype)) return false;
     if (!parse_dtype(dtype, &type->dtype)) {
-      return FailAt(token_, str_cat("unknown dtype '", dtype, "'")).ok();
+      return FailAt(token_, str_cat("unknown dtype '", excerpt(dtype), "'")).ok();
     }
     return IntList(&type->shape);
   }
@@ -183,6 +335,7 @@ class Parser {
     const char* b = text_.data() + pos_;
     const char* e = text_.data() + text_.size();
     auto [end, ec] = std::from_chars(b, e, *v);
+    if (ec == std::errc::result_out_of_range) return Fail("integer out of range").ok();
     if (ec != std::errc() || end == b) return Fail("expected an integer").ok();
     pos_ += end - b;
     return true;
@@ -223,7 +376,7 @@ class Parser {
   bool Keyword(std::string_view kw) {
     std::string w;
     if (!Word(&w)) return false;
-    if (w != kw) return Fail(str_cat("expected '", kw, "'")).ok();
+    if (w != kw) return FailAt(token_, str_cat("expected '", kw, "'")).ok();
     return true;
   }
 
@@ -279,15 +432,17 @@ class Parser {
     size_t end = text_.find_first_of(" \n", pos);
     std::string_view found =
         pos < text_.size() ? text_.substr(pos, std::min(end, text_.size()) - pos) : "";
-    error_ = absl::InvalidArgumentError(str_cat(
-        line, ":", col, ": ", message,
-        found.empty() ? std::string(" (at end of input)") : str_cat(" (at '", found, "')")));
+    error_ = absl::InvalidArgumentError(str_cat(line, ":", col, ": ", message,
+                                                found.empty()
+                                                    ? std::string(" (at end of input)")
+                                                    : str_cat(" (at '", excerpt(found), "')")));
     return error_;
   }
 
   std::string_view text_;
   size_t pos_ = 0;
   size_t token_ = 0;  // start of the last name read, for errors about it
+  std::vector<std::pair<int64_t, size_t>> aliases_;  // mem=%N and where, checked at the end
   absl::Status error_ = absl::OkStatus();
 };
 

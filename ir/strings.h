@@ -46,4 +46,26 @@ std::string str_cat(const Args&... args) {
   return out;
 }
 
+/// Hostile input quoted in an error message: bytes outside printable ASCII
+/// become \xNN, and text beyond `max_chars` is cut with "...", so a binary
+/// file or a megabyte token makes a short, terminal-safe message.
+inline std::string excerpt(std::string_view s, size_t max_chars = 40) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  size_t shown = 0;
+  for (char ch : s) {
+    if (shown == max_chars) return out + "...";
+    auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+    ++shown;
+  }
+  return out;
+}
+
 }  // namespace kiln

@@ -50,12 +50,13 @@ absl::Status CheckAttrs(const Node& n) {
   for (const auto& [name, value] : n.attrs) {
     bool declared = false;
     for (const AttrSpec& spec : info.attrs) declared |= spec.name == name;
-    if (!declared) return absl::InvalidArgumentError(str_cat("unknown attribute '", name, "'"));
+    if (!declared)
+      return absl::InvalidArgumentError(str_cat("unknown attribute '", excerpt(name), "'"));
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) {
+absl::Status CheckStructure(const Graph& g, NodeId id) {
   const Node& n = g.nodes[id];
   const OpInfo& info = op_info(n.op);
   if (static_cast<int>(n.inputs.size()) != info.arity) {
@@ -68,6 +69,27 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
       return absl::InvalidArgumentError(str_cat("operand %", in, " is not defined before use"));
     }
   }
+  if (auto size = checked_byte_size(n.type.dtype, n.type.shape); !size.ok()) return size.status();
+  if (n.group < -1) {
+    return absl::InvalidArgumentError(str_cat("fusion group id ", n.group, " is negative"));
+  }
+  const Storage& s = n.storage;
+  if (s.kind == StorageKind::kAlias &&
+      (s.alias < 0 || s.alias >= static_cast<NodeId>(g.nodes.size()))) {
+    return absl::InvalidArgumentError(str_cat("mem=%", s.alias, " names no node"));
+  }
+  int64_t end;
+  if (s.kind == StorageKind::kArena &&
+      (s.offset < 0 || __builtin_add_overflow(s.offset, arena_slice_bytes(n), &end))) {
+    return absl::InvalidArgumentError(str_cat("arena offset ", s.offset,
+                                              " is negative or overflows with the value's ",
+                                              arena_slice_bytes(n), " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) {
+  const Node& n = g.nodes[id];
   if (auto s = CheckAttrs(n); !s.ok()) return s;
   auto type = infer_type(g, n);
   if (!type.ok()) return type.status();
@@ -81,8 +103,8 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
   if (n.op == OpKind::kInput || n.op == OpKind::kVariable || n.op == OpKind::kOutput) {
     std::string key = str_cat(op_name(n.op), " ", attr_string(n.attrs, "name"));
     if (!names->insert(key).second) {
-      return absl::InvalidArgumentError(
-          str_cat("duplicate ", op_name(n.op), " name \"", attr_string(n.attrs, "name"), "\""));
+      return absl::InvalidArgumentError(str_cat("duplicate ", op_name(n.op), " name \"",
+                                                excerpt(attr_string(n.attrs, "name")), "\""));
     }
   }
   return absl::OkStatus();
@@ -91,12 +113,12 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
 // A fusion group is a run of consecutive fusible nodes with one shape, whose
 // first node may instead be a matmul (the group is then its epilogue, and may
 // start with a column sum of the matmul's second operand).
-absl::Status CheckGroup(const Graph& g, NodeId id, std::set<int>* closed) {
+// `leader` is the first node of the run `id` belongs to, which the caller
+// carries along, so that checking a group is linear in its size.
+absl::Status CheckGroup(const Graph& g, NodeId id, NodeId leader, std::set<int>* closed) {
   const Node& n = g.nodes[id];
   if (n.group < 0) return absl::OkStatus();
-  bool first = id == 0 || g.nodes[id - 1].group != n.group;
-  NodeId leader = id;
-  while (leader > 0 && g.nodes[leader - 1].group == n.group) --leader;
+  bool first = id == leader;
   for (NodeId in : n.inputs) {
     if (g.nodes[in].group == n.group && is_column_sum_of(g, leader, in)) {
       return absl::InvalidArgumentError(
@@ -129,8 +151,8 @@ absl::Status CheckGroup(const Graph& g, NodeId id, std::set<int>* closed) {
 
 std::string describe_node(const Graph& graph, NodeId id) {
   const Node& n = graph.nodes[id];
-  return str_cat("%", id, " = ", op_name(n.op), " (layer ", n.layer.empty() ? "-" : n.layer, ", ",
-                 phase_name(n.phase), ")");
+  return str_cat("%", id, " = ", op_name(n.op), " (layer ",
+                 n.layer.empty() ? "-" : excerpt(n.layer), ", ", phase_name(n.phase), ")");
 }
 
 absl::StatusOr<Type> infer_type(const Graph& graph, const Node& node) {
@@ -140,21 +162,39 @@ absl::StatusOr<Type> infer_type(const Graph& graph, const Node& node) {
   return op_info(node.op).shape_rule(operands, node.attrs, node.type);
 }
 
-absl::Status verify(const Graph& graph) {
-  std::set<std::string> names;
-  std::set<int> closed_groups;
+absl::Status check_structure(const Graph& graph) {
+  if (graph.arena_bytes < -1) {
+    return absl::InvalidArgumentError(str_cat(
+        "graph \"", excerpt(graph.name), "\": the arena size ", graph.arena_bytes, " is negative"));
+  }
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     NodeId id = static_cast<NodeId>(i);
+    if (auto s = CheckStructure(graph, id); !s.ok()) {
+      return absl::InvalidArgumentError(str_cat(
+          "graph \"", excerpt(graph.name), "\": ", describe_node(graph, id), ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status verify(const Graph& graph) {
+  if (auto s = check_structure(graph); !s.ok()) return s;
+  std::set<std::string> names;
+  std::set<int> closed_groups;
+  NodeId leader = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    NodeId id = static_cast<NodeId>(i);
+    if (id == 0 || graph.nodes[id - 1].group != graph.nodes[id].group) leader = id;
     absl::Status s = CheckNode(graph, id, &names);
-    if (s.ok()) s = CheckGroup(graph, id, &closed_groups);
+    if (s.ok()) s = CheckGroup(graph, id, leader, &closed_groups);
     if (!s.ok()) {
-      return absl::InvalidArgumentError(
-          str_cat("graph \"", graph.name, "\": ", describe_node(graph, id), ": ", s.message()));
+      return absl::InvalidArgumentError(str_cat(
+          "graph \"", excerpt(graph.name), "\": ", describe_node(graph, id), ": ", s.message()));
     }
   }
   if (auto s = check_memory_plan(graph); !s.ok()) {
     return absl::InvalidArgumentError(
-        str_cat("graph \"", graph.name, "\": memory plan: ", s.message()));
+        str_cat("graph \"", excerpt(graph.name), "\": memory plan: ", s.message()));
   }
   return absl::OkStatus();
 }

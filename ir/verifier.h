@@ -11,6 +11,14 @@ namespace kiln::ir {
 /// and the rule that failed.
 absl::Status verify(const Graph& graph);
 
+/// The part of verify() that makes a graph safe to walk: every op has its
+/// arity of operands, each an earlier node; group ids are -1 or more; aliases
+/// name a node; arena offsets and value sizes cannot overflow. ir::parse
+/// guarantees it for text, and the pass manager checks it before and after
+/// every pass even without --verify-each, so no pass indexes out of bounds on
+/// an unverified graph.
+absl::Status check_structure(const Graph& graph);
+
 /// Prefix used in every node diagnostic: "%5 = matmul (layer dense_1, fwd)".
 std::string describe_node(const Graph& graph, NodeId id);
 

@@ -2,7 +2,10 @@
 // epilogues, move nodes next to their matmul; the JIT turns a group into one
 // loop, the interpreter ignores groups.
 #include <algorithm>
+#include <limits>
+#include <map>
 
+#include "ir/strings.h"
 #include "passes/passes.h"
 
 namespace kiln::passes {
@@ -12,6 +15,18 @@ int NextGroup(const ir::Graph& graph) {
   int next = 0;
   for (const ir::Node& n : graph.nodes) next = std::max(next, n.group + 1);
   return next;
+}
+
+// Numbers the groups 0, 1, 2, ... in the order they appear. Ids in the input
+// can be anything up to INT_MAX - 1 (`fused=2147483646`), so they are mapped
+// rather than used as indices.
+void NumberGroupsInOrder(ir::Graph& graph) {
+  std::map<int, int> renumbered;
+  for (ir::Node& n : graph.nodes) {
+    if (n.group < 0) continue;
+    auto [it, fresh] = renumbered.try_emplace(n.group, static_cast<int>(renumbered.size()));
+    n.group = it->second;
+  }
 }
 
 // The nodes that run on each output tile of matmul `m`: elementwise nodes of
@@ -101,6 +116,9 @@ class FuseDense : public Pass {
   // (grouped matmuls are skipped).
   absl::StatusOr<bool> run(ir::Graph& graph) override {
     bool changed = false;
+    // The result is numbered in order anyway; numbering first keeps new ids
+    // (NextGroup) at most the node count.
+    NumberGroupsInOrder(graph);
     for (auto m = static_cast<ir::NodeId>(graph.nodes.size()) - 1; m >= 0; --m) {
       if (graph.nodes[m].op != ir::OpKind::kMatMul || graph.nodes[m].group >= 0) continue;
       Epilogue e = FindEpilogue(graph, m);
@@ -132,14 +150,7 @@ class FuseDense : public Pass {
       changed = true;
       if (sum >= 0 && sum < m) m = static_cast<ir::NodeId>(graph.nodes.size());
     }
-    // Number the groups in the order they appear.
-    std::vector<int> renumbered(NextGroup(graph), -1);
-    int next = 0;
-    for (ir::Node& n : graph.nodes) {
-      if (n.group < 0) continue;
-      if (renumbered[n.group] < 0) renumbered[n.group] = next++;
-      n.group = renumbered[n.group];
-    }
+    NumberGroupsInOrder(graph);
     return changed;
   }
 };
@@ -159,10 +170,10 @@ class FuseElementwise : public Pass {
       epilogue[i] = leads || (i > 0 && epilogue[i - 1] && n.group == graph.nodes[i - 1].group &&
                               n.group >= 0);
     }
-    int next = 0;
+    int64_t next = 0;
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
       if (!epilogue[i]) graph.nodes[i].group = -1;
-      if (epilogue[i]) next = std::max(next, graph.nodes[i].group + 1);
+      if (epilogue[i]) next = std::max<int64_t>(next, graph.nodes[i].group + int64_t{1});
     }
     size_t i = 0;
     while (i < graph.nodes.size()) {
@@ -174,7 +185,11 @@ class FuseElementwise : public Pass {
         ++end;
       }
       if (end - i >= 2 && computing >= 1) {
-        for (size_t k = i; k < end; ++k) graph.nodes[k].group = next;
+        if (next >= std::numeric_limits<int>::max()) {
+          return absl::ResourceExhaustedError(
+              str_cat("no fusion group id is left after ", next - 1));
+        }
+        for (size_t k = i; k < end; ++k) graph.nodes[k].group = static_cast<int>(next);
         ++next;
       }
       i = std::max(end, i + 1);

@@ -125,6 +125,9 @@ absl::Status PassManager::run(ir::Graph& graph) const {
     if (auto s = verify(graph); !s.ok()) {
       return finish(absl::InvalidArgumentError(str_cat("input IR is invalid: ", s.message())));
     }
+  } else if (auto s = ir::check_structure(graph); !s.ok()) {
+    // Passes may meet unverified IR, but never IR they cannot walk safely.
+    return finish(absl::InvalidArgumentError(str_cat("input IR is malformed: ", s.message())));
   }
   if (auto s = dumper.dump(graph, "input", str_cat("input of graph \"", graph.name, "\""));
       !s.ok()) {
@@ -151,6 +154,9 @@ absl::Status PassManager::run(ir::Graph& graph) const {
         return finish(absl::InternalError(
             str_cat("pass ", pass.name(), " produced invalid IR: ", s.message())));
       }
+    } else if (auto s = ir::check_structure(graph); !s.ok()) {
+      return finish(absl::InternalError(
+          str_cat("pass ", pass.name(), " produced malformed IR: ", s.message())));
     }
     bool print = options_.print_ir_after_all || options_.print_ir_after.contains(pass.name()) ||
                  (options_.print_ir_after_change && *changed);

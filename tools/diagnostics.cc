@@ -1,5 +1,6 @@
 #include "tools/diagnostics.h"
 
+#include <algorithm>
 #include <charconv>
 #include <vector>
 
@@ -29,21 +30,44 @@ int64_t TakeNumber(std::string_view* s) {
   return v;
 }
 
+// At most this many bytes of a message, and of the source line around the
+// column, are shown: a hostile file (one 1 MB line, a 1 MB name) must not
+// produce megabytes of error text.
+constexpr size_t kMaxMessage = 1000;
+constexpr int64_t kContext = 60;
+
+std::string Capped(std::string_view message) {
+  if (message.size() <= kMaxMessage) return std::string(message);
+  return str_cat(message.substr(0, kMaxMessage), "... (", message.size() - kMaxMessage,
+                 " more bytes)");
+}
+
 // "file:3:7: error: message", then the source line and a caret under column 7.
+// Only kContext bytes either side of the column are shown, and bytes a
+// terminal would not print are escaped (\xNN) with the caret kept under them.
 std::string Located(std::string_view file, std::string_view text, int64_t line, int64_t col,
                     std::string_view message) {
-  std::string out = str_cat(file, ":", line, ":", col, ": error: ", message, "\n");
+  std::string out =
+      str_cat(excerpt(file, 200), ":", line, ":", col, ": error: ", Capped(message), "\n");
   std::vector<std::string_view> lines = Lines(text);
   // An error at the end of the input has no source line worth showing.
   if (line >= 1 && line <= static_cast<int64_t>(lines.size()) &&
       lines[line - 1].find_first_not_of(" \t\r") != std::string_view::npos) {
     std::string_view source = lines[line - 1];
-    std::string caret;
-    // Tabs stay tabs so the caret lines up however the terminal expands them.
-    for (int64_t i = 0; i + 1 < col && i < static_cast<int64_t>(source.size()); ++i) {
-      caret += source[i] == '\t' ? '\t' : ' ';
+    const auto size = static_cast<int64_t>(source.size());
+    int64_t at = std::min(col - 1, size);
+    int64_t begin = std::max<int64_t>(0, at - kContext);
+    int64_t end = std::min(size, at + kContext);
+    std::string shown = begin > 0 ? "..." : "", caret(shown.size(), ' ');
+    for (int64_t i = begin; i < end; ++i) {
+      char c = source[i];
+      // Tabs stay tabs so the caret lines up however the terminal expands them.
+      std::string piece = c == '\t' ? "\t" : excerpt(std::string_view(&source[i], 1));
+      if (i < at) caret += c == '\t' ? "\t" : std::string(piece.size(), ' ');
+      shown += piece;
     }
-    str_append(&out, source, "\n", caret, "^\n");
+    if (end < size) shown += "...";
+    str_append(&out, shown, "\n", caret, "^\n");
   }
   return out;
 }
@@ -62,18 +86,24 @@ std::string parse_diagnostic(std::string_view file, std::string_view text,
       return Located(file, text, line, col, rest.substr(2));
     }
   }
-  return str_cat(file, ": error: ", message, "\n");
+  return str_cat(excerpt(file, 200), ": error: ", Capped(message), "\n");
 }
 
 std::string verify_diagnostic(std::string_view file, std::string_view text,
                               const absl::Status& error) {
   const std::string message(error.message());
-  // The verifier names the node as `graph "name": %5 = op (layer ...): ...`.
+  // The verifier names the node as `graph "name": %5 = op (layer ...): ...`,
+  // or for the memory plan as `graph "name": memory plan: %5 (op): ...`.
   size_t at = message.find("\": %");
+  size_t skip = 4;
+  if (at == std::string::npos) {
+    at = message.find("\": memory plan: %");
+    skip = std::string_view("\": memory plan: %").size();
+  }
   if (at != std::string_view::npos) {
-    std::string_view rest = std::string_view(message).substr(at + 4);
+    std::string_view rest = std::string_view(message).substr(at + skip);
     int64_t id = TakeNumber(&rest);
-    if (id >= 0 && rest.substr(0, 3) == " = ") {
+    if (id >= 0 && (rest.substr(0, 3) == " = " || rest.substr(0, 2) == " (")) {
       std::string def = str_cat("%", id);
       std::vector<std::string_view> lines = Lines(text);
       for (size_t i = 0; i < lines.size(); ++i) {
@@ -87,7 +117,7 @@ std::string verify_diagnostic(std::string_view file, std::string_view text,
       }
     }
   }
-  return str_cat(file, ": error: ", message, "\n");
+  return str_cat(excerpt(file, 200), ": error: ", Capped(message), "\n");
 }
 
 }  // namespace kiln::tools

@@ -259,12 +259,13 @@ std::optional<int> NormalizeFlags(int argc, char** argv, std::vector<std::string
     if (!flag && name.starts_with("no")) {
       flag = absl::FindCommandLineFlag(name.substr(2));
       if (flag && !flag->IsOfType<bool>()) {
-        return UsageError(str_cat("--", Dashed(name), ": only boolean flags take a 'no' prefix"));
+        return UsageError(
+            str_cat("--", excerpt(Dashed(name)), ": only boolean flags take a 'no' prefix"));
       }
-      if (flag && value) return UsageError(str_cat("--", Dashed(name), " takes no value"));
+      if (flag && value) return UsageError(str_cat("--", excerpt(Dashed(name)), " takes no value"));
       canonical = name.substr(2);
     }
-    if (!flag) return UsageError(str_cat("unknown flag --", Dashed(name)));
+    if (!flag) return UsageError(str_cat("unknown flag --", excerpt(Dashed(name))));
     if (!value && !flag->IsOfType<bool>()) {
       if (i + 1 >= argc) return UsageError(str_cat("--", Dashed(name), " needs a value"));
       value = argv[++i];
@@ -272,7 +273,8 @@ std::optional<int> NormalizeFlags(int argc, char** argv, std::vector<std::string
     if (value) {
       std::string error;
       if (!flag->ParseFrom(*value, &error)) {
-        return UsageError(str_cat("--", Dashed(name), "=", *value, ": ", error));
+        return UsageError(
+            str_cat("--", excerpt(Dashed(name)), "=", excerpt(*value), ": ", excerpt(error, 200)));
       }
     }
     given->insert(canonical);
@@ -288,7 +290,7 @@ std::optional<int> CheckPassFlags(const std::vector<std::string>& will_run,
   std::vector<std::string> valid = passes::pass_names();
   auto check = [&](std::string_view flag, const std::string& pass) -> std::optional<int> {
     if (std::find(valid.begin(), valid.end(), pass) == valid.end()) {
-      return UsageError(str_cat("--", flag, ": unknown pass '", pass,
+      return UsageError(str_cat("--", flag, ": unknown pass '", excerpt(pass),
                                 "' (valid passes: ", absl::StrJoin(valid, ", "), ")"));
     }
     if (std::find(will_run.begin(), will_run.end(), pass) == will_run.end()) {
@@ -359,11 +361,12 @@ absl::StatusOr<SourceText> ReadSource(const std::string& path) {
   }
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    return absl::InvalidArgumentError(str_cat("cannot read ", path, ": it is a directory"));
+    return absl::InvalidArgumentError(
+        str_cat("cannot read ", excerpt(path, 200), ": it is a directory"));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(str_cat("cannot read ", path, ": ",
+    return absl::NotFoundError(str_cat("cannot read ", excerpt(path, 200), ": ",
                                        std::error_code(errno, std::generic_category()).message()));
   }
   return SourceText{path, std::string(std::istreambuf_iterator<char>(in), {})};
@@ -399,8 +402,8 @@ std::optional<int> ResolveModel(const std::string& arg, ModelInput* input) {
   bool looks_like_path = arg == "-" || arg.find('/') != std::string::npos ||
                          arg.find('.') != std::string::npos || std::filesystem::exists(arg, ec);
   if (!looks_like_path) {
-    return UsageError(str_cat("unknown model '", arg, "' (built-in models: ", builtin_model_names(),
-                              "; or a .kir file)"));
+    return UsageError(str_cat("unknown model '", excerpt(arg),
+                              "' (built-in models: ", builtin_model_names(), "; or a .kir file)"));
   }
   input->path = arg;
   return std::nullopt;
@@ -531,7 +534,7 @@ int RunOpt(const CommandLine& cl) {
   std::vector<std::string> valid = passes::pass_names();
   for (const std::string& name : names) {
     if (std::find(valid.begin(), valid.end(), name) == valid.end()) {
-      return UsageError(str_cat("--passes: unknown pass '", name,
+      return UsageError(str_cat("--passes: unknown pass '", excerpt(name),
                                 "' (valid passes: ", absl::StrJoin(valid, ", "), ")"));
     }
   }
@@ -548,7 +551,7 @@ int RunOpt(const CommandLine& cl) {
   absl::StatusOr<passes::PassManager> pm = passes::build_pipeline(names, optimizer, options);
   if (!pm.ok()) return UsageError(std::string(pm.status().message()));
   if (auto s = pm->run(*graph); !s.ok()) {
-    return InputError(str_cat(source->name, ": error: ", s.message()));
+    return InputError(str_cat(excerpt(source->name, 200), ": error: ", s.message()));
   }
   std::cout << Render(*graph) << std::flush;
   return kExitOk;
@@ -579,7 +582,8 @@ int Main(int argc, char** argv) {
     if (c.name == command) found = &c;
   }
   if (!found)
-    return UsageError(str_cat("unknown command '", command, "' (commands: ir, opt, stats)"));
+    return UsageError(
+        str_cat("unknown command '", excerpt(command), "' (commands: ir, opt, stats)"));
   for (const std::string& flag : cl.given) {
     bool pipeline = false;
     for (const FlagDoc& d : kPipelineFlags) pipeline |= d.name == flag;

@@ -79,7 +79,7 @@ absl::StatusOr<size_t> find_stage(std::string_view name) {
     if (stages()[i].name == name) return i;
   }
   return absl::InvalidArgumentError(
-      str_cat("unknown stage '", name, "' (valid stages, in order: ", stage_names(), ")"));
+      str_cat("unknown stage '", excerpt(name), "' (valid stages, in order: ", stage_names(), ")"));
 }
 
 std::string stage_names() {
