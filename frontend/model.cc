@@ -46,11 +46,6 @@ Shape WithBatch(int64_t batch, const Shape& shape) {
   return s;
 }
 
-std::string NoneShape(const Shape& shape) {
-  std::string s = "(None";
-  for (int64_t d : shape) str_append(&s, ", ", d);
-  return s + ")";
-}
 
 const char* KindName(GraphKind kind) {
   switch (kind) {
@@ -65,6 +60,12 @@ const char* KindName(GraphKind kind) {
 }
 
 }  // namespace
+
+std::string NoneShape(const Shape& shape) {
+  std::string s = "(None";
+  for (int64_t d : shape) str_append(&s, ", ", d);
+  return s + ")";
+}
 
 int64_t check_batch_size(const char* method, int batch_size) {
   if (batch_size < 1) {
@@ -146,6 +147,20 @@ void LogCompile(const SequentialImpl& impl, const TrainingState& state, GraphKin
 
 }  // namespace
 
+ir::Graph planned_graph(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
+                        int64_t batch, DType input) {
+  ir::Graph graph = value_or_throw(record_graph(impl, state, kind, batch, input));
+  auto names =
+      kind == GraphKind::kTrain ? passes::training_pipeline() : passes::inference_pipeline();
+  passes::OptimizerConfig config =
+      state.optimizer ? optimizer_config(*state.optimizer) : passes::OptimizerConfig{};
+  passes::PassManager pm =
+      value_or_throw(passes::build_pipeline(names, config, state.options.pipeline));
+  throw_if_error(pm.run(graph));
+  throw_if_error(state.store.initialize(graph, state.rng));
+  return graph;
+}
+
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input) {
   auto key = std::make_tuple(kind, batch, input);
@@ -157,15 +172,7 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
     throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl.name(), " must be compiled with a loss before fit or evaluate")));
   }
-  ir::Graph graph = value_or_throw(record_graph(impl, state, kind, batch, input));
-  auto names =
-      kind == GraphKind::kTrain ? passes::training_pipeline() : passes::inference_pipeline();
-  passes::OptimizerConfig config =
-      state.optimizer ? optimizer_config(*state.optimizer) : passes::OptimizerConfig{};
-  passes::PassManager pm =
-      value_or_throw(passes::build_pipeline(names, config, state.options.pipeline));
-  throw_if_error(pm.run(graph));
-  throw_if_error(state.store.initialize(graph, state.rng));
+  ir::Graph graph = planned_graph(impl, state, kind, batch, input);
   if (!state.engine) {
     const bool check = state.options.check_numerics || check_numerics_from_env();
     state.engine =

@@ -37,12 +37,19 @@ struct TrainingState {
   Rng rng;
 };
 
+/// The graph of `kind` for `batch` rows of `input`, through its pass pipeline
+/// (planned), with its variables in the store.
+ir::Graph planned_graph(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
+                        int64_t batch, DType input);
+
 /// Builds the model for the per-example shape of `x` (all but axis 0) if needed,
 /// and checks `x` fits the built model.
 void ensure_built(SequentialImpl& impl, TrainingState& state, const Tensor& x);
 /// The same for examples of shape `example`; `input_text` describes the input in errors.
 void ensure_built(SequentialImpl& impl, TrainingState& state, const Shape& example,
                   const std::string& input_text);
+/// A per-example shape as Keras prints it with the batch axis: "(None, 28, 28)".
+std::string NoneShape(const Shape& shape);
 /// `batch_size`, or a kiln::Error naming `method` when it is below 1.
 int64_t check_batch_size(const char* method, int batch_size);
 /// Records the forward graph of `kind` for `batch` examples of `input` dtype

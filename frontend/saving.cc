@@ -1,10 +1,12 @@
 // Weights and whole-model saving in the safetensors format; learning rate access.
 #include <cstring>
 
+#include "codegen/aot.h"
 #include "frontend/access.h"
 #include "frontend/model_impl.h"
 #include "ir/strings.h"
 #include "runtime/safetensors.h"
+#include "support/files.h"
 #include "support/json.h"
 #include "support/status.h"
 
@@ -131,6 +133,25 @@ Sequential load_model(const std::string& path) {
   CheckCompatible(*detail::Access::impl(model), file.tensors, str_cat("model file ", path));
   Assign(*detail::Access::impl(model), file.tensors);
   return model;
+}
+
+void Sequential::export_model(const std::string& name, const std::string& dir,
+                              const ExportOptions& options) {
+  RequireBuilt(*impl_, "export_model");
+  detail::check_batch_size("export_model", options.batch_size);
+  ir::Graph graph = detail::planned_graph(*impl_, *state_, detail::GraphKind::kPredict,
+                                          options.batch_size, DType::kF32);
+  std::map<std::string, const Tensor*> weights;
+  for (const detail::Weight* w : impl_->weights()) weights[w->variable] = w->value.get();
+  std::string description = str_cat("model \"", impl_->name(), "\", ", count_params(),
+                                    " weights, input ", detail::NoneShape(impl_->input_shape()),
+                                    ", output ", detail::NoneShape(impl_->output_shape()));
+  AotFiles files = value_or_throw(compile_aot(
+      graph, weights, {.name = name, .target = options.target, .description = description}));
+  // Object first: a header without its object cannot link, so a crash
+  // between the two writes leaves nothing that runs with the wrong weights.
+  throw_if_error(write_file_atomically(str_cat(dir, "/", name, ".o"), files.object));
+  throw_if_error(write_file_atomically(str_cat(dir, "/", name, ".h"), files.header));
 }
 
 double Sequential::learning_rate() const {

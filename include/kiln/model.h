@@ -71,6 +71,15 @@ struct Evaluation {
   double accuracy;
 };
 
+/// export_model() settings.
+struct ExportOptions {
+  /// "host" (this machine's CPU, AVX-512 when it has it) or "x86-64-v3" (any
+  /// x86-64 CPU with AVX2 and FMA).
+  std::string target = "host";
+  /// Rows the compiled function processes at a time.
+  int batch_size = 32;
+};
+
 /// A linear stack of layers. Copying a model is not allowed; to reuse its
 /// layers and weights in another model, pass it as a layer: Sequential({model, Softmax()}).
 class Sequential {
@@ -119,6 +128,15 @@ class Sequential {
   /// Saves the architecture (a JSON config in the file's metadata) with the
   /// weights, atomically; load_model() restores it.
   void save(const std::string& path) const;
+
+  /// Writes DIR/NAME.o and DIR/NAME.h: the model's prediction compiled ahead
+  /// of time, with the trained weights inside, for a C program that links
+  /// neither Kiln nor LLVM (`cc main.c NAME.o -lm`). The header declares
+  /// `int32_t NAME_predict(const float* x, int64_t n, float* y)` and documents
+  /// the layouts; its results are bit-identical to predict() on the machine
+  /// that exported it. (Keras calls this export(); `export` is a C++ keyword.)
+  void export_model(const std::string& name, const std::string& dir,
+                    const ExportOptions& options = {});
 
   /// The optimizer's current learning rate.
   double learning_rate() const;
