@@ -425,7 +425,9 @@ class JitEngine : public Engine {
     } else {
       return Miss();
     }
-    return std::unique_ptr<Executor>(new JitExecutor(graph, codegen::buffer_plan(graph), fn, jit_));
+    codegen::BufferPlan plan = codegen::buffer_plan(graph);
+    if (debug_level() >= 1) LogArena(graph, plan);
+    return std::unique_ptr<Executor>(new JitExecutor(graph, std::move(plan), fn, jit_));
   }
 
   static void LogArena(const ir::Graph& graph, const codegen::BufferPlan& plan) {

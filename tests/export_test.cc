@@ -136,6 +136,19 @@ TEST_F(Export, AnAvx2ExportRunsAndAgrees) {
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-6f * 4);
 }
 
+// The same through the tool, from a saved model: kiln export MODEL.kiln -o DIR.
+TEST_F(Export, TheToolExportsASavedModel) {
+  Sequential model = Trained();
+  model.save((dir_ / "blobs.kiln").string());
+  ASSERT_EQ(Shell(std::string(KILN_TOOL_PATH) + " export '" + (dir_ / "blobs.kiln").string() +
+                  "' -o '" + dir_.string() + "' > '" + (dir_ / "tool.log").string() + "' 2>&1"),
+            0);
+  ASSERT_EQ(Build(dir_, dir_), 0);
+  Tensor x = Inputs(5);
+  std::vector<float> expected = testing::values(model.predict(x, {.verbose = 0}));
+  EXPECT_EQ(Predict(x), expected);
+}
+
 TEST(ExportErrors, NameTheProblem) {
   Sequential model = Trained();
   auto message = [&](auto fn) {

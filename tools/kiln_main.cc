@@ -3,6 +3,8 @@
 //   kiln ir MODEL [--emit=STAGE] ...     a model at one stage of the emit ladder
 //   kiln opt FILE.kir --passes=a,b ...   named passes on textual IR (like mlir-opt)
 //   kiln stats MODEL ...                 FLOPs, bytes moved, parameter and arena sizes
+//   kiln export MODEL.kiln -o DIR        a saved model as a C object and header
+//   kiln cache ls|clear                  the persistent compile cache
 //
 // Exit codes: 0 success, 1 invalid input (parse, verify or pass error), 2 usage error.
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "kiln/advanced.h"
 #include "kiln/optimizers.h"
+#include "tools/deploy.h"
 #include "tools/diagnostics.h"
 #include "tools/models.h"
 #include "tools/stages.h"
@@ -47,6 +50,10 @@ ABSL_FLAG(bool, dot_collapse, false,
 ABSL_FLAG(std::string, dot_dir, "",
           "also write DOT files of every stage up to --emit into this directory (kiln ir)");
 ABSL_FLAG(bool, per_node, false, "kiln stats: also list every node with its cost");
+ABSL_FLAG(std::string, output, "", "kiln export: the directory to write NAME.o and NAME.h to (-o)");
+ABSL_FLAG(std::string, name, "",
+          "kiln export: the C name prefix and file stem (default: the model file's stem)");
+ABSL_FLAG(std::string, target, "host", "kiln export: host or x86-64-v3 (any AVX2 + FMA CPU)");
 
 // Pipeline flags: the fields of kiln::PipelineOptions.
 ABSL_FLAG(std::vector<std::string>, print_ir_before, {},
@@ -95,9 +102,9 @@ struct FlagDoc {
 };
 
 constexpr FlagDoc kCommandFlags[] = {
-    {"emit", "STAGE"},       {"batch", "N"},         {"optimizer", "NAME"},
-    {"learning_rate", "LR"}, {"passes", "P1,P2,.."}, {"dot", ""},
-    {"dot_collapse", ""},    {"dot_dir", "DIR"},     {"per_node", ""},
+    {"emit", "STAGE"},      {"batch", "N"},    {"optimizer", "NAME"}, {"learning_rate", "LR"},
+    {"passes", "P1,P2,.."}, {"dot", ""},       {"dot_collapse", ""},  {"dot_dir", "DIR"},
+    {"per_node", ""},       {"output", "DIR"}, {"name", "NAME"},      {"target", "T"},
 };
 
 constexpr FlagDoc kPipelineFlags[] = {
@@ -126,6 +133,10 @@ const std::vector<Command>& Commands() {
       {"stats",
        "kiln stats MODEL [--emit=STAGE] [--batch=N] [--per-node] [pipeline flags]",
        {"emit", "batch", "optimizer", "learning_rate", "per_node"}},
+      {"export",
+       "kiln export MODEL.kiln -o DIR [--name=NAME] [--target=host|x86-64-v3] [--batch=N]",
+       {"output", "name", "target", "batch"}},
+      {"cache", "kiln cache ls|clear", {}},
   };
   return *commands;
 }
@@ -246,6 +257,7 @@ std::optional<int> NormalizeFlags(int argc, char** argv, std::vector<std::string
     std::optional<std::string> value;
     if (eq != std::string::npos) value = body.substr(eq + 1);
     for (char& c : name) c = c == '-' ? '_' : c;
+    if (name == "o") name = "output";
     if (IsHelpFlag(name)) {
       std::cout << HelpText();
       return kExitOk;
@@ -559,7 +571,8 @@ int RunOpt(const CommandLine& cl) {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "inspect and transform Kiln IR: kiln ir|opt|stats ... (kiln --help for details)");
+      "inspect and transform Kiln IR: kiln ir|opt|stats|export|cache ... (kiln --help for "
+      "details)");
   std::vector<std::string> normalized;
   CommandLine cl;
   if (auto r = NormalizeFlags(argc, argv, &normalized, &cl.given)) return *r;
@@ -582,8 +595,8 @@ int Main(int argc, char** argv) {
     if (c.name == command) found = &c;
   }
   if (!found)
-    return UsageError(
-        str_cat("unknown command '", excerpt(command), "' (commands: ir, opt, stats)"));
+    return UsageError(str_cat("unknown command '", excerpt(command),
+                              "' (commands: ir, opt, stats, export, cache)"));
   for (const std::string& flag : cl.given) {
     bool pipeline = false;
     for (const FlagDoc& d : kPipelineFlags) pipeline |= d.name == flag;
@@ -594,6 +607,11 @@ int Main(int argc, char** argv) {
   }
   if (command == "ir") return RunIr(cl);
   if (command == "opt") return RunOpt(cl);
+  if (command == "export") {
+    return tools::run_export(cl.args, absl::GetFlag(FLAGS_output), absl::GetFlag(FLAGS_name),
+                             absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_batch));
+  }
+  if (command == "cache") return tools::run_cache(cl.args);
   return RunStats(cl);
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "codegen/jit.h"
+#include "codegen/object_cache.h"
 #include "frontend/loss_impl.h"
 #include "ir/builder.h"
 #include "ir/dot.h"

@@ -77,6 +77,19 @@ const int kRegistered = add({
        return tool_status(str_cat("opt ", dir, "/x.kir --passes=dce --print-ir-after=autodiff"));
      },
      {"--print-ir-after", "autodiff"}},
+    CliCase("cli/export-missing-model", "export {dir}/none.kiln -o {dir}",
+            {"kiln export: cannot open {dir}/none.kiln"}),
+    CliCase("cli/export-without-output", "export {dir}/m.kiln",
+            {"kiln export: expected one saved model and -o DIR"}),
+    {"cli/export-into-missing-directory",
+     [](const std::string& dir) {
+       write_file(dir + "/weights.kiln", std::string(8, '\0'));
+       return tool_status(str_cat("export ", dir, "/weights.kiln -o ", dir, "/out"));
+     },
+     {"kiln export: invalid safetensors file {dir}/weights.kiln"}},
+    CliCase("cli/export-unknown-target", "export {dir}/m.kiln -o {dir} --target=riscv",
+            {"kiln export: cannot open {dir}/m.kiln"}),
+    CliCase("cli/cache-unknown-subcommand", "cache purge", {"kiln cache: expected ls or clear"}),
 });
 
 }  // namespace
