@@ -1,10 +1,17 @@
 // JIT vs interpreter, side by side in one run: whole training steps of the
-// seed models, the dense kernels of their shapes, compile latency and epochs.
+// seed models, the dense kernels of their shapes, compile latency (cold and
+// from the compile cache), epochs, and predict in process vs exported.
 // Run through scripts/bench. Figures are reported, never asserted.
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 #include <kiln/kiln.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 
 #include "kiln/advanced.h"
@@ -98,10 +105,10 @@ void Bind(const ir::Graph& g, Bound* out) {
   for (const ir::Node& n : g.nodes) {
     const std::string& name = ir::attr_string(n.attrs, "name");
     if (n.op != ir::OpKind::kInput && n.op != ir::OpKind::kVariable) continue;
-    auto t = std::make_unique<Tensor>(n.type.dtype, n.type.shape);
+    auto t = std::make_unique<Tensor>(make_tensor(n.type));
     for (int64_t i = 0; i < t->size(); ++i) {
-      if (n.type.dtype == DType::kF32) t->data<float>()[i] = rng.uniform() * 0.1f;
-      if (n.type.dtype == DType::kI32) t->data<int32_t>()[i] = static_cast<int32_t>(i % 10);
+      if (n.type.dtype == ir::DType::kF32) t->data<float>()[i] = rng.uniform() * 0.1f;
+      if (n.type.dtype == ir::DType::kI32) t->data<int32_t>()[i] = static_cast<int32_t>(i % 10);
     }
     if (n.op == ir::OpKind::kInput) {
       out->feeds[name] = t.get();
@@ -143,7 +150,8 @@ void BM_MatMul(benchmark::State& state, bool jit) {
   int64_t m = state.range(0), k = state.range(1), n = state.range(2);
   ir::Graph g;
   ir::Builder b(&g);
-  b.output("c", b.matmul(b.input("a", {DType::kF32, {m, k}}), b.input("b", {DType::kF32, {k, n}})));
+  b.output("c", b.matmul(b.input("a", {ir::DType::kF32, {m, k}}),
+                         b.input("b", {ir::DType::kF32, {k, n}})));
   RunGraph(state, g, jit);
 }
 
@@ -189,10 +197,19 @@ void BM_CompileTrainStep(benchmark::State& state, const SeedModel& seed) {
   Sequential model = seed.make();
   seed.compile(model, {});
   auto graph = ir::parse(model.ir(seed.batch, true));
+  // Cold: the compile cache would turn every iteration into a load.
+  const char* cache = std::getenv("KILN_CACHE_DIR");
+  std::string saved = cache ? cache : "";
+  setenv("KILN_CACHE_DIR", "", 1);
   for (auto _ : state) {
     auto engine = *make_jit();  // cold: a new JIT and a new module every time
     auto exec = engine->compile(*graph);
     benchmark::DoNotOptimize(exec);
+  }
+  if (cache) {
+    setenv("KILN_CACHE_DIR", saved.c_str(), 1);
+  } else {
+    unsetenv("KILN_CACHE_DIR");
   }
 }
 
@@ -232,6 +249,87 @@ void BM_Epoch(benchmark::State& state, const SeedModel& seed, bool jit) {
   }
 }
 
+// The 10,000 test images (or as many random ones) and a seed-001 model trained
+// on the first 2,000 training images, shared by the predict benchmarks.
+struct PredictFixture {
+  Tensor x;
+  Sequential model;
+};
+
+PredictFixture& Mnist() {
+  static PredictFixture* f = [] {
+    const SeedModel& seed = Seeds()[1];
+    std::string label;
+    datasets::Split train = TrainingImages(seed, &label);
+    Tensor test = train.x.slice(0, 10000);
+    try {
+      test = datasets::mnist::load_data().test.x / 255.0f;
+    } catch (const Error&) {
+    }
+    set_random_seed(1);
+    auto* fixture = new PredictFixture{test, seed.make()};
+    seed.compile(fixture->model, {});
+    fixture->model.fit(train.x.slice(0, 2000), train.y.slice(0, 2000), {.verbose = 0});
+    return fixture;
+  }();
+  return *f;
+}
+
+void BM_PredictJit(benchmark::State& state) {
+  PredictFixture& f = Mnist();
+  f.model.predict(f.x.slice(0, 64), {.verbose = 0});  // compile outside the timing
+  for (auto _ : state) benchmark::DoNotOptimize(f.model.predict(f.x, {.verbose = 0}));
+  state.SetItemsProcessed(state.iterations() * f.x.dim(0));
+}
+
+// The same model exported (export_model), linked into a shared object with the
+// system's cc and called through dlopen, as a C program would call it.
+void BM_PredictExported(benchmark::State& state) {
+  PredictFixture& f = Mnist();
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("kiln-bench-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  f.model.export_model("mnist", dir);
+  if (std::system(("cc -shared -o " + dir + "/libmnist.so " + dir + "/mnist.o -lm").c_str()) != 0) {
+    return state.SkipWithError("cc cannot link the exported object");
+  }
+  std::ifstream header(dir + "/mnist.h");
+  std::string text((std::istreambuf_iterator<char>(header)), {});
+  size_t at = text.find("int32_t mnist_predict_");
+  std::string symbol = text.substr(at + 8, text.find('(', at) - at - 8);
+  void* lib = dlopen((dir + "/libmnist.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  auto* predict =
+      lib ? reinterpret_cast<int32_t (*)(const float*, int64_t, float*)>(dlsym(lib, symbol.c_str()))
+          : nullptr;
+  if (!predict) return state.SkipWithError("cannot load the exported function");
+  std::vector<float> y(static_cast<size_t>(f.x.dim(0)) * 10);
+  for (auto _ : state) predict(f.x.data<float>(), f.x.dim(0), y.data());
+  state.SetItemsProcessed(state.iterations() * f.x.dim(0));
+  std::filesystem::remove_all(dir);
+}
+
+// Loading the seed-001 step from the compile cache into a new JIT (a warm
+// process start), against BM_CompileTrainStep's cold compile.
+void BM_CacheHitTrainStep(benchmark::State& state) {
+  const SeedModel& seed = Seeds()[1];
+  set_random_seed(1);
+  Sequential model = seed.make();
+  seed.compile(model, {});
+  auto graph = ir::parse(model.ir(seed.batch, true));
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("kiln-cache-" + std::to_string(getpid()));
+  setenv("KILN_CACHE_DIR", dir.c_str(), 1);
+  (void)(*make_jit())->compile(*graph);  // fills the cache
+  for (auto _ : state) {
+    auto engine = *make_jit();
+    auto exec = engine->compile(*graph);
+    benchmark::DoNotOptimize(exec);
+    if (jit_cache_stats(*engine).hits != 1) return state.SkipWithError("no cache hit");
+  }
+  unsetenv("KILN_CACHE_DIR");
+  std::filesystem::remove_all(dir);
+}
+
 void Register() {
   for (const SeedModel& s : Seeds()) {
     for (bool jit : {true, false}) {
@@ -251,7 +349,7 @@ void Register() {
         ->Args({784, 128, 512})
         ->Unit(benchmark::kMicrosecond);
   }
-  auto shapes = [](benchmark::internal::Benchmark* b) {
+  [[maybe_unused]] auto shapes = [](benchmark::internal::Benchmark* b) {
     b->Args({32, 784, 128})->Args({784, 32, 128})->Args({32, 128, 10})->Args({128, 32, 10});
     b->Args({32, 128, 128})->Args({128, 784, 512})->Args({784, 128, 512});
     b->Unit(benchmark::kMicrosecond);
@@ -265,6 +363,12 @@ void Register() {
   benchmark::RegisterBenchmark("CompileTrainStep/seed001/jit", [](benchmark::State& st) {
     BM_CompileTrainStep(st, Seeds()[1]);
   })->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("CacheHitTrainStep/seed001/jit", BM_CacheHitTrainStep)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("Predict/mnist10k/jit", BM_PredictJit)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("Predict/mnist10k/exported", BM_PredictExported)
+      ->Unit(benchmark::kMillisecond);
   // Every seed with the JIT; the interpreter's epoch (tens of seconds for the
   // larger models) only for seed-001, the side-by-side reference.
   for (const SeedModel& s : Seeds()) {
