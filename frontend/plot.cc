@@ -1,17 +1,21 @@
-// History::plot(): training curves as a self-contained SVG.
+// History::plot(): training curves as SVG or PNG (a figure::Figure).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
+#include "frontend/figure.h"
 #include "ir/strings.h"
 #include "kiln/model.h"
-#include "support/files.h"
 #include "support/status.h"
 
 namespace kiln {
 namespace {
 
+using figure::Anchor;
+using figure::Rgb;
+
 constexpr double kPanelW = 420, kPanelH = 300, kMargin = 50;
+constexpr Rgb kTrainColor{0x1f, 0x77, 0xb4}, kValColor{0xff, 0x7f, 0x0e};
 
 std::string Num(double v) {
   char buf[32];
@@ -20,7 +24,7 @@ std::string Num(double v) {
 }
 
 // One panel: `metric` and "val_<metric>" against the epoch, at x offset `left`.
-std::string Panel(const History& h, const std::string& metric, double left) {
+void Panel(const History& h, const std::string& metric, double left, figure::Figure* f) {
   const std::vector<double>* train = nullptr;
   const std::vector<double>* val = nullptr;
   if (auto it = h.history.find(metric); it != h.history.end()) train = &it->second;
@@ -40,42 +44,38 @@ std::string Panel(const History& h, const std::string& metric, double left) {
     return epochs > 1 ? x0 + (x1 - x0) * static_cast<double>(i) / (epochs - 1) : (x0 + x1) / 2;
   };
   auto py = [&](double v) { return y0 - (y0 - y1) * (v - lo) / (hi - lo); };
-  std::string svg = str_cat("<text x=\"", (x0 + x1) / 2,
-                            "\" y=\"18\" text-anchor=\"middle\" "
-                            "font-weight=\"bold\">",
-                            metric, "</text>\n");
-  str_append(&svg, "<rect x=\"", x0, "\" y=\"", y1, "\" width=\"", x1 - x0, "\" height=\"", y0 - y1,
-             "\" fill=\"none\" stroke=\"#999\"/>\n");
+  auto text = [&](double x, double y, std::string s, double size, Anchor anchor,
+                  bool bold = false) {
+    f->shapes.push_back(figure::Text{x, y, std::move(s), size, figure::kBlack, anchor, bold});
+  };
+  text((x0 + x1) / 2, 18, metric, 16, Anchor::kMiddle, true);
+  f->shapes.push_back(
+      figure::Rect{x0, y1, x1 - x0, y0 - y1, false, {}, true, Rgb{0x99, 0x99, 0x99}});
   for (int t = 0; t <= 4; ++t) {
     double v = lo + (hi - lo) * t / 4;
-    str_append(&svg, "<text x=\"", x0 - 5, "\" y=\"", py(v) + 4,
-               "\" text-anchor=\"end\" font-size=\"11\">", Num(v), "</text>\n");
+    text(x0 - 5, py(v) + 4, Num(v), 11, Anchor::kEnd);
   }
   for (size_t i = 0; i < epochs; ++i) {
     if (epochs > 10 && i % ((epochs + 9) / 10) != 0) continue;
-    str_append(&svg, "<text x=\"", px(i), "\" y=\"", y0 + 15,
-               "\" text-anchor=\"middle\" font-size=\"11\">", h.epoch[i] + 1, "</text>\n");
+    text(px(i), y0 + 15, str_cat(h.epoch[i] + 1), 11, Anchor::kMiddle);
   }
-  str_append(&svg, "<text x=\"", (x0 + x1) / 2, "\" y=\"", y0 + 32,
-             "\" text-anchor=\"middle\" font-size=\"12\">epoch</text>\n");
-  auto line = [&](const std::vector<double>* s, const char* color, const char* dash,
-                  const char* label, double legend_y) {
+  text((x0 + x1) / 2, y0 + 32, "epoch", 12, Anchor::kMiddle);
+  auto line = [&](const std::vector<double>* s, Rgb color, bool dashed, const char* label,
+                  double legend_y) {
     if (!s) return;
-    std::string pts;
+    figure::Polyline curve{{}, color, 2, dashed};
     for (size_t i = 0; i < s->size() && i < epochs; ++i) {
-      if (std::isfinite((*s)[i])) str_append(&pts, px(i), ",", py((*s)[i]), " ");
+      if (std::isfinite((*s)[i])) curve.points.emplace_back(px(i), py((*s)[i]));
     }
-    str_append(&svg, "<polyline fill=\"none\" stroke=\"", color, "\" stroke-width=\"2\"", dash,
-               " points=\"", pts, "\"/>\n");
-    str_append(&svg, "<line x1=\"", x1 - 110, "\" y1=\"", legend_y, "\" x2=\"", x1 - 85, "\" y2=\"",
-               legend_y, "\" stroke=\"", color, "\" stroke-width=\"2\"", dash, "/>\n<text x=\"",
-               x1 - 80, "\" y=\"", legend_y + 4, "\" font-size=\"11\">", label, "</text>\n");
+    f->shapes.push_back(std::move(curve));
+    f->shapes.push_back(
+        figure::Polyline{{{x1 - 110, legend_y}, {x1 - 85, legend_y}}, color, 2, dashed});
+    text(x1 - 80, legend_y + 4, label, 11, Anchor::kStart);
   };
   // Rising curves (accuracy) leave the lower right free; falling ones the upper right.
   double legend = metric.find("acc") != std::string::npos ? y0 - 35 : y1 + 15;
-  line(train, "#1f77b4", "", "training", legend);
-  line(val, "#ff7f0e", " stroke-dasharray=\"6,4\"", "validation", legend + 15);
-  return svg;
+  line(train, kTrainColor, false, "training", legend);
+  line(val, kValColor, true, "validation", legend + 15);
 }
 
 }  // namespace
@@ -88,13 +88,11 @@ void History::plot(const std::string& path) const {
   if (metrics.empty()) {
     throw to_error(absl::FailedPreconditionError("History::plot: no loss or accuracy recorded"));
   }
-  double width = kPanelW * static_cast<double>(metrics.size());
-  std::string svg = str_cat("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width,
-                            "\" height=\"", kPanelH + 10, "\" font-family=\"sans-serif\">\n",
-                            "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-  for (size_t i = 0; i < metrics.size(); ++i) svg += Panel(*this, metrics[i], kPanelW * i);
-  svg += "</svg>\n";
-  throw_if_error(write_file_atomically(path, svg));
+  figure::Figure f{static_cast<int>(kPanelW * static_cast<double>(metrics.size())),
+                   static_cast<int>(kPanelH + 10),
+                   {}};
+  for (size_t i = 0; i < metrics.size(); ++i) Panel(*this, metrics[i], kPanelW * i, &f);
+  throw_if_error(figure::save(f, path, "History::plot: "));
 }
 
 }  // namespace kiln

@@ -402,7 +402,8 @@ TEST(History, ParamsAndPlot) {
   EXPECT_THAT(text, HasSubstr("<svg"));
   size_t lines = 0;
   for (size_t pos = 0; (pos = text.find("<polyline", pos)) != std::string::npos; ++pos) ++lines;
-  EXPECT_EQ(lines, 4u);  // loss and accuracy, training and validation
+  // Loss and accuracy, training and validation: a curve and its legend's sample each.
+  EXPECT_EQ(lines, 8u);
 }
 
 TEST(Fit, InitialEpochResumesCounting) {

@@ -9,4 +9,5 @@
 #include "kiln/losses.h"
 #include "kiln/model.h"
 #include "kiln/optimizers.h"
+#include "kiln/plot.h"
 #include "kiln/tensor.h"

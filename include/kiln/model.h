@@ -61,7 +61,8 @@ struct History {
   /// fit() settings: "epochs", "steps" (per epoch), "verbose".
   std::map<std::string, double> params;
   const std::vector<double>& operator[](const std::string& key) const;
-  /// Writes an SVG with loss and accuracy per epoch, training and validation.
+  /// Draws loss and accuracy per epoch, training and validation, as SVG or PNG
+  /// by `path`'s extension (see kiln/plot.h), written atomically.
   void plot(const std::string& path) const;
 };
 
