@@ -46,7 +46,6 @@ Shape WithBatch(int64_t batch, const Shape& shape) {
   return s;
 }
 
-
 const char* KindName(GraphKind kind) {
   switch (kind) {
     case GraphKind::kTrain:
@@ -65,6 +64,15 @@ std::string NoneShape(const Shape& shape) {
   std::string s = "(None";
   for (int64_t d : shape) str_append(&s, ", ", d);
   return s + ")";
+}
+
+Tensor pad_rows(Tensor rows, int64_t n) {
+  if (rows.dim(0) == n) return rows;
+  Shape shape = rows.shape();
+  shape[0] = n;
+  Tensor padded(rows.dtype(), shape);
+  if (rows.nbytes() > 0) std::memcpy(padded.raw(), rows.raw(), rows.nbytes());
+  return padded;
 }
 
 int64_t check_batch_size(const char* method, int batch_size) {
@@ -343,12 +351,15 @@ Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_predict_begin({}); });
   for (int64_t begin = 0, step = 0; begin < n; begin += bs, ++step) {
     int64_t end = std::min(n, begin + bs);
-    Tensor xb = x.slice(begin, end);
+    // Every layer computes each row from that row alone, so a partial batch
+    // runs zero-padded on the full batch's graph, with the same bits per row:
+    // one compiled graph serves any number of rows.
+    Tensor xb = detail::pad_rows(x.slice(begin, end), bs);
     int batch = static_cast<int>(step);
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_predict_batch_begin(batch, {}); });
     Executor& exec =
-        detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict, end - begin, x.dtype());
+        detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict, bs, x.dtype());
     throw_if_error(exec.run({{"x", &xb}}, state_->store, 0, &outputs));
     std::memcpy(result.raw() + begin * row, outputs["predictions"].raw(), (end - begin) * row);
     detail::notify(options.callbacks, this,

@@ -50,6 +50,8 @@ void ensure_built(SequentialImpl& impl, TrainingState& state, const Shape& examp
                   const std::string& input_text);
 /// A per-example shape as Keras prints it with the batch axis: "(None, 28, 28)".
 std::string NoneShape(const Shape& shape);
+/// `rows` with zero rows appended up to `n` rows along axis 0.
+Tensor pad_rows(Tensor rows, int64_t n);
 /// `batch_size`, or a kiln::Error naming `method` when it is below 1.
 int64_t check_batch_size(const char* method, int batch_size);
 /// Records the forward graph of `kind` for `batch` examples of `input` dtype

@@ -542,7 +542,7 @@ TEST(CheckNumerics, JitAndInterpreterStopAtTheSameStep) {
 namespace kiln {
 namespace {
 
-// Each new batch size compiles a graph; a program predicting on ever new sizes
+// Each new batch size compiles a graph; a program predicting with ever new sizes
 // keeps at most kMaxExecutors of them, evicting the least recently used.
 TEST(CompiledGraphs, TheCacheIsBoundedAndKeepsTheRecentlyUsed) {
   set_random_seed(1);
@@ -551,9 +551,9 @@ TEST(CompiledGraphs, TheCacheIsBoundedAndKeepsTheRecentlyUsed) {
   const auto& state = detail::Access::state(model);
   const size_t cap = detail::TrainingState::kMaxExecutors;
   Tensor x(DType::kF32, {40, 2});
-  Tensor first = model.predict(x.slice(0, 1), {.verbose = 0});
+  Tensor first = model.predict(x.slice(0, 1), {.batch_size = 1, .verbose = 0});
   for (int64_t n = 2; n <= 2 * static_cast<int64_t>(cap); ++n) {
-    model.predict(x.slice(0, 1), {.verbose = 0});  // batch 1 stays recently used
+    model.predict(x.slice(0, 1), {.batch_size = 1, .verbose = 0});  // stays recently used
     model.predict(x.slice(0, n), {.batch_size = static_cast<int>(n), .verbose = 0});
     EXPECT_LE(state.executors.size(), cap);
   }
@@ -562,6 +562,48 @@ TEST(CompiledGraphs, TheCacheIsBoundedAndKeepsTheRecentlyUsed) {
   // An evicted size compiles again and gives the same results.
   Tensor again = model.predict(x.slice(0, 2), {.batch_size = 2, .verbose = 0});
   EXPECT_EQ(testing::values(again).front(), testing::values(first).front());
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// predict() runs a partial batch zero-padded on the full batch's graph: one
+// compiled graph for any number of rows, and the same bits per row as a graph
+// compiled for exactly that many.
+TEST(Predict, OneGraphForAnyNumberOfRowsWithTheExactBatchsBits) {
+  for (Backend backend : {Backend::kJit, Backend::kInterpreter}) {
+    set_random_seed(4);
+    Sequential model({Flatten({3, 5}), Dense(9, "relu"), Dense(4, "softmax")});
+    model.compile("sgd", "sparse_categorical_crossentropy", {}, {.backend = backend});
+    Tensor x(DType::kF32, {100, 3, 5});
+    for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = std::sin(0.37f * i);
+    const auto& state = detail::Access::state(model);
+    for (int64_t n : {1, 7, 31, 32, 33, 100}) {
+      SCOPED_TRACE(n);
+      Tensor rows = x.slice(0, n);
+      Tensor padded_run = model.predict(rows, {.verbose = 0});
+      auto& impl = *detail::Access::impl(model);
+      auto& mutable_state = const_cast<detail::TrainingState&>(state);
+      for (int64_t begin = 0; begin < n; begin += 32) {
+        int64_t end = std::min(n, begin + 32);
+        Tensor xb = rows.slice(begin, end);
+        Executor& exact = detail::executor_for(impl, mutable_state, detail::GraphKind::kPredict,
+                                               end - begin, DType::kF32);
+        Outputs out;
+        ASSERT_TRUE(exact.run({{"x", &xb}}, mutable_state.store, 0, &out).ok());
+        const Tensor& want = out["predictions"];
+        EXPECT_EQ(std::memcmp(padded_run.raw() + begin * 16, want.raw(), want.nbytes()), 0);
+      }
+    }
+    int predict_graphs = 0;
+    for (const auto& [key, compiled] : state.executors) {
+      predict_graphs += std::get<0>(key) == detail::GraphKind::kPredict && std::get<1>(key) == 32;
+    }
+    EXPECT_EQ(predict_graphs, 1);
+  }
 }
 
 }  // namespace
