@@ -99,6 +99,12 @@ int64_t AssignOffsets(const ir::Graph& g, const std::vector<bool>& in_arena,
       (*offset)[i] = free_blocks[best].offset;
       free_blocks[best].offset += size;
       free_blocks[best].size -= size;
+      // An exhausted block is dropped, or a long chain of equal-sized values
+      // would leave the scan ever more empty blocks to walk.
+      if (free_blocks[best].size == 0) {
+        free_blocks[best] = free_blocks.back();
+        free_blocks.pop_back();
+      }
     } else {
       (*offset)[i] = arena;
       arena += size;
