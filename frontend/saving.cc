@@ -1,4 +1,5 @@
-// Weights and whole-model saving in the safetensors format; learning rate access.
+// Weights and whole-model saving in the safetensors format, ahead-of-time
+// export of the prediction graph, and learning rate access.
 #include <cstring>
 
 #include "codegen/aot.h"
