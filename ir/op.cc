@@ -236,4 +236,32 @@ const std::vector<int64_t>& attr_ints(const Attrs& attrs, std::string_view name)
   return Get<std::vector<int64_t>>(attrs, name);
 }
 
+bool attr_kind_matches(const AttrValue& v, AttrKind kind) {
+  switch (kind) {
+    case AttrKind::kInt:
+      return std::holds_alternative<int64_t>(v);
+    case AttrKind::kFloat:
+      return std::holds_alternative<double>(v);
+    case AttrKind::kString:
+      return std::holds_alternative<std::string>(v);
+    case AttrKind::kInts:
+      return std::holds_alternative<std::vector<int64_t>>(v);
+  }
+  return false;
+}
+
+std::string_view attr_kind_name(AttrKind kind) {
+  switch (kind) {
+    case AttrKind::kInt:
+      return "int";
+    case AttrKind::kFloat:
+      return "float";
+    case AttrKind::kString:
+      return "string";
+    case AttrKind::kInts:
+      return "int list";
+  }
+  return "?";
+}
+
 }  // namespace kiln::ir

@@ -32,6 +32,11 @@ using ShapeRule = absl::StatusOr<Type> (*)(const std::vector<Type>& operands, co
 /// Kind of a declared attribute.
 enum class AttrKind : char { kInt = 'i', kFloat = 'f', kString = 's', kInts = 'I' };
 
+/// Whether `value` holds an attribute of `kind`.
+bool attr_kind_matches(const AttrValue& value, AttrKind kind);
+/// "int", "float", "string" or "int list".
+std::string_view attr_kind_name(AttrKind kind);
+
 /// One declared attribute of an op.
 struct AttrSpec {
   std::string_view name;

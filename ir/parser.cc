@@ -118,9 +118,9 @@ class Parser {
         SkipSpace();
         size_t value_pos = pos_;
         if (!Attr(&n.attrs[name])) return false;
-        if (!KindMatches(n.attrs[name], spec->kind)) {
-          return FailAt(value_pos,
-                        str_cat("attribute '", name, "' must be of kind ", KindName(spec->kind)))
+        if (!attr_kind_matches(n.attrs[name], spec->kind)) {
+          return FailAt(value_pos, str_cat("attribute '", name, "' must be of kind ",
+                                           attr_kind_name(spec->kind)))
               .ok();
         }
       } while (Accept(","));
@@ -165,34 +165,6 @@ class Parser {
     if (Accept("mem=") && !ParseStorage(&n)) return false;
     g->add(std::move(n));
     return true;
-  }
-
-  static bool KindMatches(const AttrValue& v, AttrKind kind) {
-    switch (kind) {
-      case AttrKind::kInt:
-        return std::holds_alternative<int64_t>(v);
-      case AttrKind::kFloat:
-        return std::holds_alternative<double>(v);
-      case AttrKind::kString:
-        return std::holds_alternative<std::string>(v);
-      case AttrKind::kInts:
-        return std::holds_alternative<std::vector<int64_t>>(v);
-    }
-    return false;
-  }
-
-  static std::string_view KindName(AttrKind kind) {
-    switch (kind) {
-      case AttrKind::kInt:
-        return "int";
-      case AttrKind::kFloat:
-        return "float";
-      case AttrKind::kString:
-        return "string";
-      case AttrKind::kInts:
-        return "int list";
-    }
-    return "?";
   }
 
   // " (it has: a, b)" or " (it has none)": what the op does take.

@@ -8,43 +8,15 @@
 namespace kiln::ir {
 namespace {
 
-bool KindMatches(const AttrValue& v, AttrKind kind) {
-  switch (kind) {
-    case AttrKind::kInt:
-      return std::holds_alternative<int64_t>(v);
-    case AttrKind::kFloat:
-      return std::holds_alternative<double>(v);
-    case AttrKind::kString:
-      return std::holds_alternative<std::string>(v);
-    case AttrKind::kInts:
-      return std::holds_alternative<std::vector<int64_t>>(v);
-  }
-  return false;
-}
-
-std::string_view KindName(AttrKind kind) {
-  switch (kind) {
-    case AttrKind::kInt:
-      return "int";
-    case AttrKind::kFloat:
-      return "float";
-    case AttrKind::kString:
-      return "string";
-    case AttrKind::kInts:
-      return "int list";
-  }
-  return "?";
-}
-
 absl::Status CheckAttrs(const Node& n) {
   const OpInfo& info = op_info(n.op);
   for (const AttrSpec& spec : info.attrs) {
     auto it = n.attrs.find(spec.name);
     if (it == n.attrs.end())
       return absl::InvalidArgumentError(str_cat("missing attribute '", spec.name, "'"));
-    if (!KindMatches(it->second, spec.kind)) {
+    if (!attr_kind_matches(it->second, spec.kind)) {
       return absl::InvalidArgumentError(
-          str_cat("attribute '", spec.name, "' must be of kind ", KindName(spec.kind)));
+          str_cat("attribute '", spec.name, "' must be of kind ", attr_kind_name(spec.kind)));
     }
   }
   for (const auto& [name, value] : n.attrs) {
