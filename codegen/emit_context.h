@@ -128,6 +128,7 @@ class Emitter {
     llvm::FunctionCallee callee = m_.getOrInsertFunction(fn, f32(), f32());
     return b_.CreateCall(callee, {x});
   }
+  llvm::Module& module() { return m_; }
   Value* Intrinsic(llvm::Intrinsic::ID id, std::vector<llvm::Type*> types,
                    std::vector<Value*> args) {
     return b_.CreateIntrinsic(id, types, args);

@@ -33,6 +33,7 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Transforms/Utils/Cloning.h"
 #include "runtime/denormals.h"
+#include "runtime/distributed.h"
 #include "runtime/numerics.h"
 #include "runtime/parallel.h"
 #include "support/env.h"
@@ -500,6 +501,8 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_parallel_for), llvm::JITSymbolFlags::Exported);
   runtime[(*jit)->mangleAndIntern("kiln_check_numerics")] = llvm::orc::ExecutorSymbolDef(
       llvm::orc::ExecutorAddr::fromPtr(&kiln_check_numerics), llvm::JITSymbolFlags::Exported);
+  runtime[(*jit)->mangleAndIntern("kiln_all_reduce")] = llvm::orc::ExecutorSymbolDef(
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_all_reduce), llvm::JITSymbolFlags::Exported);
   if (auto e = (*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime)))) {
     return FromLlvm(std::move(e), "cannot define the runtime symbols");
   }

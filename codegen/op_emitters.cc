@@ -8,6 +8,7 @@
 
 #include "codegen/emit_context.h"
 #include "codegen/matmul_emitter.h"
+#include "runtime/distributed.h"
 
 namespace kiln::codegen {
 namespace {
@@ -342,6 +343,21 @@ void EmitSoftmaxCrossEntropyGrad(E& e) {
       e.Store(DType::kF32, dz, e.out(), b.CreateAdd(row.start, c));
     });
   });
+}
+
+// Copies the operand into the result unless they share storage, then calls
+// the runtime (runtime/distributed.h), which reduces it in place over the
+// processes of the job: communication is MPI's, not generated code.
+void EmitAllReduce(E& e) {
+  int64_t n = ir::num_elements(e.node().type.shape);
+  if (e.in(0) != e.out()) {
+    e.For(n, [&](Value* i) { e.Store(DType::kF32, e.Load(DType::kF32, e.in(0), i), e.out(), i); });
+  }
+  auto& b = e.b();
+  llvm::FunctionCallee reduce = e.module().getOrInsertFunction(
+      "kiln_all_reduce", b.getVoidTy(), b.getPtrTy(), e.i64(), b.getInt32Ty());
+  auto reduction = distributed::reduction_of(ir::attr_string(e.node().attrs, "reduction"));
+  b.CreateCall(reduce, {e.out(), e.c64(n), b.getInt32(static_cast<int32_t>(reduction))});
 }
 
 using EmitFn = void (*)(E&);

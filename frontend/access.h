@@ -18,6 +18,7 @@ struct Access {
   }
   /// The compile and training state of a model (for tests and tools).
   static const TrainingState& state(const Sequential& model) { return *model.state_; }
+  static TrainingState& state(Sequential& model) { return *model.state_; }
   /// A public handle around a layer implementation.
   static Layer layer(std::shared_ptr<LayerImpl> impl) { return Layer(std::move(impl)); }
 };

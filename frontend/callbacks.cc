@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "frontend/model_impl.h"
 #include "ir/strings.h"
 #include "kiln/model.h"
 #include "support/format.h"
@@ -74,11 +75,11 @@ class EarlyStoppingImpl : public Callback {
   }
 
   void on_train_end(const Logs&) override {
-    if (stopped_epoch_ > 0 && o_.verbose > 0) {
+    if (stopped_epoch_ > 0 && o_.verbose > 0 && detail::is_chief()) {
       std::cout << "Epoch " << stopped_epoch_ + 1 << ": early stopping\n";
     }
     if (o_.restore_best_weights && !best_weights_.empty()) {
-      if (o_.verbose > 0) {
+      if (o_.verbose > 0 && detail::is_chief()) {
         std::cout << "Restoring model weights from the end of the best epoch: " << best_epoch_ + 1
                   << ".\n";
       }
@@ -149,6 +150,8 @@ class ModelCheckpointImpl : public Callback {
         best_(o_.initial_value_threshold) {}
 
   void on_epoch_end(int epoch, const Logs& logs) override {
+    // In a distributed job every process holds the same weights; one writes.
+    if (!detail::is_chief()) return;
     std::string path = FormatPath(filepath_, epoch, logs);
     if (o_.save_best_only) {
       std::optional<double> current = Lookup(logs, o_.monitor);
@@ -192,7 +195,8 @@ class TerminateOnNaNImpl : public Callback {
   void on_train_batch_end(int batch, const Logs& logs) override {
     std::optional<double> loss = Lookup(logs, "loss");
     if (loss && !std::isfinite(*loss)) {
-      std::cout << "Batch " << batch << ": Invalid loss, terminating training\n";
+      if (detail::is_chief())
+        std::cout << "Batch " << batch << ": Invalid loss, terminating training\n";
       model->stop_training = true;
     }
   }
@@ -212,6 +216,9 @@ class CSVLoggerImpl : public Callback {
       : filename_(std::move(filename)), sep_(separator), append_(append) {}
 
   void on_train_begin(const Logs&) override {
+    // In a distributed job every process has the same logs; one writes.
+    chief_ = detail::is_chief();
+    if (!chief_) return;
     header_written_ =
         append_ && std::filesystem::exists(filename_) && std::filesystem::file_size(filename_) > 0;
     file_.open(filename_, append_ ? std::ios::app : std::ios::trunc);
@@ -221,6 +228,7 @@ class CSVLoggerImpl : public Callback {
   }
 
   void on_epoch_end(int epoch, const Logs& logs) override {
+    if (!chief_) return;
     if (!header_written_) {
       file_ << "epoch";
       for (const auto& [k, v] : logs) file_ << sep_ << k;
@@ -239,6 +247,7 @@ class CSVLoggerImpl : public Callback {
   char sep_;
   bool append_;
   bool header_written_ = false;
+  bool chief_ = true;
   std::ofstream file_;
 };
 
@@ -279,7 +288,7 @@ class LearningRateSchedulerImpl : public Callback {
           str_cat("LearningRateScheduler: the schedule returned ", lr, " for epoch ", epoch)));
     }
     model->set_learning_rate(lr);
-    if (verbose_ > 0) {
+    if (verbose_ > 0 && detail::is_chief()) {
       std::cout << "\nEpoch " << epoch + 1 << ": LearningRateScheduler setting learning rate to "
                 << lr << ".\n";
     }
@@ -324,7 +333,7 @@ class ReduceLROnPlateauImpl : public Callback {
       if (old_lr > o_.min_lr) {
         double new_lr = std::max(old_lr * o_.factor, o_.min_lr);
         model->set_learning_rate(new_lr);
-        if (o_.verbose > 0) {
+        if (o_.verbose > 0 && detail::is_chief()) {
           std::cout << "\nEpoch " << epoch + 1 << ": ReduceLROnPlateau reducing learning rate to "
                     << new_lr << ".\n";
         }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "frontend/model_impl.h"
 #include "ir/strings.h"
 #include "support/files.h"
 
@@ -314,6 +315,8 @@ absl::Status save(const Figure& figure, const std::string& path, std::string_vie
   };
   absl::StatusOr<Format> format = format_of(path);
   if (!format.ok()) return prefixed(format.status());
+  // Every process of a distributed job draws the same figure; one writes it.
+  if (!detail::is_chief()) return absl::OkStatus();
   std::string bytes;
   if (*format == Format::kSvg) {
     bytes = to_svg(figure);

@@ -1,5 +1,6 @@
 // Model.fit(): the training loop around the compiled training step.
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <numeric>
 
@@ -26,6 +27,52 @@ struct Running {
     if (accuracy_on) l["accuracy"] = count ? accuracy / count : std::nan("");
     return l;
   }
+};
+
+// This process's rows of each global batch, gathered into reused tensors, and
+// their share of the batch (the data-parallel step's "shard_weight" input). A
+// process whose share of a short last batch is empty runs one zero row with
+// weight 0, so it still joins the step's collectives.
+class StepBatches {
+ public:
+  struct Local {
+    Tensor x, y, weight;
+  };
+
+  StepBatches(const Tensor& x_all, const Tensor& y_all, distributed::World w)
+      : x_all_(x_all), y_all_(y_all), w_(w) {
+    local_.weight = Tensor(DType::kF32, {});
+  }
+
+  const Local& gather(const std::vector<int64_t>& order, int64_t begin, int64_t end) {
+    auto [first, last] = detail::shard(end - begin, w_);
+    const int64_t rows = std::max<int64_t>(last - first, 1);
+    Resize(local_.x, x_all_, rows);
+    Resize(local_.y, y_all_, rows);
+    if (last > first) {
+      detail::gather_rows(x_all_, order, begin + first, begin + last, &local_.x);
+      detail::gather_rows(y_all_, order, begin + first, begin + last, &local_.y);
+    } else {
+      std::memset(local_.x.raw(), 0, local_.x.nbytes());
+      std::memset(local_.y.raw(), 0, local_.y.nbytes());
+    }
+    local_.weight.data<float>()[0] =
+        static_cast<float>(static_cast<double>(last - first) / static_cast<double>(end - begin));
+    return local_;
+  }
+
+ private:
+  static void Resize(Tensor& t, const Tensor& all, int64_t rows) {
+    if (t.rank() > 0 && t.dim(0) == rows) return;
+    Shape shape = all.shape();
+    shape[0] = rows;
+    t = Tensor(all.dtype(), shape);
+  }
+
+  const Tensor& x_all_;
+  const Tensor& y_all_;
+  distributed::World w_;
+  Local local_;
 };
 
 void Shuffle(std::vector<int64_t>& order, Rng& rng) {
@@ -70,23 +117,34 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
   if (n == 0) throw to_error(absl::InvalidArgumentError("fit: no training examples"));
 
   const bool acc = state_->accuracy;
+  const distributed::World w = detail::world();
+  if (options.batch_size % w.size != 0) {
+    throw to_error(absl::InvalidArgumentError(
+        str_cat("fit: batch_size ", options.batch_size, " is the global batch, split over the ",
+                w.size, " processes of the job, so it must be divisible by ", w.size)));
+  }
   const int64_t bs = std::min<int64_t>(options.batch_size, n);
   const int64_t steps = (n + bs - 1) / bs;
-  Shape x_batch_shape = x_all.shape(), y_batch_shape = y_all.shape();
-  x_batch_shape[0] = y_batch_shape[0] = bs;
-  Tensor xb(x_all.dtype(), x_batch_shape), yb(y_all.dtype(), y_batch_shape);
-  Tensor x_tail, y_tail;  // the last partial batch, trained on too
-  if (n % bs) {
-    x_batch_shape[0] = y_batch_shape[0] = n % bs;
-    x_tail = Tensor(x_all.dtype(), x_batch_shape);
-    y_tail = Tensor(y_all.dtype(), y_batch_shape);
-  }
-  std::vector<int64_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
+  const int verbose = w.rank == 0 ? options.verbose : 0;
+  StepBatches batches(x_all, y_all, w);
 
   // Compile the full-batch step up front so shape errors surface before any
-  // progress output and compile time stays out of the first epoch.
-  detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, bs, x_all.dtype());
+  // progress output and compile time stays out of the first epoch; in a job
+  // of several processes, check they all run the same step on the same data
+  // before any of them blocks in a collective.
+  const uint64_t step_graph = detail::fingerprint_for(*impl_, *state_, detail::GraphKind::kTrain,
+                                                      (bs + w.size - 1) / w.size, x_all.dtype());
+  detail::check_same_on_all_ranks("fit",
+                                  {{"training step (graph hash)", static_cast<int64_t>(step_graph)},
+                                   {"training rows", n},
+                                   {"batch_size", options.batch_size},
+                                   {"epochs", options.epochs},
+                                   {"initial_epoch", options.initial_epoch},
+                                   {"validation rows", validation ? validation->x.dim(0) : 0}});
+  detail::share_rank0_state(*state_);
+  // Each epoch's order and dropout seeds come from (this key, epoch) alone, so
+  // a run resumed at initial_epoch repeats an uninterrupted run's epochs.
+  const uint64_t fit_key = state_->rng.next_u64();
   History history;
   history.params = {{"epochs", options.epochs},
                     {"steps", static_cast<double>(steps)},
@@ -95,50 +153,69 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
   const auto& cbs = options.callbacks;
   detail::notify(cbs, this, [](Callback& cb) { cb.on_train_begin({}); });
   Outputs outputs;
-  for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
-    if (options.verbose && options.epochs > 1) {
-      std::cout << "Epoch " << epoch + 1 << "/" << options.epochs << "\n";
-    }
-    detail::notify(cbs, this, [&](Callback& cb) { cb.on_epoch_begin(epoch, {}); });
-    if (options.shuffle) Shuffle(order, state_->rng);
-    detail::Progbar bar(steps, options.verbose, std::cout);
-    Running running;
-    int64_t done = 0;
-    for (int64_t step = 0; step < steps && !stop_training; ++step) {
-      int64_t begin = step * bs, end = std::min(n, begin + bs);
-      Tensor& xs = end - begin == bs ? xb : x_tail;
-      Tensor& ys = end - begin == bs ? yb : y_tail;
-      detail::gather_rows(x_all, order, begin, end, &xs);
-      detail::gather_rows(y_all, order, begin, end, &ys);
-      int batch = static_cast<int>(step);
-      detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_begin(batch, {}); });
-      Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain, end - begin,
-                                            x_all.dtype());
-      absl::Status ran =
-          exec.run({{"x", &xs}, {"y", &ys}}, state_->store, state_->rng.next_u64(), &outputs);
-      if (!ran.ok()) {
-        // Where in training it happened: a check-numerics failure names the
-        // op; the user also needs the epoch and step to reproduce it.
-        throw to_error(absl::Status(ran.code(), str_cat("fit: epoch ", epoch + 1, ", step ",
-                                                        step + 1, ": ", ran.message())));
+  try {
+    for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
+      if (verbose && options.epochs > 1) {
+        std::cout << "Epoch " << epoch + 1 << "/" << options.epochs << "\n";
       }
-      running.add(outputs, end - begin, acc);
-      done = step + 1;
+      detail::notify(cbs, this, [&](Callback& cb) { cb.on_epoch_begin(epoch, {}); });
+      Rng epoch_rng(mix64(fit_key + static_cast<uint64_t>(epoch)));
+      std::vector<int64_t> order(n);
+      std::iota(order.begin(), order.end(), 0);
+      if (options.shuffle) Shuffle(order, epoch_rng);
+      detail::Progbar bar(steps, verbose, std::cout);
+      Running running;
+      int64_t done = 0;
+      for (int64_t step = 0; step < steps && !stop_training; ++step) {
+        int64_t begin = step * bs, end = std::min(n, begin + bs);
+        const StepBatches::Local& local = batches.gather(order, begin, end);
+        int batch = static_cast<int>(step);
+        detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_begin(batch, {}); });
+        Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain,
+                                              local.x.dim(0), x_all.dtype());
+        // Dropout masks differ between processes, as their rows do.
+        uint64_t seed = epoch_rng.next_u64();
+        if (w.size > 1) seed = mix64(seed ^ static_cast<uint64_t>(w.rank));
+        absl::Status ran =
+            exec.run({{"x", &local.x}, {"y", &local.y}, {"shard_weight", &local.weight}},
+                     state_->store, seed, &outputs);
+        if (!ran.ok()) {
+          // Where in training it happened: a check-numerics failure names the
+          // op; the user also needs the epoch and step to reproduce it.
+          throw to_error(absl::Status(ran.code(), str_cat("fit: epoch ", epoch + 1, ", step ",
+                                                          step + 1, ": ", ran.message())));
+        }
+        running.add(outputs, end - begin, acc);
+        done = step + 1;
+        Logs logs = running.logs(acc);
+        detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_end(batch, logs); });
+        // A callback on any process may stop training; all stop after this step.
+        if (w.size > 1) stop_training = distributed::all_reduce_max(stop_training ? 1 : 0) != 0;
+        if (done < steps) bar.update(done, logs);
+      }
       Logs logs = running.logs(acc);
-      detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_end(batch, logs); });
-      if (done < steps) bar.update(done, logs);
+      if (validation) {
+        Evaluation val =
+            evaluate(validation->x, validation->y,
+                     {.batch_size = options.batch_size, .verbose = 0, .callbacks = cbs});
+        logs["val_loss"] = val.loss;
+        if (acc) logs["val_accuracy"] = val.accuracy;
+      }
+      bar.update(done, logs, /*final=*/true);
+      for (const auto& [key, value] : logs) history.history[key].push_back(value);
+      history.epoch.push_back(epoch);
+      detail::notify(cbs, this, [&](Callback& cb) { cb.on_epoch_end(epoch, logs); });
+      if (w.size > 1) stop_training = distributed::all_reduce_max(stop_training ? 1 : 0) != 0;
     }
-    Logs logs = running.logs(acc);
-    if (validation) {
-      Evaluation val = evaluate(validation->x, validation->y,
-                                {.batch_size = options.batch_size, .verbose = 0, .callbacks = cbs});
-      logs["val_loss"] = val.loss;
-      if (acc) logs["val_accuracy"] = val.accuracy;
+  } catch (const std::exception& e) {
+    // The other processes may already wait in a collective this one will
+    // never reach, which MPI cannot cancel: the whole job ends here, with the
+    // message naming this rank.
+    if (w.size > 1) {
+      std::string what = e.what();
+      distributed::abort_job(what.rfind("fit:", 0) == 0 ? what : str_cat("fit: ", what));
     }
-    bar.update(done, logs, /*final=*/true);
-    for (const auto& [key, value] : logs) history.history[key].push_back(value);
-    history.epoch.push_back(epoch);
-    detail::notify(cbs, this, [&](Callback& cb) { cb.on_epoch_end(epoch, logs); });
+    throw;
   }
   Logs last;
   for (const auto& [key, values] : history.history) last[key] = values.back();

@@ -158,8 +158,8 @@ void LogCompile(const SequentialImpl& impl, const TrainingState& state, GraphKin
 ir::Graph planned_graph(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                         int64_t batch, DType input) {
   ir::Graph graph = value_or_throw(record_graph(impl, state, kind, batch, input));
-  auto names =
-      kind == GraphKind::kTrain ? passes::training_pipeline() : passes::inference_pipeline();
+  auto names = kind == GraphKind::kTrain ? passes::training_pipeline(world().size)
+                                         : passes::inference_pipeline();
   passes::OptimizerConfig config =
       state.optimizer ? optimizer_config(*state.optimizer) : passes::OptimizerConfig{};
   passes::PassManager pm =
@@ -200,8 +200,14 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
     state.executors.erase(oldest);
   }
   TrainingState::Compiled& slot = state.executors[key];
-  slot = {std::move(executor), ++state.uses};
+  slot = {std::move(executor), ++state.uses, std::hash<std::string>()(ir::print(graph))};
   return *slot.executor;
+}
+
+uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
+                         int64_t batch, DType input) {
+  executor_for(impl, state, kind, batch, input);
+  return state.executors.at(std::make_tuple(kind, batch, input)).fingerprint;
 }
 
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
@@ -291,8 +297,8 @@ std::string Sequential::ir(int batch_size, bool training_step) const {
       value_or_throw(detail::record_graph(*impl_, *state_, kind, batch_size, DType::kF32));
   if (training_step) {
     passes::PassManager pm = value_or_throw(
-        passes::build_pipeline(passes::training_pipeline(), optimizer_config(*state_->optimizer),
-                               state_->options.pipeline));
+        passes::build_pipeline(passes::training_pipeline(detail::world().size),
+                               optimizer_config(*state_->optimizer), state_->options.pipeline));
     throw_if_error(pm.run(graph));
   }
   return ir::print(graph);
@@ -311,13 +317,17 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
         absl::InvalidArgumentError(str_cat("evaluate: ", n, " inputs but ", y.dim(0), " labels")));
   }
   const int64_t bs = detail::check_batch_size("evaluate", options.batch_size);
-  detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
-  double loss_sum = 0, acc_sum = 0;
+  // In a job of several processes each evaluates its shard of the rows and
+  // the sums are added up, so every process returns the same result.
+  const distributed::World w = detail::world();
+  const auto [first, last] = detail::shard(n, w);
+  detail::Progbar bar((last - first + bs - 1) / bs, w.rank == 0 ? options.verbose : 0, std::cout);
+  double sums[2] = {0, 0};  // loss and accuracy, times rows
   Outputs outputs;
   Logs logs;
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_test_begin({}); });
-  for (int64_t begin = 0, step = 0; begin < n; begin += bs, ++step) {
-    int64_t end = std::min(n, begin + bs);
+  for (int64_t begin = first, step = 0; begin < last; begin += bs, ++step) {
+    int64_t end = std::min(last, begin + bs);
     Tensor xb = x.slice(begin, end), yb = y.slice(begin, end);
     int batch = static_cast<int>(step);
     detail::notify(options.callbacks, this,
@@ -325,17 +335,22 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
     Executor& exec =
         detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate, end - begin, x.dtype());
     throw_if_error(exec.run({{"x", &xb}, {"y", &yb}}, state_->store, 0, &outputs));
-    loss_sum += outputs["loss"].data<float>()[0] * (end - begin);
-    if (state_->accuracy) acc_sum += outputs["accuracy"].data<float>()[0] * (end - begin);
-    logs = {{"loss", loss_sum / end}};
-    if (state_->accuracy) logs["accuracy"] = acc_sum / end;
+    sums[0] += outputs["loss"].data<float>()[0] * (end - begin);
+    if (state_->accuracy) sums[1] += outputs["accuracy"].data<float>()[0] * (end - begin);
+    logs = {{"loss", sums[0] / (end - first)}};
+    if (state_->accuracy) logs["accuracy"] = sums[1] / (end - first);
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_test_batch_end(batch, logs); });
     bar.update(step + 1, logs);
   }
+  distributed::all_reduce(sums, 2, distributed::Reduction::kSum);
+  if (w.size > 1 && n > 0) {
+    logs = {{"loss", sums[0] / n}};
+    if (state_->accuracy) logs["accuracy"] = sums[1] / n;
+  }
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_test_end(logs); });
   double nan = std::nan("");
-  return {n ? loss_sum / n : nan, state_->accuracy && n ? acc_sum / n : nan};
+  return {n ? sums[0] / n : nan, state_->accuracy && n ? sums[1] / n : nan};
 }
 
 Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
@@ -345,12 +360,16 @@ Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
   out_shape.insert(out_shape.end(), impl_->output_shape().begin(), impl_->output_shape().end());
   Tensor result(DType::kF32, out_shape);
   const int64_t bs = detail::check_batch_size("predict", options.batch_size);
-  detail::Progbar bar((n + bs - 1) / bs, options.verbose, std::cout);
+  // In a job of several processes each predicts its shard of the rows and
+  // every process gets all of them back, in order.
+  const distributed::World w = detail::world();
+  const auto [first, last] = detail::shard(n, w);
+  detail::Progbar bar((last - first + bs - 1) / bs, w.rank == 0 ? options.verbose : 0, std::cout);
   Outputs outputs;
   size_t row = n ? result.nbytes() / n : 0;
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_predict_begin({}); });
-  for (int64_t begin = 0, step = 0; begin < n; begin += bs, ++step) {
-    int64_t end = std::min(n, begin + bs);
+  for (int64_t begin = first, step = 0; begin < last; begin += bs, ++step) {
+    int64_t end = std::min(last, begin + bs);
     // Every layer computes each row from that row alone, so a partial batch
     // runs zero-padded on the full batch's graph, with the same bits per row:
     // one compiled graph serves any number of rows.
@@ -365,6 +384,11 @@ Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_predict_batch_end(batch, {}); });
     bar.update(step + 1, {});
+  }
+  if (w.size > 1) {
+    std::vector<std::byte> all = distributed::all_gather(
+        result.raw() + first * row, static_cast<int64_t>((last - first) * row));
+    std::memcpy(result.raw(), all.data(), all.size());
   }
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_predict_end({}); });
   return result;

@@ -9,6 +9,7 @@
 #include "frontend/loss_impl.h"
 #include "frontend/sequential_impl.h"
 #include "kiln/model.h"
+#include "runtime/distributed.h"
 #include "runtime/executor.h"
 
 namespace kiln::detail {
@@ -29,6 +30,9 @@ struct TrainingState {
   struct Compiled {
     std::unique_ptr<Executor> executor;
     uint64_t last_use = 0;
+    /// A hash of the planned graph's text: processes of a distributed job
+    /// compare it to catch a rank that built a different step.
+    uint64_t fingerprint = 0;
   };
   static constexpr size_t kMaxExecutors = 16;
   std::map<std::tuple<GraphKind, int64_t, DType>, Compiled> executors;
@@ -61,6 +65,25 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
 /// The executor for `kind` at `batch`, compiling it on first use.
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input);
+/// The fingerprint (TrainingState::Compiled) of the graph executor_for compiled
+/// for these arguments; compiles it if needed.
+uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
+                         int64_t batch, DType input);
+/// This process's place in the distributed job ({0, 1} when alone).
+distributed::World world();
+/// Rows [first, second) of `n` that process `w.rank` handles: contiguous
+/// shards in rank order whose sizes differ by at most one.
+std::pair<int64_t, int64_t> shard(int64_t n, const distributed::World& w);
+/// In a job of several processes: checks every process passed the same
+/// values (named), else throws an error naming the first differing rank,
+/// field and both values, on every process.
+void check_same_on_all_ranks(const char* method,
+                             const std::vector<std::pair<std::string, int64_t>>& fields);
+/// Copies rank 0's variables (weights, optimizer state) and random generator
+/// to every process, so all start from the same state.
+void share_rank0_state(TrainingState& state);
+/// Whether this process writes files and prints progress: rank 0 of the job.
+bool is_chief();
 /// Copies rows `order[begin..end)` of `src` into `dst` (whose axis 0 is end - begin).
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
                  Tensor* dst);

@@ -1,6 +1,9 @@
 // Weights and whole-model saving in the safetensors format, ahead-of-time
 // export of the prediction graph, and learning rate access.
+#include <algorithm>
 #include <cstring>
+#include <map>
+#include <variant>
 
 #include "codegen/aot.h"
 #include "frontend/access.h"
@@ -16,6 +19,108 @@ namespace {
 
 constexpr char kConfigKey[] = "kiln_config";
 constexpr char kLearningRate[] = "optimizer/learning_rate";
+// A compiled model's file also holds its compile settings and, after the
+// weights, the optimizer's variables (slots, iterations), as Keras 3's
+// model.save does, so training resumes where it stopped.
+constexpr char kCompileKey[] = "kiln_compile";
+constexpr char kOptimizerVariablesKey[] = "kiln_optimizer_variables";
+
+// The settings of each optimizer and loss by their Keras names, for writing
+// and for reading back.
+template <typename F>
+void Fields(optimizers::SGD& o, F f) {
+  f("learning_rate", o.learning_rate);
+  f("momentum", o.momentum);
+  f("nesterov", o.nesterov);
+}
+template <typename F>
+void Fields(optimizers::Adam& o, F f) {
+  f("learning_rate", o.learning_rate);
+  f("beta_1", o.beta_1);
+  f("beta_2", o.beta_2);
+  f("epsilon", o.epsilon);
+}
+template <typename F>
+void Fields(optimizers::RMSprop& o, F f) {
+  f("learning_rate", o.learning_rate);
+  f("rho", o.rho);
+  f("momentum", o.momentum);
+  f("epsilon", o.epsilon);
+  f("centered", o.centered);
+}
+template <typename F>
+void Fields(losses::SparseCategoricalCrossentropy& l, F f) {
+  f("from_logits", l.from_logits);
+}
+template <typename F>
+void Fields(losses::CategoricalCrossentropy& l, F f) {
+  f("from_logits", l.from_logits);
+}
+template <typename F>
+void Fields(losses::MeanSquaredError&, F) {}
+
+template <typename Settings>
+Json SettingsJson(const std::string& name, Settings settings) {
+  Json j = {{"name", name}};
+  std::visit([&](auto& s) { Fields(s, [&](const char* key, auto& v) { j[key] = v; }); }, settings);
+  return j;
+}
+
+// `settings` (defaults of the named class) updated from the fields of `j`.
+template <typename Settings>
+Settings ReadSettings(Settings settings, const Json& j, const std::string& where) {
+  JsonFields fields(j, where);
+  std::visit(
+      [&](auto& s) {
+        Fields(s, [&](const char* key, auto& v) {
+          if (!fields.has(key)) return;
+          if constexpr (std::is_same_v<std::decay_t<decltype(v)>, bool>) {
+            v = value_or_throw(fields.boolean(key));
+          } else {
+            v = value_or_throw(fields.number(key));
+          }
+        });
+      },
+      settings);
+  return settings;
+}
+
+Json CompileJson(const detail::TrainingState& state) {
+  Json j;
+  j["optimizer"] = SettingsJson(state.optimizer->name(), state.optimizer->settings());
+  j["loss"] = SettingsJson(state.loss->name(), state.loss->value());
+  j["metrics"] = state.accuracy ? Json::array({"accuracy"}) : Json::array();
+  return j;
+}
+
+// Compiles `model` as `j` (written by CompileJson) says.
+void Recompile(Sequential& model, const Json& j, const std::string& where) {
+  auto object = [&](const char* key) -> const Json& {
+    if (!j.is_object() || !j.contains(key) || !j[key].is_object()) {
+      throw to_error(
+          absl::InvalidArgumentError(str_cat(where, ": \"", key, "\" must be an object")));
+    }
+    return j[key];
+  };
+  const std::string opt_where = str_cat(where, ", optimizer");
+  const Json& opt = object("optimizer");
+  Optimizer defaults(value_or_throw(JsonFields(opt, opt_where).string("name")));
+  Optimizer optimizer = std::visit([](const auto& s) { return Optimizer(s); },
+                                   ReadSettings(defaults.settings(), opt, opt_where));
+  const std::string loss_where = str_cat(where, ", loss");
+  const Json& loss = object("loss");
+  Loss loss_defaults(value_or_throw(JsonFields(loss, loss_where).string("name")));
+  Loss chosen = std::visit([](const auto& s) { return Loss(s); },
+                           ReadSettings(loss_defaults.value(), loss, loss_where));
+  std::vector<std::string> metrics;
+  for (const Json& m : *value_or_throw(JsonFields(j, where).array("metrics"))) {
+    if (!m.is_string()) {
+      throw to_error(absl::InvalidArgumentError(str_cat(where, ": metrics must be names")));
+    }
+    metrics.push_back(m.get<std::string>());
+  }
+  model.compile(optimizer, chosen, metrics);
+}
 
 void RequireBuilt(const detail::SequentialImpl& impl, const char* what) {
   if (!impl.built()) {
@@ -98,8 +203,20 @@ void Sequential::save(const std::string& path) const {
   RequireBuilt(*impl_, "save");
   Json config = impl_->config();
   config["input_shape"] = impl_->input_shape();
-  throw_if_error(write_safetensors(path, NamedWeights(*impl_),
-                                   {{"format", "kiln-model"}, {kConfigKey, dump_json(config)}}));
+  std::map<std::string, std::string> metadata = {{"format", "kiln-model"},
+                                                 {kConfigKey, dump_json(config)}};
+  auto tensors = NamedWeights(*impl_);
+  if (state_->optimizer && state_->loss) {
+    metadata[kCompileKey] = dump_json(CompileJson(*state_));
+    size_t weights = tensors.size();
+    for (const auto& [name, tensor] : state_->store.all()) {
+      bool is_weight = std::any_of(tensors.begin(), tensors.begin() + weights,
+                                   [&](const auto& w) { return w.first == name; });
+      if (!is_weight) tensors.emplace_back(name, tensor.get());
+    }
+    metadata[kOptimizerVariablesKey] = std::to_string(tensors.size() - weights);
+  }
+  throw_if_error(write_safetensors(path, tensors, metadata));
 }
 
 Sequential load_model(const std::string& path) {
@@ -131,8 +248,41 @@ Sequential load_model(const std::string& path) {
   } catch (const Error& e) {
     throw Error(e.code(), str_cat(where, ": ", e.what()));
   }
+  // The optimizer's variables follow the weights.
+  size_t optimizer_variables = 0;
+  if (auto n = file.metadata.find(kOptimizerVariablesKey); n != file.metadata.end()) {
+    Json count = value_or_throw(parse_json(n->second, where));
+    if (!count.is_number_unsigned() || count.get<uint64_t>() > file.tensors.size()) {
+      throw to_error(absl::InvalidArgumentError(
+          str_cat(path, ": ", kOptimizerVariablesKey, " is not a count of its tensors")));
+    }
+    optimizer_variables = count.get<size_t>();
+  }
+  std::vector<NamedTensor> optimizer(file.tensors.end() - optimizer_variables, file.tensors.end());
+  file.tensors.resize(file.tensors.size() - optimizer_variables);
   CheckCompatible(*detail::Access::impl(model), file.tensors, str_cat("model file ", path));
   Assign(*detail::Access::impl(model), file.tensors);
+  if (auto c = file.metadata.find(kCompileKey); c != file.metadata.end()) {
+    const std::string compile_where = str_cat("compile settings of ", path);
+    Recompile(model, value_or_throw(parse_json(c->second, compile_where)), compile_where);
+    // The compiled step finds these in the store and starts from them; a
+    // variable it does not expect (or of another shape) is an error there.
+    // Slots are named after their weight ("dense/kernel/m"), and the loaded
+    // layers may have other names than the saved ones: weights match by order.
+    auto weights = detail::Access::impl(model)->weights();
+    for (NamedTensor& v : optimizer) {
+      std::string name = v.name;
+      for (size_t i = 0; i < weights.size(); ++i) {
+        const std::string& saved = file.tensors[i].name;
+        if (name.size() > saved.size() && name.compare(0, saved.size(), saved) == 0 &&
+            name[saved.size()] == '/') {
+          name = weights[i]->variable + name.substr(saved.size());
+          break;
+        }
+      }
+      detail::Access::state(model).store.set(name, std::make_shared<Tensor>(std::move(v.tensor)));
+    }
+  }
   return model;
 }
 

@@ -68,6 +68,10 @@ class Builder {
     return emit(OpKind::kSoftmaxCrossEntropyGrad, {logits, target, upstream});
   }
   NodeId output(const std::string& name, NodeId x);
+  /// The sum or mean ("sum", "mean") of `x` over the processes of the job.
+  NodeId all_reduce(NodeId x, const std::string& reduction) {
+    return emit(OpKind::kAllReduce, {x}, {{"reduction", reduction}});
+  }
   NodeId assign(NodeId variable, NodeId value) { return emit(OpKind::kAssign, {variable, value}); }
 
   /// Multiplies by a scalar constant.

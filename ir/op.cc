@@ -46,6 +46,15 @@ absl::StatusOr<Type> UnaryShape(const Operands& in, const Attrs&, const Type&) {
 
 absl::StatusOr<Type> IdentityShape(const Operands& in, const Attrs&, const Type&) { return in[0]; }
 
+absl::StatusOr<Type> AllReduceShape(const Operands& in, const Attrs& attrs, const Type& declared) {
+  const std::string& reduction = attr_string(attrs, "reduction");
+  if (reduction != "sum" && reduction != "mean") {
+    return Invalid(
+        str_cat("unknown reduction \"", excerpt(reduction), "\" (expected sum or mean)"));
+  }
+  return UnaryShape(in, attrs, declared);
+}
+
 absl::Status SameTypes(const Operands& in) {
   if (in[0] == in[1]) return absl::OkStatus();
   return Invalid(str_cat("operand types differ: ", type_string(in[0]), " vs ", type_string(in[1]),

@@ -96,6 +96,11 @@ Grads GradBroadcast(GradContext& c) {
   }
   return {g};
 }
+// Every process's value reaches every process's result, so each operand's
+// gradient gathers every process's upstream gradient the same way.
+Grads GradAllReduce(GradContext& c) {
+  return {c.b.all_reduce(c.grad, ir::attr_string(c.node().attrs, "reduction"))};
+}
 Grads GradTranspose(GradContext& c) { return {c.b.transpose(c.grad)}; }
 Grads GradMatMul(GradContext& c) {
   NodeId a = c.in(0), b = c.in(1);

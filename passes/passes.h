@@ -34,6 +34,17 @@ std::unique_ptr<Pass> make_autodiff();
 /// update of that variable (and its slots) as `assign` nodes.
 std::unique_ptr<Pass> make_optimizer(OptimizerConfig config);
 
+/// "data-parallel": makes the step one of several processes' (runtime/
+/// distributed.h), each on its own rows of the global batch. Each gradient
+/// output and each scalar output (a batch-mean metric) becomes the
+/// all_reduce sum of its value times the scalar input "shard_weight" (this
+/// process's rows over the global batch's), placed right after the value is
+/// computed. Runs between autodiff and the optimizer.
+std::unique_ptr<Pass> make_data_parallel();
+/// The input of a data-parallel step that carries this process's share of
+/// the global batch.
+inline constexpr std::string_view kShardWeightInput = "shard_weight";
+
 /// "fuse-dense": gives each matmul an epilogue group: the elementwise nodes of
 /// its result's shape that can run on each output tile as soon as it is
 /// computed (bias add and activation forward, the activation's derivative in

@@ -6,14 +6,15 @@
 namespace kiln::passes {
 
 std::vector<std::string> pass_names() {
-  return {"infer-shapes", "autodiff",         "optimizer",  "dce",
-          "fuse-dense",   "fuse-elementwise", "plan-memory"};
+  return {"infer-shapes", "autodiff",   "data-parallel",    "optimizer",
+          "dce",          "fuse-dense", "fuse-elementwise", "plan-memory"};
 }
 
 absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
                                                 const OptimizerConfig& optimizer) {
   if (name == "infer-shapes") return make_infer_shapes();
   if (name == "autodiff") return make_autodiff();
+  if (name == "data-parallel") return make_data_parallel();
   if (name == "optimizer") return make_optimizer(optimizer);
   if (name == "dce") return make_dce();
   if (name == "fuse-dense") return make_fuse_dense();
@@ -23,12 +24,13 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
       str_cat("unknown pass '", name, "' (valid passes: ", absl::StrJoin(pass_names(), ", "), ")"));
 }
 
-std::vector<std::string> gradient_pipeline() {
+std::vector<std::string> gradient_pipeline(int world_size) {
+  if (world_size > 1) return {"infer-shapes", "autodiff", "data-parallel", "optimizer", "dce"};
   return {"infer-shapes", "autodiff", "optimizer", "dce"};
 }
 
-std::vector<std::string> training_pipeline() {
-  std::vector<std::string> names = gradient_pipeline();
+std::vector<std::string> training_pipeline(int world_size) {
+  std::vector<std::string> names = gradient_pipeline(world_size);
   names.push_back("fuse-dense");
   names.push_back("fuse-elementwise");
   names.push_back("plan-memory");

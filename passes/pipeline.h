@@ -17,10 +17,11 @@ std::vector<std::string> pass_names();
 absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
                                                 const OptimizerConfig& optimizer = {});
 
-/// Forward + loss graph -> one training step (forward, backward, update), unfused.
-std::vector<std::string> gradient_pipeline();
+/// Forward + loss graph -> one training step (forward, backward, update),
+/// unfused; with data-parallel when the step is one of `world_size` processes'.
+std::vector<std::string> gradient_pipeline(int world_size = 1);
 /// gradient_pipeline() followed by fusion: what compile() runs.
-std::vector<std::string> training_pipeline();
+std::vector<std::string> training_pipeline(int world_size = 1);
 /// Forward graph (prediction or evaluation) -> cleaned-up graph.
 std::vector<std::string> inference_pipeline();
 

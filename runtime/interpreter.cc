@@ -7,6 +7,7 @@
 #include "ir/strings.h"
 #include "ir/verifier.h"
 #include "runtime/denormals.h"
+#include "runtime/distributed.h"
 #include "runtime/executor.h"
 #include "runtime/numerics.h"
 #include "runtime/rng.h"
@@ -348,6 +349,13 @@ absl::Status KernelSoftmaxCrossEntropyGrad(const Args& a) {
       dz[c] = g * (std::exp(z[c] - st.max) / st.sum * total - t[c]);
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status KernelAllReduce(const Args& a) {
+  std::copy_n(a.f(0), a.out_size(), a.fout());
+  distributed::all_reduce(a.fout(), a.out_size(),
+                          distributed::reduction_of(ir::attr_string(a.node.attrs, "reduction")));
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "runtime/distributed.h"
 #include "support/env.h"
 
 namespace kiln {
@@ -63,7 +64,9 @@ class Pool {
     absl::StatusOr<int> n = env_int("KILN_NUM_THREADS", 0, 1, 1 << 16);
     if (!n.ok()) std::cerr << "kiln: " << n.status().message() << "; using the default\n";
     if (n.ok() && *n >= 1) return *n >= 2 ? 2 : 1;
-    return std::thread::hardware_concurrency() >= 2 ? 2 : 1;
+    // Processes of a distributed job on this machine share its cores.
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    return cores / distributed::local_size() >= 2 ? 2 : 1;
   }
 
   void Work() {

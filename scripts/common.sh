@@ -14,10 +14,11 @@ as_root() {
 # Debian packages the build, the tests and the demo need (libclang-rt-19-dev:
 # the sanitizer runtimes and headers of scripts/test --sanitize; libpng-dev:
 # figures written as PNG; librsvg2-bin: rsvg-convert, which the tests render
-# every SVG figure with).
+# every SVG figure with; libopenmpi-dev and openmpi-bin: data-parallel
+# training over MPI and its mpirun tests).
 KILN_PACKAGES=(cmake ninja-build clang-19 lld-19 llvm-19-dev llvm-19-tools libclang-rt-19-dev libabsl-dev
   libgtest-dev libbenchmark-dev zlib1g-dev libpng-dev nlohmann-json3-dev dataset-fashion-mnist ccache
-  python3 librsvg2-bin)
+  python3 librsvg2-bin libopenmpi-dev openmpi-bin)
 
 install_deps() {
   local missing=()

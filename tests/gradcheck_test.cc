@@ -282,6 +282,13 @@ TEST(GradCheck, Softplus) {
   CheckUnary([](ir::Builder& b, NodeId x) { return b.emit(ir::OpKind::kSoftplus, {x}); }, -3, 3);
 }
 
+// In a job of one process the reduction is the identity, and so is its
+// gradient rule's all_reduce; under mpirun tests/distributed checks the sum.
+TEST(GradCheck, AllReduceInOneProcess) {
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.all_reduce(x, "sum"); }, -1, 1);
+  CheckUnary([](ir::Builder& b, NodeId x) { return b.all_reduce(x, "mean"); }, -1, 1);
+}
+
 TEST(GradCheck, CastF32ToF32) {
   CheckUnary([](ir::Builder& b, NodeId x) { return b.cast(x, ir::DType::kF32); }, -1, 1);
 }
@@ -845,7 +852,8 @@ TEST(GradCheck, EveryOpIsCovered) {
                                               "reduce_sum",
                                               "reduce_max",
                                               "softmax_cross_entropy",
-                                              "softmax_cross_entropy_grad"};
+                                              "softmax_cross_entropy_grad",
+                                              "all_reduce"};
   const std::set<std::string_view> not_differentiable = {
       "input", "variable", "constant", "random_uniform", "greater",
       "equal", "argmax",   "one_hot",  "output",         "assign"};

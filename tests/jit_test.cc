@@ -178,6 +178,32 @@ TEST_P(JitOps, Elementwise) {
   }
 }
 
+// A job of one process: the runtime call leaves the copied value as it is.
+TEST_P(JitOps, AllReduceInOneProcess) {
+  for (const char* reduction : {"sum", "mean"}) {
+    for (const ir::Type& t : {kOdd, ir::Type{DType::kF32, {}}, ir::Type{DType::kF32, {1, 17}}}) {
+      Compare(OneOp({t}, [&](ir::Builder& b, auto x) { return b.all_reduce(x[0], reduction); }));
+    }
+  }
+}
+
+// The data-parallel step (one process, any shard weight): JIT and
+// interpreter agree over several steps, batch 1 and an odd batch.
+TEST_P(JitOps, DataParallelStepMatchesTheInterpreter) {
+  for (int64_t rows : {1, 7}) {
+    ir::Graph g;
+    ir::Builder b(&g);
+    NodeId x = b.input("x", {DType::kF32, {rows, 33}});
+    NodeId w = b.variable("dense/kernel", {33, 5}, true, "glorot_uniform");
+    NodeId bias = b.variable("dense/bias", {5}, true, "zeros");
+    NodeId y = b.tanh(b.add(b.matmul(x, w), b.broadcast(bias, {rows, 5}, {1})));
+    b.output("loss", b.mean_all(b.mul(y, y)));
+    ASSERT_TRUE(testing::run_passes(g, passes::training_pipeline(2)).ok());
+    EXPECT_EQ(g.nodes_of(ir::OpKind::kAllReduce).size(), 3u);  // two gradients, the loss
+    Compare(g, -1, 1, 3);
+  }
+}
+
 TEST_P(JitOps, CastsEveryPair) {
   for (DType from : {DType::kF32, DType::kI32, DType::kU8}) {
     for (DType to : {DType::kF32, DType::kI32, DType::kU8}) {

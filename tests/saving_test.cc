@@ -76,6 +76,53 @@ TEST(Saving, ModelRoundTripRestoresArchitectureAndPredictions) {
   EXPECT_THAT(b.str(), HasSubstr("Total params: 38 "));
 }
 
+// As Keras 3's model.save: the file keeps the compile settings and the
+// optimizer's state, so load_model + fit(initial_epoch) continues the run.
+TEST(Saving, ACompiledModelResumesWhereItStopped) {
+  testing::TempDir temp;
+  Tensor x = Inputs(96, 4);
+  Tensor y(DType::kI32, {96});
+  for (int i = 0; i < 96; ++i) y.data<int32_t>()[i] = i % 3;
+  // Built at construction (Flatten declares the input), as load_model builds:
+  // the same draws from the seed in the same order.
+  auto make = [] {
+    set_random_seed(5);
+    Sequential m({Flatten({4}), Dense(8, "relu"), Dense(3, "softmax")});
+    m.compile(optimizers::Adam{.learning_rate = 0.01, .beta_1 = 0.8},
+              "sparse_categorical_crossentropy", {"accuracy"});
+    return m;
+  };
+  Sequential straight = make();
+  straight.fit(x, y, {.epochs = 4, .batch_size = 16, .verbose = 0});
+  Sequential first = make();
+  History h = first.fit(x, y, {.epochs = 2, .batch_size = 16, .verbose = 0});
+  const std::string path = temp.path("epoch2.kiln");
+  first.save(path);
+  set_random_seed(5);
+  Sequential resumed = load_model(path);
+  EXPECT_FLOAT_EQ(static_cast<float>(resumed.learning_rate()), 0.01f);
+  Evaluation e = resumed.evaluate(x, y, {.verbose = 0});
+  EXPECT_FALSE(std::isnan(e.accuracy));  // compiled with its metrics
+  resumed.fit(x, y, {.epochs = 4, .batch_size = 16, .verbose = 0, .initial_epoch = 2});
+  std::vector<Tensor> want = straight.get_weights(), got = resumed.get_weights();
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_TRUE(SameBytes(want[i], got[i])) << "weight " << i;
+  // A file that claims more optimizer variables than it holds tensors.
+  auto file = read_safetensors(path);
+  ASSERT_TRUE(file.ok());
+  std::vector<std::pair<std::string, const Tensor*>> tensors;
+  for (const NamedTensor& t : file->tensors) tensors.emplace_back(t.name, &t.tensor);
+  file->metadata["kiln_optimizer_variables"] = "999";
+  ASSERT_TRUE(write_safetensors(temp.path("bad.kiln"), tensors, file->metadata).ok());
+  try {
+    load_model(temp.path("bad.kiln"));
+    ADD_FAILURE() << "loaded a file with a wrong optimizer variable count";
+  } catch (const Error& err) {
+    EXPECT_THAT(err.what(), HasSubstr("kiln_optimizer_variables is not a count of its tensors"));
+  }
+}
+
 TEST(Saving, LoadingAnotherModelNamesWhatDiffers) {
   testing::TempDir temp;
   Sequential model = Trained();

@@ -64,7 +64,7 @@ ir::Graph EveryOpGraph() {
   NodeId dxent = b.softmax_cross_entropy_grad(y, onehot, xent);
   NodeId picked = b.add(b.reduce_sum(b.mul(onehot, dxent), 1), xent);
   b.output("argmax", b.argmax(t, 0));
-  b.output("loss", b.reduce_sum(picked, 0));
+  b.output("loss", b.all_reduce(b.reduce_sum(picked, 0), "mean"));
   b.set_phase(ir::Phase::kUpdate);
   b.assign(bias, b.cast(b.reduce_sum(y, 0), ir::DType::kF32));
   EXPECT_TRUE(b.status().ok()) << b.status();
@@ -493,9 +493,10 @@ TEST(VerifierErrors, PassManagerRejectsInvalidInputAndNamesFailingPass) {
 
   auto unknown = passes::make_pass("fuse");
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.status().message(),
-            "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, optimizer, dce, "
-            "fuse-dense, fuse-elementwise, plan-memory)");
+  EXPECT_EQ(
+      unknown.status().message(),
+      "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, data-parallel, optimizer, dce, "
+      "fuse-dense, fuse-elementwise, plan-memory)");
 }
 
 }  // namespace

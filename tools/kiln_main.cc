@@ -41,6 +41,8 @@ ABSL_FLAG(int, batch, 0,
 ABSL_FLAG(std::string, optimizer, "",
           "optimizer the `optimizer` pass lowers: sgd, adam or rmsprop, with Keras defaults "
           "(default: the model's; adam for .kir files)");
+ABSL_FLAG(int, world_size, 1,
+          "the training step as one of N data-parallel processes (adds the data-parallel pass)");
 ABSL_FLAG(double, learning_rate, 0, "learning rate of that optimizer (default: its own)");
 ABSL_FLAG(std::vector<std::string>, passes, {},
           "comma-separated passes to run, in order (kiln opt); none prints the input unchanged");
@@ -123,16 +125,18 @@ struct Command {
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"ir",
-       "kiln ir MODEL [--emit=STAGE] [--batch=N] [--optimizer=NAME] [--dot | --dot-collapse]\n"
-       "          [--dot-dir=DIR] [pipeline flags]",
-       {"emit", "batch", "optimizer", "learning_rate", "dot", "dot_collapse", "dot_dir"}},
+       "kiln ir MODEL [--emit=STAGE] [--batch=N] [--optimizer=NAME] [--world-size=N]\n"
+       "          [--dot | --dot-collapse] [--dot-dir=DIR] [pipeline flags]",
+       {"emit", "batch", "optimizer", "learning_rate", "world_size", "dot", "dot_collapse",
+        "dot_dir"}},
       {"opt",
        "kiln opt FILE.kir|- [--passes=P1,P2,...] [--optimizer=NAME] [--dot | --dot-collapse] "
        "[pipeline flags]",
        {"passes", "optimizer", "learning_rate", "dot", "dot_collapse"}},
       {"stats",
-       "kiln stats MODEL [--emit=STAGE] [--batch=N] [--per-node] [pipeline flags]",
-       {"emit", "batch", "optimizer", "learning_rate", "per_node"}},
+       "kiln stats MODEL [--emit=STAGE] [--batch=N] [--world-size=N] [--per-node] "
+       "[pipeline flags]",
+       {"emit", "batch", "optimizer", "learning_rate", "world_size", "per_node"}},
       {"export",
        "kiln export MODEL.kiln -o DIR [--name=NAME] [--target=host|x86-64-v3] [--batch=N]",
        {"output", "name", "target", "batch"}},
@@ -470,9 +474,12 @@ std::optional<int> RunLadder(const CommandLine& cl, size_t stage, LadderRun* run
     return UsageError("expected one MODEL (a built-in model or a .kir file)");
   ModelInput input;
   if (auto r = ResolveModel(cl.args[0], &input)) return r;
+  const int world_size = absl::GetFlag(FLAGS_world_size);
+  if (world_size < 1) return UsageError("--world-size must be at least 1");
+  run->context.world_size = world_size;
   std::vector<std::string> will_run;
   for (size_t i = 0; i <= stage; ++i) {
-    for (std::string& p : stages()[i].pass_names()) will_run.push_back(std::move(p));
+    for (std::string& p : stages()[i].pass_names(world_size)) will_run.push_back(std::move(p));
   }
   if (auto r = CheckPassFlags(will_run, str_cat("up to --emit=", stages()[stage].name))) {
     return r;

@@ -8,7 +8,7 @@
 namespace kiln::tools {
 namespace {
 
-std::vector<std::string> NoPasses() { return {}; }
+std::vector<std::string> NoPasses(int) { return {}; }
 
 absl::Status Verify(StageContext& context) {
   if (!context.pipeline.verify_each) return absl::OkStatus();
@@ -22,14 +22,14 @@ absl::Status RunPasses(StageContext& context, const std::vector<std::string>& na
   return pm->run(context.graph);
 }
 
-std::vector<std::string> FusionPasses() { return {"fuse-dense", "fuse-elementwise"}; }
+std::vector<std::string> FusionPasses(int) { return {"fuse-dense", "fuse-elementwise"}; }
 
 absl::Status RunGradientPipeline(StageContext& context) {
-  return RunPasses(context, passes::gradient_pipeline());
+  return RunPasses(context, passes::gradient_pipeline(context.world_size));
 }
-absl::Status RunFusion(StageContext& context) { return RunPasses(context, FusionPasses()); }
-std::vector<std::string> PlanningPasses() { return {"plan-memory"}; }
-absl::Status RunPlanning(StageContext& context) { return RunPasses(context, PlanningPasses()); }
+absl::Status RunFusion(StageContext& context) { return RunPasses(context, FusionPasses(1)); }
+std::vector<std::string> PlanningPasses(int) { return {"plan-memory"}; }
+absl::Status RunPlanning(StageContext& context) { return RunPasses(context, PlanningPasses(1)); }
 
 absl::Status Emit(StageContext& context, JitArtifact what) {
   // The JIT compiles planned graphs only; an unplanned one (a .kir file

@@ -20,6 +20,9 @@ struct StageContext {
   std::string text;
   passes::OptimizerConfig optimizer;
   passes::PassManagerOptions pipeline;
+  /// Processes the training step is one of (--world-size): above 1, the
+  /// grad stage runs data-parallel.
+  int world_size = 1;
 };
 
 /// One rung of the ladder.
@@ -29,7 +32,7 @@ struct Stage {
   /// One line for --help and error messages.
   std::string_view description;
   /// The passes the stage runs, for checking --stop-after and --print-ir-*.
-  std::vector<std::string> (*pass_names)();
+  std::vector<std::string> (*pass_names)(int world_size);
   /// Lowers the previous stage's graph to this stage.
   absl::Status (*lower)(StageContext& context);
 };

@@ -13,7 +13,7 @@ command -v ccache >/dev/null && gen+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 installed="$(cd "$work/prefix/include" && find . -type f | sort | tr '\n' ' ')"
-expected="./kiln/callbacks.h ./kiln/compile_options.h ./kiln/datasets.h ./kiln/error.h ./kiln/kiln.h ./kiln/layers.h ./kiln/losses.h ./kiln/model.h ./kiln/optimizers.h ./kiln/plot.h ./kiln/tensor.h "
+expected="./kiln/callbacks.h ./kiln/compile_options.h ./kiln/datasets.h ./kiln/distributed.h ./kiln/error.h ./kiln/kiln.h ./kiln/layers.h ./kiln/losses.h ./kiln/model.h ./kiln/optimizers.h ./kiln/plot.h ./kiln/tensor.h "
 if [[ "$installed" != "$expected" ]]; then
   echo "installed headers: $installed"
   echo "expected:          $expected"

@@ -4,6 +4,7 @@
 #include "kiln/callbacks.h"
 #include "kiln/compile_options.h"
 #include "kiln/datasets.h"
+#include "kiln/distributed.h"
 #include "kiln/error.h"
 #include "kiln/layers.h"
 #include "kiln/losses.h"
