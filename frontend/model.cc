@@ -341,12 +341,14 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
     if (state_->accuracy) logs["accuracy"] = sums[1] / (end - first);
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_test_batch_end(batch, logs); });
-    bar.update(step + 1, logs);
+    // With several processes the last line waits for the job's totals.
+    if (w.size == 1 || end < last) bar.update(step + 1, logs);
   }
   distributed::all_reduce(sums, 2, distributed::Reduction::kSum);
   if (w.size > 1 && n > 0) {
     logs = {{"loss", sums[0] / n}};
     if (state_->accuracy) logs["accuracy"] = sums[1] / n;
+    bar.update((last - first + bs - 1) / bs, logs);
   }
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_test_end(logs); });
   double nan = std::nan("");
