@@ -12,6 +12,8 @@
 #                the rank named: a rank whose callback throws, a killed rank
 #   resume       a 2-process run resumed from a checkpoint with initial_epoch
 #                ends bit-identical to an uninterrupted one
+#   mnist_example  KILN_DISTRIBUTED is examples/distributed_mnist: on 2
+#                processes it reaches its accuracy with one progress display
 # Open MPI settings for containers: run as root (tests run as root in CI),
 # oversubscribe (2 cores), and no cross-memory-attach single copy, which
 # needs ptrace rights a container may lack.
@@ -114,6 +116,13 @@ case "$check" in
     run 2 resume "$work" 64
     cmp "$work/straight.bin" "$work/resumed.bin"
     echo "resumed at epoch 2 on 2 processes: bit-identical to the uninterrupted run"
+    ;;
+  mnist_example)
+    run 2 >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; exit 1; }
+    tr '\r' '\n' <"$work/out.txt" | grep -E 'processes|Epoch 5/5|Test accuracy'
+    # One display: rank 0 alone prints each epoch header and the result.
+    [ "$(grep -c 'Epoch 1/5' "$work/out.txt")" -eq 1 ]
+    [ "$(grep -c 'Test accuracy' "$work/out.txt")" -eq 1 ]
     ;;
   *)
     echo "unknown check $check" >&2
