@@ -4,8 +4,11 @@
 //
 // usage: kiln_distributed MODE OUT_DIR [BATCH]
 //   train     fit one epoch (Adam); rank 0 writes weights.bin, history.txt
-//   shards    fit with an uneven last batch, then evaluate and predict 100
-//             rows; rank 0 writes weights.bin, eval.txt, predictions.bin
+//   shards    fit with an uneven last batch and validation_split, then
+//             evaluate and predict 100 rows; rank 0 writes weights.bin,
+//             eval.txt, predictions.bin, history.txt
+//   stop      rank 1 alone sets stop_training after step 3; every rank must
+//             stop there (rank 0 writes steps.txt)
 //   resume    fit epochs 0-1 with checkpoints, then a new model loads the
 //             epoch-1 checkpoint and fits epochs 2-3; rank 0 writes the
 //             weights of both the resumed and an uninterrupted run
@@ -117,11 +120,18 @@ class AtStep3OnRank1 : public kiln::Callback {
   std::function<void()> act_;
 };
 
+// Counts the steps that ran on this process.
+struct StepCounter : kiln::Callback {
+  int count = 0;
+  void on_train_batch_end(int, const kiln::Logs&) override { ++count; }
+};
+
 int Run(const std::string& mode, const std::string& out, int batch) {
   const bool chief = kiln::distributed::rank() == 0;
   kiln::set_random_seed(7);
   Tensor x, y;
-  if (mode == "train" || mode == "mismatch" || mode == "throw" || mode == "kill") {
+  if (mode == "train" || mode == "mismatch" || mode == "throw" || mode == "kill" ||
+      mode == "stop") {
     MakeData(640, &x, &y);
     int units = mode == "mismatch" && kiln::distributed::rank() == 1 ? 40 : 32;
     kiln::Sequential model = MakeModel(units);
@@ -133,19 +143,28 @@ int Run(const std::string& mode, const std::string& out, int batch) {
     if (mode == "kill") {
       callbacks.push_back(std::make_shared<AtStep3OnRank1>([] { raise(SIGKILL); }));
     }
+    auto steps = std::make_shared<StepCounter>();
+    if (mode == "stop") {
+      auto* m = &model;
+      callbacks.push_back(std::make_shared<AtStep3OnRank1>([m] { m->stop_training = true; }));
+      callbacks.push_back(steps);
+    }
     kiln::History h =
         model.fit(x, y, {.epochs = 1, .batch_size = batch, .verbose = 0, .callbacks = callbacks});
     if (chief) {
       WriteWeights(out + "/weights.bin", model);
       WriteHistory(out + "/history.txt", h);
+      if (mode == "stop") std::ofstream(out + "/steps.txt") << steps->count << "\n";
     }
     return SameOnAllRanks(HashRun(model, h)) ? 0 : 1;
   }
   if (mode == "shards") {
     MakeData(100, &x, &y);
     kiln::Sequential model = MakeModel(32);
-    // 100 rows at batch 48: two full batches and a last one of 4 rows.
-    kiln::History h = model.fit(x, y, {.epochs = 2, .batch_size = batch, .verbose = 0});
+    // 75 training rows at batch 48: one full batch and a last one of 27 rows
+    // (9 per process on 3); the other 25 validate.
+    kiln::History h =
+        model.fit(x, y, {.epochs = 2, .batch_size = batch, .verbose = 0, .validation_split = 0.25});
     kiln::Evaluation e = model.evaluate(x, y, {.batch_size = 16, .verbose = 0});
     Tensor p = model.predict(x, {.batch_size = 16, .verbose = 0});
     if (chief) {
@@ -153,6 +172,7 @@ int Run(const std::string& mode, const std::string& out, int batch) {
       std::ofstream(out + "/eval.txt")
           << std::setprecision(17) << e.loss << " " << e.accuracy << "\n";
       WriteBytes(out + "/predictions.bin", p.raw(), p.nbytes());
+      WriteHistory(out + "/history.txt", h);
     }
     uint64_t hash = HashRun(model, h);
     hash = Fnv(&e, sizeof e, hash);
