@@ -1,12 +1,14 @@
 #include "runtime/parallel.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "runtime/distributed.h"
 #include "support/env.h"
@@ -14,93 +16,134 @@
 namespace kiln {
 namespace {
 
-// One helper thread that takes the second half of each range. It spins briefly
-// after each task (steps issue matmuls microseconds apart) and then sleeps, so
-// an idle process does not burn a core.
+// Chunks per thread: enough that a thread the OS deschedules holds up at most
+// a small piece of a kernel, few enough that claiming stays negligible.
+constexpr int kChunksPerThread = 4;
+// How long a waiting thread polls before it yields its core: steps issue
+// kernels microseconds apart, but a descheduled thread is gone for a slice.
+constexpr auto kSpin = std::chrono::microseconds(50);
+// How long an idle helper polls for the next kernel before it sleeps.
+constexpr auto kIdleSpin = std::chrono::microseconds(200);
+
+// One kernel split into chunks. Threads claim chunks, so none is ever waited
+// for before it starts: the caller runs whatever nobody has taken. A helper
+// that wakes late finds every chunk of an old job claimed and does nothing,
+// which is why each job is its own object.
+struct Job {
+  Job(ParallelTask t, void* c, int64_t size, int chunks, int workers)
+      : task(t), context(c), n(size), parts(chunks), threads(workers), claimed(chunks) {
+    for (auto& f : claimed) f.store(false, std::memory_order_relaxed);
+  }
+
+  // Chunk p covers [begin(p), begin(p + 1)): fixed boundaries, and every index
+  // is computed by exactly one chunk whoever runs it.
+  int64_t begin(int p) const { return n * p / parts; }
+
+  // Runs the chunks `thread` can claim: first its own share, then the others'
+  // leftovers, starting after its share so threads rarely collide.
+  void Work(int thread) {
+    const int first = parts * thread / threads;
+    for (int k = 0; k < parts; ++k) {
+      const int p = (first + k) % parts;
+      if (claimed[p].load(std::memory_order_relaxed) ||
+          claimed[p].exchange(true, std::memory_order_acq_rel)) {
+        continue;
+      }
+      task(context, begin(p), begin(p + 1));
+      remaining.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void WaitAll() const {
+    auto spin_until = std::chrono::steady_clock::now() + kSpin;
+    while (remaining.load(std::memory_order_acquire) > 0) {
+      if (std::chrono::steady_clock::now() > spin_until) std::this_thread::yield();
+    }
+  }
+
+  const ParallelTask task;
+  void* const context;
+  const int64_t n;
+  const int parts;
+  const int threads;
+  std::vector<std::atomic<bool>> claimed;
+  std::atomic<int> remaining{parts};
+};
+
+// The caller plus threads - 1 helpers that spin briefly after each kernel and
+// then sleep, so an idle process does not burn cores.
 class Pool {
  public:
   Pool() : threads_(ChooseThreads()) {
-    if (threads_ > 1) worker_ = std::thread([this] { Work(); });
+    for (int t = 1; t < threads_; ++t) helpers_.emplace_back([this, t] { Help(t); });
   }
   ~Pool() {
-    if (!worker_.joinable()) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
       generation_.fetch_add(1, std::memory_order_release);
     }
-    cv_.notify_one();
-    worker_.join();
+    cv_.notify_all();
+    for (std::thread& h : helpers_) h.join();
   }
 
   int threads() const { return threads_; }
 
   void Run(ParallelTask task, void* context, int64_t n) {
     if (threads_ == 1 || n < 2) return task(context, 0, n);
-    // Steps running on several threads at once take turns with the helper.
+    // Steps running on several threads at once take turns with the pool.
     std::lock_guard<std::mutex> caller(run_mu_);
-    // Fixed halves, not chunks taken on demand: each core then updates the
-    // same half of a weight and its optimizer slots every step, which stays
-    // in its own L2 (on-demand chunks measured no faster, often slower).
-    int64_t half = n / 2;
+    const int parts = static_cast<int>(std::min<int64_t>(n, int64_t{threads_} * kChunksPerThread));
+    auto job = std::make_shared<Job>(task, context, n, parts, threads_);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      task_ = task;
-      context_ = context;
-      begin_ = half;
-      end_ = n;
-      done_.store(false, std::memory_order_relaxed);
+      job_ = job;
       generation_.fetch_add(1, std::memory_order_release);
     }
-    cv_.notify_one();
-    task(context, 0, half);
-    while (!done_.load(std::memory_order_acquire)) {
-      // The other half is about as long as ours: it ends within microseconds.
-    }
+    cv_.notify_all();
+    job->Work(0);
+    job->WaitAll();
   }
 
  private:
+  // KILN_NUM_THREADS as asked (more threads than cores too: the tests check
+  // results do not change), else this process's share of the cores.
   static int ChooseThreads() {
-    absl::StatusOr<int> n = env_int("KILN_NUM_THREADS", 0, 1, 1 << 16);
+    absl::StatusOr<int> n = env_int("KILN_NUM_THREADS", 0, 1, 256);
     if (!n.ok()) std::cerr << "kiln: " << n.status().message() << "; using the default\n";
-    if (n.ok() && *n >= 1) return *n >= 2 ? 2 : 1;
-    // Processes of a distributed job on this machine share its cores.
-    const int cores = static_cast<int>(std::thread::hardware_concurrency());
-    return cores / distributed::local_size() >= 2 ? 2 : 1;
+    if (n.ok() && *n >= 1) return *n;
+    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    return std::max(1, cores / distributed::local_size());
   }
 
-  void Work() {
+  void Help(int thread) {
     uint64_t seen = 0;
     while (true) {
       uint64_t gen = generation_.load(std::memory_order_acquire);
-      auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+      auto spin_until = std::chrono::steady_clock::now() + kIdleSpin;
       while (gen == seen && std::chrono::steady_clock::now() < spin_until) {
         gen = generation_.load(std::memory_order_acquire);
       }
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-      seen = generation_.load(std::memory_order_acquire);
-      if (stop_) return;
-      ParallelTask task = task_;
-      void* context = context_;
-      int64_t begin = begin_, end = end_;
-      lock.unlock();
-      task(context, begin, end);
-      done_.store(true, std::memory_order_release);
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        seen = generation_.load(std::memory_order_acquire);
+        if (stop_) return;
+        job = job_;
+      }
+      job->Work(thread);
     }
   }
 
   const int threads_;
-  std::thread worker_;
+  std::vector<std::thread> helpers_;
   std::mutex run_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<bool> done_{true};
   bool stop_ = false;
-  ParallelTask task_ = nullptr;
-  void* context_ = nullptr;
-  int64_t begin_ = 0, end_ = 0;
+  std::shared_ptr<Job> job_;
 };
 
 Pool& GlobalPool() {

@@ -8,11 +8,13 @@ namespace kiln {
 /// A task over the index range [begin, end).
 using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
 
-/// Runs task over [0, n) split into fixed contiguous parts, one per thread of a
-/// persistent pool (the caller is one of them). Each index is handled by
-/// exactly one part, so results do not depend on the number of threads or on
-/// timing. Threads: KILN_NUM_THREADS, else the cores this process may use (its
-/// share when mpirun starts several on the machine; at most 2 today).
+/// Runs task over [0, n) split into fixed contiguous chunks (a few per thread)
+/// that the threads of a persistent pool claim, each first from its own share;
+/// the caller runs every chunk nobody has started, so a descheduled thread
+/// delays at most the chunk it holds. Each index is computed by exactly one
+/// chunk, so results do not depend on the number of threads or on timing.
+/// Threads: KILN_NUM_THREADS, else this process's share of the machine's
+/// cores (all of them, or their share when mpirun starts several here).
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 
 /// The number of threads kiln_parallel_for uses.
