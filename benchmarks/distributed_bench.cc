@@ -6,7 +6,6 @@
 #include <benchmark/benchmark.h>
 
 #include "kiln/advanced.h"
-#include "runtime/parallel.h"
 
 namespace kiln {
 namespace {

@@ -16,5 +16,6 @@
 #include "kiln/kiln.h"
 #include "passes/pipeline.h"
 #include "runtime/executor.h"
+#include "runtime/parallel.h"
 #include "support/format.h"
 #include "support/status.h"
