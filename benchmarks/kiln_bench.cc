@@ -5,6 +5,8 @@
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
 #include <kiln/kiln.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -13,6 +15,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <optional>
 
 #include "kiln/advanced.h"
 
@@ -136,12 +139,48 @@ void RunGraph(benchmark::State& state, ir::Graph graph, bool jit) {
       benchmark::Counter(Flops(graph), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_TrainStep(benchmark::State& state, const SeedModel& seed, bool jit) {
+// Another process spinning on one core while it lives: users' machines are
+// never idle. The child only spins, so forking a threaded process is safe.
+class BusyCore {
+ public:
+  BusyCore() : pid_(fork()) {
+    if (pid_ == 0) {
+      for (volatile uint64_t i = 0;; i = i + 1) {
+      }
+    }
+  }
+  ~BusyCore() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+
+ private:
+  pid_t pid_;
+};
+
+// How a training-step benchmark shares the machine.
+struct Setting {
+  const char* suffix;
+  bool one_thread;  // the pool limited to the caller
+  bool contended;   // another process busy on one core
+};
+constexpr Setting kSettings[] = {{"", false, false},
+                                 {"/1thread", true, false},
+                                 {"/contended", false, true},
+                                 {"/contended/1thread", true, true}};
+
+void BM_TrainStep(benchmark::State& state, const SeedModel& seed, bool jit,
+                  const Setting& setting = kSettings[0]) {
+  std::optional<BusyCore> busy;
+  if (setting.contended) busy.emplace();
+  set_parallel_thread_limit(setting.one_thread ? 1 : 0);
   set_random_seed(1);
   Sequential model = seed.make();
   seed.compile(model, {});
   auto graph = ir::parse(model.ir(seed.batch, /*training_step=*/true));
   RunGraph(state, *graph, jit);
+  set_parallel_thread_limit(0);
   state.counters["examples/s"] =
       benchmark::Counter(seed.batch, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -336,6 +375,14 @@ void Register() {
       benchmark::RegisterBenchmark(
           str_cat("TrainStep/", s.name, jit ? "/jit" : "/interpreter").c_str(),
           [&s, jit](benchmark::State& st) { BM_TrainStep(st, s, jit); })
+          ->Unit(benchmark::kMicrosecond);
+    }
+    // The JIT on one thread and under load, side by side with the quiet row.
+    for (const Setting& setting : kSettings) {
+      if (*setting.suffix == 0) continue;
+      benchmark::RegisterBenchmark(
+          str_cat("TrainStep/", s.name, "/jit", setting.suffix).c_str(),
+          [&s, &setting](benchmark::State& st) { BM_TrainStep(st, s, true, setting); })
           ->Unit(benchmark::kMicrosecond);
     }
   }

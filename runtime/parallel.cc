@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/distributed.h"
@@ -24,6 +25,51 @@ constexpr int kChunksPerThread = 4;
 constexpr auto kSpin = std::chrono::microseconds(50);
 // How long an idle helper polls for the next kernel before it sleeps.
 constexpr auto kIdleSpin = std::chrono::microseconds(200);
+
+// Whether a kernel runs faster on the pool or on the caller alone depends on
+// the machine of the moment: a busy core, or cores far apart, make the split
+// lose. Each kernel (its task function) keeps a moving average of the way it
+// runs and a measurement of the other way, probed now and then to notice a
+// change; the slower the other way keeps proving, the more rarely it is
+// probed. A probe runs two calls the other way and keeps the second: the
+// first pays for waking helpers that slept while the kernel ran alone.
+class Chooser {
+ public:
+  // Whether this call of the kernel should use the pool.
+  bool parallel() {
+    if (probe_left_ > 0) return probe_way_;
+    if (++calls_ < next_probe_) return faster();
+    probe_way_ = par_ns_ == kUnknown || !faster();
+    probe_left_ = 2;
+    return probe_way_;
+  }
+
+  void record(bool parallel, double ns) {
+    if (probe_left_ > 0) {
+      if (--probe_left_ == 1) return;  // the warm-up call
+      const bool was_faster = faster();
+      (parallel ? par_ns_ : ser_ns_) = ns;
+      if (par_ns_ == kUnknown || ser_ns_ == kUnknown) {
+        next_probe_ = calls_;  // measure the other way at once
+        return;
+      }
+      interval_ = faster() != was_faster ? kFirstInterval : std::min(interval_ * 2, kMaxInterval);
+      next_probe_ = calls_ + interval_;
+      return;
+    }
+    double& average = parallel ? par_ns_ : ser_ns_;
+    average += (ns - average) / 8;
+  }
+
+ private:
+  static constexpr double kUnknown = 1e300;
+  static constexpr uint64_t kFirstInterval = 16, kMaxInterval = 1024;
+  bool faster() const { return par_ns_ <= ser_ns_; }
+  double par_ns_ = kUnknown, ser_ns_ = kUnknown;
+  uint64_t calls_ = 0, next_probe_ = 0, interval_ = kFirstInterval;
+  int probe_left_ = 0;
+  bool probe_way_ = true;
+};
 
 // One kernel split into chunks. Threads claim chunks, so none is ever waited
 // for before it starts: the caller runs whatever nobody has taken. A helper
@@ -90,11 +136,31 @@ class Pool {
   int threads() const { return threads_; }
 
   void Run(ParallelTask task, void* context, int64_t n) {
-    if (threads_ == 1 || n < 2) return task(context, 0, n);
+    const int threads = std::min(threads_, limit_.load(std::memory_order_relaxed));
+    if (threads == 1 || n < 2) return task(context, 0, n);
     // Steps running on several threads at once take turns with the pool.
     std::lock_guard<std::mutex> caller(run_mu_);
-    const int parts = static_cast<int>(std::min<int64_t>(n, int64_t{threads_} * kChunksPerThread));
-    auto job = std::make_shared<Job>(task, context, n, parts, threads_);
+    Chooser& chooser = adaptive_ ? choosers_[task] : always_parallel_;
+    const bool parallel = !adaptive_ || chooser.parallel();
+    auto start = std::chrono::steady_clock::now();
+    if (parallel) {
+      RunOnPool(task, context, n, threads);
+    } else {
+      task(context, 0, n);
+    }
+    if (adaptive_) {
+      chooser.record(parallel, std::chrono::duration<double, std::nano>(
+                                   std::chrono::steady_clock::now() - start)
+                                   .count());
+    }
+  }
+
+  void set_limit(int threads) { limit_.store(threads < 1 ? threads_ : threads); }
+
+ private:
+  void RunOnPool(ParallelTask task, void* context, int64_t n, int threads) {
+    const int parts = static_cast<int>(std::min<int64_t>(n, int64_t{threads} * kChunksPerThread));
+    auto job = std::make_shared<Job>(task, context, n, parts, threads);
     {
       std::lock_guard<std::mutex> lock(mu_);
       job_ = job;
@@ -105,7 +171,6 @@ class Pool {
     job->WaitAll();
   }
 
- private:
   // KILN_NUM_THREADS as asked (more threads than cores too: the tests check
   // results do not change), else this process's share of the cores.
   static int ChooseThreads() {
@@ -132,7 +197,7 @@ class Pool {
         if (stop_) return;
         job = job_;
       }
-      job->Work(thread);
+      if (thread < job->threads) job->Work(thread);
     }
   }
 
@@ -144,6 +209,12 @@ class Pool {
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
   std::shared_ptr<Job> job_;
+  std::atomic<int> limit_{1 << 16};
+  // KILN_ADAPTIVE_THREADS=0 turns the choice off (always split), for
+  // measuring what it buys.
+  const bool adaptive_ = env_value("KILN_ADAPTIVE_THREADS").value_or("1") != "0";
+  std::unordered_map<ParallelTask, Chooser> choosers_;
+  Chooser always_parallel_;
 };
 
 Pool& GlobalPool() {
@@ -158,5 +229,7 @@ extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n) {
 }
 
 int parallel_threads() { return GlobalPool().threads(); }
+
+void set_parallel_thread_limit(int threads) { GlobalPool().set_limit(threads); }
 
 }  // namespace kiln

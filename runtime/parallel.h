@@ -15,9 +15,16 @@ using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
 /// chunk, so results do not depend on the number of threads or on timing.
 /// Threads: KILN_NUM_THREADS, else this process's share of the machine's
 /// cores (all of them, or their share when mpirun starts several here).
+/// Each kernel (task) runs on the pool or on the caller alone, whichever its
+/// recent runs measured faster, so a busy core never makes it slower than one
+/// thread for long (KILN_ADAPTIVE_THREADS=0: always on the pool).
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 
-/// The number of threads kiln_parallel_for uses.
+/// The number of threads of the pool kiln_parallel_for uses.
 int parallel_threads();
+
+/// Uses at most `threads` of the pool from now on (below 1: all of them);
+/// for benchmarks that compare thread counts in one process.
+void set_parallel_thread_limit(int threads);
 
 }  // namespace kiln
