@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "kiln/advanced.h"
 
@@ -94,6 +96,55 @@ double Flops(const ir::Graph& graph) {
   return flops;
 }
 
+// FLOPs of the matmuls alone, what the FMA peak bounds.
+double MatMulFlops(const ir::Graph& graph) {
+  double flops = 0;
+  for (ir::NodeId id : graph.nodes_of(ir::OpKind::kMatMul)) {
+    const ir::Node& n = graph.nodes[id];
+    flops += 2.0 * graph.nodes[n.inputs[0]].type.shape[0] * graph.nodes[n.inputs[0]].type.shape[1] *
+             n.type.shape[1];
+  }
+  return flops;
+}
+
+// Ten independent FMA chains of `kWidth` floats: enough in flight to cover
+// the FMA latency on both pipes, so the loop runs at the core's FMA peak.
+template <int kWidth>
+[[gnu::always_inline]] inline float FmaLoop(int64_t rounds) {
+  using V = float __attribute__((vector_size(kWidth * 4)));
+  V acc[10], x, y;
+  for (int i = 0; i < kWidth; ++i) x[i] = 1.0f + 1e-7f * i, y[i] = 0.999999f;
+  for (V& a : acc) a = x;
+  for (int64_t r = 0; r < rounds; ++r) {
+    for (V& a : acc) a = a * y + x;
+  }
+  float sum = 0;
+  for (V& a : acc)
+    for (int i = 0; i < kWidth; ++i) sum += a[i];
+  return sum;
+}
+[[gnu::target("avx2,fma")]] float FmaLoopAvx2(int64_t rounds) { return FmaLoop<8>(rounds); }
+[[gnu::target("avx512f")]] float FmaLoopAvx512(int64_t rounds) { return FmaLoop<16>(rounds); }
+
+// The FLOP/s one core reaches on FMAs of the widest vectors the host has,
+// measured once (best of five 10 ms runs): the floor the kernels are held to.
+double CorePeak() {
+  static const double peak = [] {
+    const bool wide = __builtin_cpu_supports("avx512f");
+    const int64_t rounds = 200000;
+    double best = 0;
+    for (int run = 0; run < 5; ++run) {
+      auto start = std::chrono::steady_clock::now();
+      float sink = wide ? FmaLoopAvx512(rounds) : FmaLoopAvx2(rounds);
+      benchmark::DoNotOptimize(sink);
+      double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      best = std::max(best, 2.0 * 10 * (wide ? 16 : 8) * rounds / sec);
+    }
+    return best;
+  }();
+  return peak;
+}
+
 std::unique_ptr<Engine> MakeEngine(bool jit) { return jit ? *make_jit() : make_interpreter(); }
 
 // Random tensors for every input and variable of a graph.
@@ -122,7 +173,9 @@ void Bind(const ir::Graph& g, Bound* out) {
   }
 }
 
-void RunGraph(benchmark::State& state, ir::Graph graph, bool jit) {
+// `cores`: how many cores the step may use (0: the pool's threads, at most
+// the machine's cores).
+void RunGraph(benchmark::State& state, ir::Graph graph, bool jit, int cores = 0) {
   if (!graph.planned()) passes::plan_memory(graph);
   auto engine = MakeEngine(jit);
   auto exec = engine->compile(graph);
@@ -131,12 +184,21 @@ void RunGraph(benchmark::State& state, ir::Graph graph, bool jit) {
   Bind(graph, &b);
   Outputs out;
   uint64_t seed = 0;
+  auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     auto s = (*exec)->run(b.feeds, b.vars, ++seed, &out);
     if (!s.ok()) return state.SkipWithError(std::string(s.message()).c_str());
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   state.counters["FLOP/s"] =
       benchmark::Counter(Flops(graph), benchmark::Counter::kIsIterationInvariantRate);
+  // The matmuls' share of the FMA peak of the cores the step may use.
+  if (cores == 0) {
+    cores = jit ? std::min<int>(parallel_threads(), std::thread::hardware_concurrency()) : 1;
+  }
+  state.counters["peak%"] = MatMulFlops(graph) * static_cast<double>(state.iterations()) * 100 /
+                            (seconds * CorePeak() * cores);
 }
 
 // Another process spinning on one core while it lives: users' machines are
@@ -179,7 +241,7 @@ void BM_TrainStep(benchmark::State& state, const SeedModel& seed, bool jit,
   Sequential model = seed.make();
   seed.compile(model, {});
   auto graph = ir::parse(model.ir(seed.batch, /*training_step=*/true));
-  RunGraph(state, *graph, jit);
+  RunGraph(state, *graph, jit, jit && !setting.one_thread ? 0 : 1);
   set_parallel_thread_limit(0);
   state.counters["examples/s"] =
       benchmark::Counter(seed.batch, benchmark::Counter::kIsIterationInvariantRate);
