@@ -71,6 +71,32 @@ class Chooser {
   bool probe_way_ = true;
 };
 
+// A polling loop's pause: the CPU's spin hint, a look at the clock only every
+// 64 rounds (reading it is most of a round's cost otherwise), and once `spin`
+// has passed, the core handed to another thread each round.
+class SpinThenYield {
+ public:
+  explicit SpinThenYield(std::chrono::microseconds spin)
+      : until_(std::chrono::steady_clock::now() + spin) {}
+  // Returns false once the spin time is over.
+  bool pause() {
+    if (yielding_) {
+      std::this_thread::yield();
+      return false;
+    }
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+    if (++rounds_ % 64 == 0 && std::chrono::steady_clock::now() > until_) yielding_ = true;
+    return !yielding_;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point until_;
+  uint32_t rounds_ = 0;
+  bool yielding_ = false;
+};
+
 // One kernel split into chunks. Threads claim chunks, so none is ever waited
 // for before it starts: the caller runs whatever nobody has taken. A helper
 // that wakes late finds every chunk of an old job claimed and does nothing,
@@ -101,10 +127,8 @@ struct Job {
   }
 
   void WaitAll() const {
-    auto spin_until = std::chrono::steady_clock::now() + kSpin;
-    while (remaining.load(std::memory_order_acquire) > 0) {
-      if (std::chrono::steady_clock::now() > spin_until) std::this_thread::yield();
-    }
+    SpinThenYield wait(kSpin);
+    while (remaining.load(std::memory_order_acquire) > 0) wait.pause();
   }
 
   const ParallelTask task;
@@ -184,10 +208,9 @@ class Pool {
   void Help(int thread) {
     uint64_t seen = 0;
     while (true) {
-      uint64_t gen = generation_.load(std::memory_order_acquire);
-      auto spin_until = std::chrono::steady_clock::now() + kIdleSpin;
-      while (gen == seen && std::chrono::steady_clock::now() < spin_until) {
-        gen = generation_.load(std::memory_order_acquire);
+      // Poll for the next kernel a while, then sleep until notified.
+      SpinThenYield idle(kIdleSpin);
+      while (generation_.load(std::memory_order_acquire) == seen && idle.pause()) {
       }
       std::shared_ptr<Job> job;
       {
