@@ -345,6 +345,25 @@ void EmitSoftmaxCrossEntropyGrad(E& e) {
   });
 }
 
+void EmitConcat(E& e) {
+  int64_t at = 0;
+  for (size_t k = 0; k < e.node().inputs.size(); ++k) {
+    const int64_t n = e.in_type(k).shape[0];
+    e.For(n, [&](Value* i) {
+      e.Store(DType::kF32, e.Load(DType::kF32, e.in(k), i), e.out(), e.b().CreateAdd(i, e.c64(at)));
+    });
+    at += n;
+  }
+}
+
+void EmitSlice(E& e) {
+  const int64_t begin = ir::attr_int(e.node().attrs, "begin");
+  e.For(ir::num_elements(e.node().type.shape), [&](Value* i) {
+    e.Store(DType::kF32, e.Load(DType::kF32, e.in(0), e.b().CreateAdd(i, e.c64(begin))), e.out(),
+            i);
+  });
+}
+
 // Copies the operand into the result unless they share storage, then calls
 // the runtime (runtime/distributed.h), which reduces it in place over the
 // processes of the job: communication is MPI's, not generated code.

@@ -61,6 +61,11 @@ NodeId Builder::reshape(NodeId x, Shape shape) {
   return emit(OpKind::kReshape, {x}, {}, Type{type_of(x).dtype, std::move(shape)});
 }
 
+NodeId Builder::slice(NodeId x, int64_t begin, int64_t size) {
+  if (x < 0) return -1;
+  return emit(OpKind::kSlice, {x}, {{"begin", begin}}, Type{type_of(x).dtype, {size}});
+}
+
 NodeId Builder::broadcast(NodeId x, Shape shape, std::vector<int64_t> dims) {
   if (x < 0) return -1;
   return emit(OpKind::kBroadcast, {x}, {{"dims", std::move(dims)}},

@@ -55,6 +55,10 @@ class Builder {
   NodeId broadcast(NodeId x, Shape shape, std::vector<int64_t> dims);
   /// Broadcasts `x` into `shape` aligning trailing axes (numpy style, no size-1 stretching).
   NodeId broadcast_to(NodeId x, Shape shape);
+  /// Rank-1 `parts` end to end.
+  NodeId concat(std::vector<NodeId> parts) { return emit(OpKind::kConcat, std::move(parts)); }
+  /// `size` elements of rank-1 `x` from `begin`.
+  NodeId slice(NodeId x, int64_t begin, int64_t size);
   NodeId transpose(NodeId x) { return emit(OpKind::kTranspose, {x}); }
   NodeId matmul(NodeId a, NodeId b) { return emit(OpKind::kMatMul, {a, b}); }
   NodeId reduce_sum(NodeId x, int64_t axis);

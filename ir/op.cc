@@ -55,6 +55,33 @@ absl::StatusOr<Type> AllReduceShape(const Operands& in, const Attrs& attrs, cons
   return UnaryShape(in, attrs, declared);
 }
 
+absl::Status RequireVector(const Type& t, std::string_view what) {
+  if (t.dtype == DType::kF32 && t.shape.size() == 1) return absl::OkStatus();
+  return Invalid(str_cat(what, " must be a f32 vector, got ", type_string(t)));
+}
+
+absl::StatusOr<Type> ConcatShape(const Operands& in, const Attrs&, const Type&) {
+  int64_t total = 0;
+  for (const Type& t : in) {
+    if (auto s = RequireVector(t, "every operand"); !s.ok()) return s;
+    // Each length is a valid tensor's; their sum is checked like any shape.
+    total += t.shape[0];
+    if (auto size = checked_byte_size(DType::kF32, {total}); !size.ok()) return size.status();
+  }
+  return Type{DType::kF32, {total}};
+}
+
+absl::StatusOr<Type> SliceShape(const Operands& in, const Attrs& attrs, const Type& declared) {
+  if (auto s = RequireVector(in[0], "operand"); !s.ok()) return s;
+  if (auto s = RequireVector(declared, "result"); !s.ok()) return s;
+  const int64_t begin = attr_int(attrs, "begin"), size = declared.shape[0];
+  if (begin < 0 || size > in[0].shape[0] || begin > in[0].shape[0] - size) {
+    return Invalid(
+        str_cat("slice [", begin, ", ", begin, " + ", size, ") is outside ", type_string(in[0])));
+  }
+  return declared;
+}
+
 absl::Status SameTypes(const Operands& in) {
   if (in[0] == in[1]) return absl::OkStatus();
   return Invalid(str_cat("operand types differ: ", type_string(in[0]), " vs ", type_string(in[1]),
@@ -271,6 +298,16 @@ std::string_view attr_kind_name(AttrKind kind) {
       return "int list";
   }
   return "?";
+}
+
+bool accepts_operands(const OpInfo& info, size_t operands) {
+  return info.arity == kVariadic ? operands >= 1 : operands == static_cast<size_t>(info.arity);
+}
+
+std::string operand_count_error(const OpInfo& info, size_t operands) {
+  if (info.arity == kVariadic) return str_cat("expects at least 1 operand, got ", operands);
+  return str_cat("expects ", info.arity, info.arity == 1 ? " operand" : " operands", ", got ",
+                 operands);
 }
 
 }  // namespace kiln::ir

@@ -68,6 +68,9 @@ enum class CostClass {
   kSoftmaxRows,  // about seven operations per logit
 };
 
+/// The arity of an op that takes one or more operands (concat).
+inline constexpr int kVariadic = -1;
+
 /// Static description of an op.
 struct OpInfo {
   std::string_view name;
@@ -77,6 +80,11 @@ struct OpInfo {
   uint32_t traits;
   CostClass cost;
 };
+
+/// Whether `info`'s op takes `operands` operands.
+bool accepts_operands(const OpInfo& info, size_t operands);
+/// "expects 2 operands, got 3": the error for an operand count it does not take.
+std::string operand_count_error(const OpInfo& info, size_t operands);
 
 /// The description of `op`.
 const OpInfo& op_info(OpKind op);

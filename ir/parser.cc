@@ -135,11 +135,8 @@ class Parser {
     if (!Expect(":")) return false;
     // Checked once the operand list has ended, so that a missing comma is
     // reported as such rather than as a missing operand.
-    if (static_cast<int>(n.inputs.size()) != info.arity) {
-      return FailAt(op_pos,
-                    str_cat(op, " expects ", info.arity, info.arity == 1 ? " operand" : " operands",
-                            ", got ", n.inputs.size()))
-          .ok();
+    if (!accepts_operands(info, n.inputs.size())) {
+      return FailAt(op_pos, str_cat(op, " ", operand_count_error(info, n.inputs.size()))).ok();
     }
     SkipSpace();
     size_t type_pos = pos_;

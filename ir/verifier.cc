@@ -31,10 +31,8 @@ absl::Status CheckAttrs(const Node& n) {
 absl::Status CheckStructure(const Graph& g, NodeId id) {
   const Node& n = g.nodes[id];
   const OpInfo& info = op_info(n.op);
-  if (static_cast<int>(n.inputs.size()) != info.arity) {
-    return absl::InvalidArgumentError(str_cat("expects ", info.arity,
-                                              info.arity == 1 ? " operand" : " operands", ", got ",
-                                              n.inputs.size()));
+  if (!accepts_operands(info, n.inputs.size())) {
+    return absl::InvalidArgumentError(operand_count_error(info, n.inputs.size()));
   }
   for (NodeId in : n.inputs) {
     if (in < 0 || in >= id) {

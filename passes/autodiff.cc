@@ -101,6 +101,27 @@ Grads GradBroadcast(GradContext& c) {
 Grads GradAllReduce(GradContext& c) {
   return {c.b.all_reduce(c.grad, ir::attr_string(c.node().attrs, "reduction"))};
 }
+// Each operand's gradient is its piece of the upstream gradient.
+Grads GradConcat(GradContext& c) {
+  Grads grads;
+  int64_t at = 0;
+  for (size_t i = 0; i < c.node().inputs.size(); ++i) {
+    const int64_t n = c.in_shape(i)[0];
+    grads.push_back(c.wants(i) ? c.b.slice(c.grad, at, n) : -1);
+    at += n;
+  }
+  return grads;
+}
+// The upstream gradient where the piece was, zeros elsewhere.
+Grads GradSlice(GradContext& c) {
+  const int64_t begin = ir::attr_int(c.node().attrs, "begin");
+  const int64_t size = c.b.shape_of(c.id)[0], after = c.in_shape(0)[0] - begin - size;
+  std::vector<NodeId> parts;
+  if (begin > 0) parts.push_back(c.b.constant(0.0, {begin}));
+  parts.push_back(c.grad);
+  if (after > 0) parts.push_back(c.b.constant(0.0, {after}));
+  return {parts.size() == 1 ? c.grad : c.b.concat(parts)};
+}
 Grads GradTranspose(GradContext& c) { return {c.b.transpose(c.grad)}; }
 Grads GradMatMul(GradContext& c) {
   NodeId a = c.in(0), b = c.in(1);

@@ -1,7 +1,9 @@
 // Data parallelism as a graph rewrite: every process of the job runs the same
 // step on its own rows, and all_reduce nodes make the gradients and metrics
 // those of the whole global batch before the optimizer sees them.
+#include <algorithm>
 #include <map>
+#include <utility>
 
 #include "ir/builder.h"
 #include "ir/strings.h"
@@ -31,39 +33,108 @@ class DataParallelPass : public Pass {
       if (gradient || node.type.shape.empty()) reduced.push_back(out);
     }
     if (reduced.empty()) return false;
+    // In the order the values are computed.
+    std::sort(reduced.begin(), reduced.end(), [&](NodeId a, NodeId b) {
+      return graph.nodes[a].inputs[0] < graph.nodes[b].inputs[0];
+    });
     const auto old_size = static_cast<NodeId>(graph.nodes.size());
     ir::Builder b(&graph);
     // A batch mean here is over this process's rows; weighting it by their
     // share of the global batch and summing over processes gives the mean over
     // the global batch, also when the last batch splits unevenly.
     b.set_layer("input");
-    NodeId weight = b.input(std::string(kShardWeightInput), ir::Type{ir::DType::kF32, {}});
-    std::map<NodeId, std::vector<NodeId>> placed_after;  // value -> its new nodes
+    weight_ = b.input(std::string(kShardWeightInput), ir::Type{ir::DType::kF32, {}});
+    // Small values share a bucket, one buffer and one all_reduce, sent as soon
+    // as its last value is computed; a value of kBucketBytes or more goes alone.
+    std::vector<NodeId> bucket;
+    int64_t bucket_bytes = 0;
     for (NodeId out : reduced) {
-      NodeId value = graph.nodes[out].inputs[0];
-      b.set_layer(graph.nodes[value].layer);
-      b.set_phase(graph.nodes[value].phase);
-      const NodeId first = static_cast<NodeId>(graph.nodes.size());
-      ir::Shape shape = b.shape_of(value);
-      NodeId scaled = b.mul(value, shape.empty() ? weight : b.broadcast_to(weight, shape));
-      NodeId total = b.all_reduce(scaled, "sum");
-      if (!b.status().ok()) return b.status();
-      graph.nodes[out].inputs[0] = total;
-      for (NodeId id = first; id <= total; ++id) placed_after[value].push_back(id);
+      const int64_t bytes = ir::num_elements(graph.nodes[out].type.shape) * 4;
+      if (bytes >= kBucketBytes) {
+        if (!bucket.empty()) Reduce(b, std::exchange(bucket, {}));
+        bucket_bytes = 0;
+        Reduce(b, {out});
+        continue;
+      }
+      bucket.push_back(out);
+      bucket_bytes += bytes;
+      if (bucket_bytes >= kBucketBytes) {
+        Reduce(b, std::exchange(bucket, {}));
+        bucket_bytes = 0;
+      }
     }
-    // Each reduction goes right after the value it reduces, so a process
-    // sends a layer's gradient while later layers' backward pass is still
-    // ahead of it, and every process issues them in the same order.
-    std::vector<NodeId> order = {weight};
+    if (!bucket.empty()) Reduce(b, bucket);
+    if (!b.status().ok()) return b.status();
+    // Each bucket's reduction goes right after its last value, so a process
+    // sends the later layers' gradients before the earlier layers' backward
+    // pass, and every process issues them in the same order.
+    // An output moves with its value's reduction (a metric's output from the
+    // forward pass to its bucket); nothing reads an output.
+    std::vector<bool> moved(old_size, false);
+    for (auto& [value, nodes] : placed_after_) {
+      for (NodeId out : reduced) {
+        if (out < old_size &&
+            std::find(nodes.begin(), nodes.end(), graph.nodes[out].inputs[0]) != nodes.end()) {
+          nodes.push_back(out);
+          moved[out] = true;
+        }
+      }
+    }
+    std::vector<NodeId> order = {weight_};
     for (NodeId id = 0; id < old_size; ++id) {
-      order.push_back(id);
-      if (auto it = placed_after.find(id); it != placed_after.end()) {
+      if (!moved[id]) order.push_back(id);
+      if (auto it = placed_after_.find(id); it != placed_after_.end()) {
         order.insert(order.end(), it->second.begin(), it->second.end());
       }
     }
     graph.reorder(order);
+    placed_after_.clear();
     return true;
   }
+
+ private:
+  static constexpr int64_t kBucketBytes = 256 << 10;
+
+  // Replaces the values of `outputs` by their weighted sums over the
+  // processes: one all_reduce, over the values packed end to end when there
+  // are several. The new nodes go right after the last value.
+  void Reduce(ir::Builder& b, const std::vector<NodeId>& outputs) {
+    ir::Graph& g = b.graph();
+    const NodeId last = g.nodes[outputs.back()].inputs[0];
+    b.set_layer(g.nodes[last].layer);
+    b.set_phase(g.nodes[last].phase);
+    const auto first = static_cast<NodeId>(g.nodes.size());
+    auto weighted_sum = [&](NodeId v) {
+      const ir::Shape& shape = b.shape_of(v);
+      return b.all_reduce(b.mul(v, shape.empty() ? weight_ : b.broadcast_to(weight_, shape)),
+                          "sum");
+    };
+    if (outputs.size() == 1) {
+      g.nodes[outputs[0]].inputs[0] = weighted_sum(last);
+    } else {
+      std::vector<NodeId> flat;
+      for (NodeId out : outputs) {
+        const NodeId v = g.nodes[out].inputs[0];
+        const ir::Shape& shape = b.shape_of(v);
+        flat.push_back(shape.size() == 1 ? v : b.reshape(v, {ir::num_elements(shape)}));
+      }
+      const NodeId total = weighted_sum(b.concat(flat));
+      int64_t at = 0;
+      for (NodeId out : outputs) {
+        const ir::Shape shape = b.shape_of(g.nodes[out].inputs[0]);
+        const int64_t n = ir::num_elements(shape);
+        NodeId piece = b.slice(total, at, n);
+        g.nodes[out].inputs[0] = shape.size() == 1 ? piece : b.reshape(piece, shape);
+        at += n;
+      }
+    }
+    for (auto id = first; id < static_cast<NodeId>(g.nodes.size()); ++id) {
+      placed_after_[last].push_back(id);
+    }
+  }
+
+  NodeId weight_ = -1;
+  std::map<NodeId, std::vector<NodeId>> placed_after_;  // value -> new nodes after it
 };
 
 }  // namespace

@@ -38,7 +38,9 @@ std::unique_ptr<Pass> make_optimizer(OptimizerConfig config);
 /// distributed.h), each on its own rows of the global batch. Each gradient
 /// output and each scalar output (a batch-mean metric) becomes the
 /// all_reduce sum of its value times the scalar input "shard_weight" (this
-/// process's rows over the global batch's), placed right after the value is
+/// process's rows over the global batch's). Values under 256 KiB share
+/// buckets: packed end to end (concat), reduced by one all_reduce, sliced
+/// back; each bucket's reduction is placed right after its last value is
 /// computed. Runs between autodiff and the optimizer.
 std::unique_ptr<Pass> make_data_parallel();
 /// The input of a data-parallel step that carries this process's share of

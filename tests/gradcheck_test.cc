@@ -289,6 +289,19 @@ TEST(GradCheck, AllReduceInOneProcess) {
   CheckUnary([](ir::Builder& b, NodeId x) { return b.all_reduce(x, "mean"); }, -1, 1);
 }
 
+// Pieces of a flat vector and back: each operand's gradient is its piece.
+TEST(GradCheck, ConcatAndSlice) {
+  CheckUnary(
+      [](ir::Builder& b, NodeId x) {
+        NodeId flat = b.reshape(x, {ir::num_elements(b.shape_of(x))});
+        const int64_t n = b.shape_of(flat)[0];
+        NodeId head = b.slice(flat, 0, 1), tail = b.slice(flat, 1, n - 1);
+        // Reordered and one piece twice: fan-in through concat.
+        return b.reshape(b.slice(b.concat({tail, head, b.tanh(tail)}), 0, n), b.shape_of(x));
+      },
+      -1, 1);
+}
+
 TEST(GradCheck, CastF32ToF32) {
   CheckUnary([](ir::Builder& b, NodeId x) { return b.cast(x, ir::DType::kF32); }, -1, 1);
 }
@@ -853,7 +866,9 @@ TEST(GradCheck, EveryOpIsCovered) {
                                               "reduce_max",
                                               "softmax_cross_entropy",
                                               "softmax_cross_entropy_grad",
-                                              "all_reduce"};
+                                              "all_reduce",
+                                              "concat",
+                                              "slice"};
   const std::set<std::string_view> not_differentiable = {
       "input", "variable", "constant", "random_uniform", "greater",
       "equal", "argmax",   "one_hot",  "output",         "assign"};

@@ -38,6 +38,24 @@ TEST(HostileIr, TooFewOperandsIsAParseError) {
             "3:8: add expects 2 operands, got 1 (at 'add')");
 }
 
+TEST(HostileIr, VariadicOpWithoutOperandsIsAParseError) {
+  EXPECT_EQ(ParseError(Graph("  %1 = concat : f32[0] @l fwd\n")),
+            "3:8: concat expects at least 1 operand, got 0 (at 'concat')");
+}
+
+// A slice reaching past its operand, or starting before it, is refused
+// without computing begin + size (which could overflow).
+TEST(HostileIr, SliceOutsideItsOperandIsRejected) {
+  for (const char* line : {"  %1 = slice %0 {begin=1} : f32[4] @l fwd\n",
+                           "  %1 = slice %0 {begin=-1} : f32[2] @l fwd\n",
+                           "  %1 = slice %0 {begin=9223372036854775807} : f32[4] @l fwd\n"}) {
+    auto parsed = ir::parse(Graph(line));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    absl::Status s = ir::verify(*parsed);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("is outside f32[4]")) << line;
+  }
+}
+
 TEST(HostileIr, NegativeOperandIsAParseError) {
   EXPECT_EQ(ParseError(Graph("  %1 = neg %-1 : f32[4] @l fwd\n")),
             "3:12: operand %-1 of %1 = neg is not defined before use (at '%-1')");

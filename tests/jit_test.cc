@@ -178,6 +178,13 @@ TEST_P(JitOps, Elementwise) {
   }
 }
 
+TEST_P(JitOps, ConcatAndSliceOddSizes) {
+  ir::Type a{DType::kF32, {1}}, b{DType::kF32, {17}}, c{DType::kF32, {33}};
+  Compare(OneOp({a, b, c}, [](ir::Builder& bl, auto x) { return bl.concat({x[1], x[0], x[2], x[1]}); }));
+  Compare(OneOp({c}, [](ir::Builder& bl, auto x) { return bl.slice(x[0], 5, 17); }));
+  Compare(OneOp({c}, [](ir::Builder& bl, auto x) { return bl.slice(x[0], 32, 1); }));
+}
+
 // A job of one process: the runtime call leaves the copied value as it is.
 TEST_P(JitOps, AllReduceInOneProcess) {
   for (const char* reduction : {"sum", "mean"}) {
@@ -199,7 +206,9 @@ TEST_P(JitOps, DataParallelStepMatchesTheInterpreter) {
     NodeId y = b.tanh(b.add(b.matmul(x, w), b.broadcast(bias, {rows, 5}, {1})));
     b.output("loss", b.mean_all(b.mul(y, y)));
     ASSERT_TRUE(testing::run_passes(g, passes::training_pipeline(2)).ok());
-    EXPECT_EQ(g.nodes_of(ir::OpKind::kAllReduce).size(), 3u);  // two gradients, the loss
+    // Two gradients and the loss, small enough for one bucket.
+    EXPECT_EQ(g.nodes_of(ir::OpKind::kAllReduce).size(), 1u);
+    EXPECT_EQ(g.nodes_of(ir::OpKind::kConcat).size(), 1u);
     Compare(g, -1, 1, 3);
   }
 }

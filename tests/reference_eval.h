@@ -235,6 +235,16 @@ inline absl::StatusOr<RefValues> reference_eval(const ir::Graph& graph, const Re
         }
         break;
       }
+      case OpKind::kConcat:
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+          out.insert(out.end(), x(i).begin(), x(i).end());
+        }
+        break;
+      case OpKind::kSlice: {
+        const int64_t begin = ir::attr_int(n.attrs, "begin");
+        out.assign(x(0).begin() + begin, x(0).begin() + begin + ir::num_elements(n.type.shape));
+        break;
+      }
       case OpKind::kAllReduce:  // over the processes of a job of one
         out = x(0);
         break;
