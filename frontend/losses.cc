@@ -170,7 +170,14 @@ ir::NodeId CrossEntropyOfProbabilities(ir::Builder& b, bool sparse, ir::NodeId p
   return b.neg(b.reduce_sum(b.mul(target, log_p), 1));
 }
 
-ir::NodeId BatchMean(ir::Builder& b, ir::NodeId per_example) { return b.mean_all(per_example); }
+// The batch mean of per-example values ([batch] or [batch, k], whose mean
+// is over both axes), or per example: the mean over the last axis.
+ir::NodeId Reduce(ir::Builder& b, ir::NodeId per_example, BatchReduction reduction) {
+  if (reduction == BatchReduction::kMean) return b.mean_all(per_example);
+  const Shape shape = b.shape_of(per_example);
+  if (shape.size() == 1) return per_example;
+  return b.scale(b.reduce_sum(per_example, 1), 1.0 / static_cast<double>(shape[1]));
+}
 
 }  // namespace
 
@@ -187,12 +194,13 @@ absl::StatusOr<ir::Type> label_type(const Loss& loss, const ir::Type& output) {
   return ir::Type{ir::DType::kF32, output.shape};
 }
 
-ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeId labels) {
+ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeId labels,
+                       BatchReduction reduction) {
   b.set_layer("loss");
   if (out.out < 0 || labels < 0) return -1;
   if (std::holds_alternative<losses::MeanSquaredError>(loss.value())) {
     ir::NodeId diff = b.sub(labels, out.out);
-    return BatchMean(b, b.mul(diff, diff));
+    return Reduce(b, b.mul(diff, diff), reduction);
   }
   int64_t classes = b.shape_of(out.out).back();
   ir::NodeId target = IsSparse(loss) ? b.one_hot(labels, classes) : labels;
@@ -200,19 +208,20 @@ ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeI
   ir::NodeId per_example = logits >= 0
                                ? b.softmax_cross_entropy(logits, target)
                                : CrossEntropyOfProbabilities(b, IsSparse(loss), out.out, target);
-  return BatchMean(b, per_example);
+  return Reduce(b, per_example, reduction);
 }
 
-ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir::NodeId labels) {
+ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir::NodeId labels,
+                           BatchReduction reduction) {
   b.set_layer("accuracy");
   if (out < 0 || labels < 0) return -1;
-  if (IsSparse(loss)) return BatchMean(b, b.equal(b.argmax(out, 1), labels));
+  if (IsSparse(loss)) return Reduce(b, b.equal(b.argmax(out, 1), labels), reduction);
   const Shape shape = b.shape_of(out);
   if (shape.back() == 1) {  // binary accuracy at threshold 0.5
     ir::NodeId half = b.constant(0.5, shape);
-    return BatchMean(b, b.equal(b.greater(out, half), b.greater(labels, half)));
+    return Reduce(b, b.equal(b.greater(out, half), b.greater(labels, half)), reduction);
   }
-  return BatchMean(b, b.equal(b.argmax(out, 1), b.argmax(labels, 1)));
+  return Reduce(b, b.equal(b.argmax(out, 1), b.argmax(labels, 1)), reduction);
 }
 
 absl::StatusOr<Tensor> prepare_labels(const Loss& loss, const Tensor& y,

@@ -124,8 +124,14 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
   if (!labels_type.ok()) return labels_type.status();
   b.set_layer("input");
   ir::NodeId y = b.input("y", *labels_type);
-  b.output("loss", record_loss(b, *state.loss, out, y));
-  if (state.accuracy) b.output("accuracy", record_accuracy(b, *state.loss, out.out, y));
+  // Evaluation reports per example, so a last partial batch can run
+  // zero-padded on the full batch's graph with its padding left out.
+  const auto reduction =
+      kind == GraphKind::kEvaluate ? BatchReduction::kPerRow : BatchReduction::kMean;
+  b.output("loss", record_loss(b, *state.loss, out, y, reduction));
+  if (state.accuracy) {
+    b.output("accuracy", record_accuracy(b, *state.loss, out.out, y, reduction));
+  }
   if (!b.status().ok()) return b.status();
   return g;
 }
@@ -326,17 +332,25 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
   Outputs outputs;
   Logs logs;
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_test_begin({}); });
+  // Per-example losses summed in double: the result does not depend on the
+  // batch size, and one graph (for batch_size rows) serves every batch.
+  auto sum_rows = [](const Tensor& t, int64_t rows) {
+    double sum = 0;
+    for (int64_t i = 0; i < rows; ++i) sum += t.data<float>()[i];
+    return sum;
+  };
   for (int64_t begin = first, step = 0; begin < last; begin += bs, ++step) {
     int64_t end = std::min(last, begin + bs);
-    Tensor xb = x.slice(begin, end), yb = y.slice(begin, end);
+    Tensor xb = detail::pad_rows(x.slice(begin, end), bs);
+    Tensor yb = detail::pad_rows(y.slice(begin, end), bs);
     int batch = static_cast<int>(step);
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_test_batch_begin(batch, logs); });
     Executor& exec =
-        detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate, end - begin, x.dtype());
+        detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate, bs, x.dtype());
     throw_if_error(exec.run({{"x", &xb}, {"y", &yb}}, state_->store, 0, &outputs));
-    sums[0] += outputs["loss"].data<float>()[0] * (end - begin);
-    if (state_->accuracy) sums[1] += outputs["accuracy"].data<float>()[0] * (end - begin);
+    sums[0] += sum_rows(outputs["loss"], end - begin);
+    if (state_->accuracy) sums[1] += sum_rows(outputs["accuracy"], end - begin);
     logs = {{"loss", sums[0] / (end - first)}};
     if (state_->accuracy) logs["accuracy"] = sums[1] / (end - first);
     detail::notify(options.callbacks, this,

@@ -688,5 +688,31 @@ TEST(Compile, OncePerSignatureAndSaysWhy) {
   EXPECT_THAT(log, HasSubstr("kiln: jit arena of graph"));
 }
 
+// Evaluation sums per-example values, so a last partial batch runs padded on
+// the full batch's graph: one graph, and the same result at any batch size.
+TEST(Compile, EvaluateNeedsOneGraphForAnyNumberOfRows) {
+  set_random_seed(4);
+  Sequential model({Dense(5, "relu"), Dense(3, "softmax")});
+  model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+  Tensor x(kiln::DType::kF32, {70, 4});
+  Tensor y(kiln::DType::kI32, {70});
+  Rng rng(2);
+  for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = rng.uniform();
+  for (int64_t i = 0; i < 70; ++i) y.data<int32_t>()[i] = static_cast<int32_t>(i % 3);
+  model.fit(x, y, {.epochs = 1, .batch_size = 70, .verbose = 0});
+  Evaluation whole = model.evaluate(x, y, {.batch_size = 70, .verbose = 0});
+  testing::ScopedEnv debug("KILN_DEBUG", "1");
+  ::testing::internal::CaptureStderr();
+  Evaluation batched = model.evaluate(x, y, {.batch_size = 32, .verbose = 0});  // 32, 32, 6
+  Evaluation one = model.evaluate(x.slice(0, 1), y.slice(0, 1), {.batch_size = 32, .verbose = 0});
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(batched.loss, whole.loss);
+  EXPECT_EQ(batched.accuracy, whole.accuracy);
+  EXPECT_THAT(log, HasSubstr("evaluate graph of sequential"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("batch 6 ")));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("batch 1 ")));
+  EXPECT_GT(one.loss, 0.0);
+}
+
 }  // namespace
 }  // namespace kiln
