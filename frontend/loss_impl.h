@@ -25,7 +25,9 @@ enum class BatchReduction {
 ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeId labels,
                        BatchReduction reduction = BatchReduction::kMean);
 /// Records the accuracy matching the loss's label form (mean or per example).
-ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir::NodeId labels,
+/// The class picked is the argmax of the logits when the output is their
+/// softmax (the same class, without computing the softmax for it).
+ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeId labels,
                            BatchReduction reduction = BatchReduction::kMean);
 /// Converts labels to the dtype the loss takes and checks their shape and range
 /// against a model whose output has `output_shape` (without the batch axis).

@@ -211,17 +211,18 @@ ir::NodeId record_loss(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeI
   return Reduce(b, per_example, reduction);
 }
 
-ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, ir::NodeId out, ir::NodeId labels,
+ir::NodeId record_accuracy(ir::Builder& b, const Loss& loss, Recorded out, ir::NodeId labels,
                            BatchReduction reduction) {
   b.set_layer("accuracy");
-  if (out < 0 || labels < 0) return -1;
-  if (IsSparse(loss)) return Reduce(b, b.equal(b.argmax(out, 1), labels), reduction);
-  const Shape shape = b.shape_of(out);
+  if (out.out < 0 || labels < 0) return -1;
+  const ir::NodeId scores = out.logits >= 0 ? out.logits : out.out;
+  if (IsSparse(loss)) return Reduce(b, b.equal(b.argmax(scores, 1), labels), reduction);
+  const Shape shape = b.shape_of(out.out);
   if (shape.back() == 1) {  // binary accuracy at threshold 0.5
     ir::NodeId half = b.constant(0.5, shape);
-    return Reduce(b, b.equal(b.greater(out, half), b.greater(labels, half)), reduction);
+    return Reduce(b, b.equal(b.greater(out.out, half), b.greater(labels, half)), reduction);
   }
-  return Reduce(b, b.equal(b.argmax(out, 1), b.argmax(labels, 1)), reduction);
+  return Reduce(b, b.equal(b.argmax(scores, 1), b.argmax(labels, 1)), reduction);
 }
 
 absl::StatusOr<Tensor> prepare_labels(const Loss& loss, const Tensor& y,

@@ -130,7 +130,7 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
       kind == GraphKind::kEvaluate ? BatchReduction::kPerRow : BatchReduction::kMean;
   b.output("loss", record_loss(b, *state.loss, out, y, reduction));
   if (state.accuracy) {
-    b.output("accuracy", record_accuracy(b, *state.loss, out.out, y, reduction));
+    b.output("accuracy", record_accuracy(b, *state.loss, out, y, reduction));
   }
   if (!b.status().ok()) return b.status();
   return g;
