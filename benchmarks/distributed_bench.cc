@@ -6,31 +6,17 @@
 #include <benchmark/benchmark.h>
 
 #include "kiln/advanced.h"
+#include "benchmarks/training_images.h"
 
 namespace kiln {
 namespace {
 
 using namespace layers;
 
-datasets::Split Mnist(std::string* label) {
-  try {
-    datasets::Dataset d = datasets::mnist::load_data();
-    *label = "mnist";
-    return {d.train.x / 255.0f, d.train.y};
-  } catch (const Error&) {
-    *label = "random pixels";
-  }
-  Tensor x(DType::kU8, {60000, 28, 28}), y(DType::kU8, {60000});
-  Rng rng(3);
-  for (int64_t i = 0; i < x.size(); ++i) x.data<uint8_t>()[i] = rng.uniform_int(256);
-  for (int64_t i = 0; i < y.size(); ++i) y.data<uint8_t>()[i] = rng.uniform_int(10);
-  return {x / 255.0f, y};
-}
-
 // One epoch of seed-001 at global batch state.range(0), over all processes.
 void BM_DataParallelEpoch(benchmark::State& state) {
   static std::string label;
-  static const datasets::Split data = Mnist(&label);
+  static const datasets::Split data = bench::TrainingImages(false, &label);
   const int batch = static_cast<int>(state.range(0));
   set_random_seed(1);
   Sequential model({Flatten({28, 28}), Dense(128, "relu"), Dense(10, "softmax")});

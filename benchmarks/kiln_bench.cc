@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "kiln/advanced.h"
+#include "benchmarks/training_images.h"
 
 #if defined(KILN_BENCH_OPENBLAS)
 #include <cblas.h>
@@ -314,22 +315,8 @@ void BM_CompileTrainStep(benchmark::State& state, const SeedModel& seed) {
   }
 }
 
-// The 60,000 training images of the seed's dataset (scaled to [0, 1]) when
-// they have been fetched, else as many random ones; `label` says which.
 datasets::Split TrainingImages(const SeedModel& seed, std::string* label) {
-  try {
-    datasets::Dataset d =
-        seed.fashion ? datasets::fashion_mnist::load_data() : datasets::mnist::load_data();
-    *label = seed.fashion ? "fashion-mnist" : "mnist";
-    return {d.train.x / 255.0f, d.train.y};
-  } catch (const Error&) {
-    *label = "random pixels";
-  }
-  Tensor x(DType::kU8, {60000, 28, 28}), y(DType::kU8, {60000});
-  Rng rng(3);
-  for (int64_t i = 0; i < x.size(); ++i) x.data<uint8_t>()[i] = rng.uniform_int(256);
-  for (int64_t i = 0; i < y.size(); ++i) y.data<uint8_t>()[i] = rng.uniform_int(10);
-  return {x / 255.0f, y};
+  return bench::TrainingImages(seed.fashion, label);
 }
 
 // One epoch of fit() on the 60,000 training images, after a first short fit

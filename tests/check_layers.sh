@@ -19,7 +19,7 @@ declare -A allowed=(
   [frontend]="ir support passes runtime codegen frontend kiln absl"
   [include/kiln]="kiln"
   [tools]="kiln tools absl"
-  [benchmarks]="kiln benchmark"
+  [benchmarks]="kiln benchmark benchmarks"
 )
 status=0
 llvm_headers=()
