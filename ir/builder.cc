@@ -31,7 +31,13 @@ NodeId Builder::emit(OpKind op, std::vector<NodeId> inputs, Attrs attrs, Type de
   return graph_->add(std::move(node));
 }
 
-const Type& Builder::type_of(NodeId id) const { return graph_->nodes[id].type; }
+const Type& Builder::type_of(NodeId id) const {
+  // A failed emit returns -1 (its error is in status()); callers may ask its
+  // type before checking, so that must be safe.
+  static const Type kNone;
+  if (id < 0 || static_cast<size_t>(id) >= graph_->nodes.size()) return kNone;
+  return graph_->nodes[id].type;
+}
 
 NodeId Builder::input(const std::string& name, Type type) {
   return emit(OpKind::kInput, {}, {{"name", name}}, std::move(type));

@@ -23,7 +23,7 @@ class Builder {
   /// The first error met, or OK.
   const absl::Status& status() const { return status_; }
   Graph& graph() { return *graph_; }
-  /// Type and shape of an emitted node.
+  /// Type and shape of an emitted node (an empty type for -1, a failed emit).
   const Type& type_of(NodeId id) const;
   const Shape& shape_of(NodeId id) const { return type_of(id).shape; }
 

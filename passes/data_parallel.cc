@@ -25,12 +25,13 @@ class DataParallelPass : public Pass {
       }
     }
     // Outputs to reduce: gradients (from autodiff) and the step's metrics,
-    // which are batch means (scalars); anything else stays per process.
+    // which are batch means (f32 scalars); anything else stays per process.
     std::vector<NodeId> reduced;
     for (NodeId out : graph.nodes_of(ir::OpKind::kOutput)) {
       const ir::Node& node = graph.nodes[out];
       bool gradient = ir::attr_string(node.attrs, "name").rfind("grad/", 0) == 0;
-      if (gradient || node.type.shape.empty()) reduced.push_back(out);
+      const bool metric = node.type.shape.empty() && node.type.dtype == ir::DType::kF32;
+      if (gradient || metric) reduced.push_back(out);
     }
     if (reduced.empty()) return false;
     // In the order the values are computed.
@@ -110,7 +111,9 @@ class DataParallelPass : public Pass {
                           "sum");
     };
     if (outputs.size() == 1) {
-      g.nodes[outputs[0]].inputs[0] = weighted_sum(last);
+      const NodeId total = weighted_sum(last);
+      if (total < 0) return;  // the builder's status has the error
+      g.nodes[outputs[0]].inputs[0] = total;
     } else {
       std::vector<NodeId> flat;
       for (NodeId out : outputs) {
@@ -119,12 +122,15 @@ class DataParallelPass : public Pass {
         flat.push_back(shape.size() == 1 ? v : b.reshape(v, {ir::num_elements(shape)}));
       }
       const NodeId total = weighted_sum(b.concat(flat));
+      if (total < 0) return;  // the builder's status has the error
       int64_t at = 0;
       for (NodeId out : outputs) {
         const ir::Shape shape = b.shape_of(g.nodes[out].inputs[0]);
         const int64_t n = ir::num_elements(shape);
         NodeId piece = b.slice(total, at, n);
-        g.nodes[out].inputs[0] = shape.size() == 1 ? piece : b.reshape(piece, shape);
+        if (shape.size() != 1) piece = b.reshape(piece, shape);
+        if (piece < 0) return;
+        g.nodes[out].inputs[0] = piece;
         at += n;
       }
     }

@@ -56,6 +56,23 @@ TEST(HostileIr, SliceOutsideItsOperandIsRejected) {
   }
 }
 
+// Found by the ir_text fuzzer: on unverified IR whose declared types lie,
+// data-parallel's own nodes can fail to build; it must report that, not
+// read the type of node -1.
+TEST(HostileIr, DataParallelOnLyingTypesIsAnError) {
+  auto parsed = ir::parse(Graph(
+      "  %1 = variable {init=\"zeros\", name=\"w\", trainable=1} : f32[4] @l fwd\n"
+      "  %2 = mul %0, %1 : i32[4] @l fwd\n"
+      "  %3 = output %2 {name=\"grad/w\"} : i32[4] @l bwd\n"
+      "  %4 = output %1 {name=\"grad/v\"} : f32[4] @l bwd\n"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  auto pm = passes::build_pipeline({"data-parallel"}, {}, {.verify_each = false});
+  ASSERT_TRUE(pm.ok());
+  absl::Status s = pm->run(*parsed);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("concat"));
+}
+
 TEST(HostileIr, NegativeOperandIsAParseError) {
   EXPECT_EQ(ParseError(Graph("  %1 = neg %-1 : f32[4] @l fwd\n")),
             "3:12: operand %-1 of %1 = neg is not defined before use (at '%-1')");
