@@ -105,8 +105,9 @@ class DataParallelPass : public Pass {
     b.set_layer(g.nodes[last].layer);
     b.set_phase(g.nodes[last].phase);
     const auto first = static_cast<NodeId>(g.nodes.size());
+    // Shapes are copied: emitting nodes may move the graph's nodes.
     auto weighted_sum = [&](NodeId v) {
-      const ir::Shape& shape = b.shape_of(v);
+      const ir::Shape shape = b.shape_of(v);
       return b.all_reduce(b.mul(v, shape.empty() ? weight_ : b.broadcast_to(weight_, shape)),
                           "sum");
     };
@@ -118,7 +119,7 @@ class DataParallelPass : public Pass {
       std::vector<NodeId> flat;
       for (NodeId out : outputs) {
         const NodeId v = g.nodes[out].inputs[0];
-        const ir::Shape& shape = b.shape_of(v);
+        const ir::Shape shape = b.shape_of(v);
         flat.push_back(shape.size() == 1 ? v : b.reshape(v, {ir::num_elements(shape)}));
       }
       const NodeId total = weighted_sum(b.concat(flat));
