@@ -36,29 +36,30 @@ struct Running {
 class StepBatches {
  public:
   struct Local {
-    Tensor x, y, weight;
+    Tensor x, y, weight{DType::kF32, {}};
   };
 
   StepBatches(const Tensor& x_all, const Tensor& y_all, distributed::World w)
-      : x_all_(x_all), y_all_(y_all), w_(w) {
-    local_.weight = Tensor(DType::kF32, {});
-  }
+      : x_all_(x_all), y_all_(y_all), w_(w) {}
 
   const Local& gather(const std::vector<int64_t>& order, int64_t begin, int64_t end) {
     auto [first, last] = detail::shard(end - begin, w_);
     const int64_t rows = std::max<int64_t>(last - first, 1);
-    Resize(local_.x, x_all_, rows);
-    Resize(local_.y, y_all_, rows);
+    // Two sets of tensors, so the full batches and the short last one each
+    // keep theirs from epoch to epoch.
+    Local& local = slots_[0].x.rank() == 0 || slots_[0].x.dim(0) == rows ? slots_[0] : slots_[1];
+    Resize(local.x, x_all_, rows);
+    Resize(local.y, y_all_, rows);
     if (last > first) {
-      detail::gather_rows(x_all_, order, begin + first, begin + last, &local_.x);
-      detail::gather_rows(y_all_, order, begin + first, begin + last, &local_.y);
+      detail::gather_rows(x_all_, order, begin + first, begin + last, &local.x);
+      detail::gather_rows(y_all_, order, begin + first, begin + last, &local.y);
     } else {
-      std::memset(local_.x.raw(), 0, local_.x.nbytes());
-      std::memset(local_.y.raw(), 0, local_.y.nbytes());
+      std::memset(local.x.raw(), 0, local.x.nbytes());
+      std::memset(local.y.raw(), 0, local.y.nbytes());
     }
-    local_.weight.data<float>()[0] =
+    local.weight.data<float>()[0] =
         static_cast<float>(static_cast<double>(last - first) / static_cast<double>(end - begin));
-    return local_;
+    return local;
   }
 
  private:
@@ -72,7 +73,7 @@ class StepBatches {
   const Tensor& x_all_;
   const Tensor& y_all_;
   distributed::World w_;
-  Local local_;
+  Local slots_[2];
 };
 
 void Shuffle(std::vector<int64_t>& order, Rng& rng) {
