@@ -54,6 +54,9 @@ inline constexpr uint32_t kLeadsGroup = 2;
 inline constexpr uint32_t kBound = 4;
 /// Its value is its operand's storage; it computes nothing.
 inline constexpr uint32_t kView = 8;
+/// Keeps its place in the step: passes that reorder nodes never move it (the
+/// step's effects, and collectives every process must issue in one order).
+inline constexpr uint32_t kPinned = 16;
 }  // namespace op_traits
 
 /// How `kiln stats` counts an op's arithmetic and memory traffic (the cost column of ops.def).

@@ -50,11 +50,7 @@ Epilogue FindEpilogue(const ir::Graph& g, ir::NodeId m) {
       after[x] = after[x] || after[in];
       ready = ready && (in < m || movable[in] || in == m || candidate[in]);
     }
-    // Effects stay where they are; so do collectives, which every process
-    // must issue in the same order.
-    bool is_effect = node.op == ir::OpKind::kAssign || node.op == ir::OpKind::kOutput ||
-                     node.op == ir::OpKind::kAllReduce;
-    movable[x] = !after[x] && !is_effect;
+    movable[x] = !after[x] && !ir::has_traits(node.op, ir::op_traits::kPinned);
     candidate[x] = ready && node.group < 0 && ir::is_fusible(node.op) &&
                    node.type.shape == g.nodes[m].type.shape;
   }
