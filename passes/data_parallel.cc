@@ -47,43 +47,33 @@ class DataParallelPass : public Pass {
     weight_ = b.input(std::string(kShardWeightInput), ir::Type{ir::DType::kF32, {}});
     // Small values share a bucket, one buffer and one all_reduce, sent as soon
     // as its last value is computed; a value of kBucketBytes or more goes alone.
+    moved_.assign(old_size, false);
     std::vector<NodeId> bucket;
     int64_t bucket_bytes = 0;
+    auto flush = [&] {
+      if (!bucket.empty()) Reduce(b, std::exchange(bucket, {}));
+      bucket_bytes = 0;
+    };
     for (NodeId out : reduced) {
-      const int64_t bytes = ir::num_elements(graph.nodes[out].type.shape) * 4;
+      const ir::Type& type = graph.nodes[out].type;
+      const int64_t bytes = ir::num_elements(type.shape) * ir::dtype_size(type.dtype);
       if (bytes >= kBucketBytes) {
-        if (!bucket.empty()) Reduce(b, std::exchange(bucket, {}));
-        bucket_bytes = 0;
+        flush();
         Reduce(b, {out});
         continue;
       }
       bucket.push_back(out);
       bucket_bytes += bytes;
-      if (bucket_bytes >= kBucketBytes) {
-        Reduce(b, std::exchange(bucket, {}));
-        bucket_bytes = 0;
-      }
+      if (bucket_bytes >= kBucketBytes) flush();
     }
-    if (!bucket.empty()) Reduce(b, bucket);
+    flush();
     if (!b.status().ok()) return b.status();
     // Each bucket's reduction goes right after its last value, so a process
     // sends the later layers' gradients before the earlier layers' backward
     // pass, and every process issues them in the same order.
-    // An output moves with its value's reduction (a metric's output from the
-    // forward pass to its bucket); nothing reads an output.
-    std::vector<bool> moved(old_size, false);
-    for (auto& [value, nodes] : placed_after_) {
-      for (NodeId out : reduced) {
-        if (out < old_size &&
-            std::find(nodes.begin(), nodes.end(), graph.nodes[out].inputs[0]) != nodes.end()) {
-          nodes.push_back(out);
-          moved[out] = true;
-        }
-      }
-    }
     std::vector<NodeId> order = {weight_};
     for (NodeId id = 0; id < old_size; ++id) {
-      if (!moved[id]) order.push_back(id);
+      if (!moved_[id]) order.push_back(id);
       if (auto it = placed_after_.find(id); it != placed_after_.end()) {
         order.insert(order.end(), it->second.begin(), it->second.end());
       }
@@ -135,13 +125,19 @@ class DataParallelPass : public Pass {
         at += n;
       }
     }
-    for (auto id = first; id < static_cast<NodeId>(g.nodes.size()); ++id) {
-      placed_after_[last].push_back(id);
+    std::vector<NodeId>& after = placed_after_[last];
+    for (auto id = first; id < static_cast<NodeId>(g.nodes.size()); ++id) after.push_back(id);
+    // Each output moves with its value's reduction (a metric's output from the
+    // forward pass to its bucket); nothing reads an output.
+    for (NodeId out : outputs) {
+      after.push_back(out);
+      moved_[out] = true;
     }
   }
 
   NodeId weight_ = -1;
-  std::map<NodeId, std::vector<NodeId>> placed_after_;  // value -> new nodes after it
+  std::map<NodeId, std::vector<NodeId>> placed_after_;  // value -> nodes placed after it
+  std::vector<bool> moved_;                             // old nodes placed elsewhere
 };
 
 }  // namespace
