@@ -74,8 +74,6 @@ absl::Status Init() {
 
 }  // namespace
 
-bool built_with_mpi() { return KILN_WITH_MPI != 0; }
-
 int launched_size() { return EnvCount("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"); }
 
 int local_size() { return EnvCount("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"); }

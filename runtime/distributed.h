@@ -19,9 +19,6 @@ struct World {
   int size = 1;
 };
 
-/// Whether this Kiln was built with MPI.
-bool built_with_mpi();
-
 /// The number of processes an MPI launcher (mpirun) started in this job, read
 /// from its environment; 1 when the process was not started by one.
 int launched_size();

@@ -103,9 +103,7 @@ class SpinThenYield {
 // which is why each job is its own object.
 struct Job {
   Job(ParallelTask t, void* c, int64_t size, int chunks, int workers)
-      : task(t), context(c), n(size), parts(chunks), threads(workers), claimed(chunks) {
-    for (auto& f : claimed) f.store(false, std::memory_order_relaxed);
-  }
+      : task(t), context(c), n(size), parts(chunks), threads(workers), claimed(chunks) {}
 
   // Chunk p covers [begin(p), begin(p + 1)): fixed boundaries, and every index
   // is computed by exactly one chunk whoever runs it.
@@ -136,7 +134,7 @@ struct Job {
   const int64_t n;
   const int parts;
   const int threads;
-  std::vector<std::atomic<bool>> claimed;
+  std::vector<std::atomic<bool>> claimed;  // value-initialised: false
   std::atomic<int> remaining{parts};
 };
 
@@ -164,19 +162,18 @@ class Pool {
     if (threads == 1 || n < 2) return task(context, 0, n);
     // Steps running on several threads at once take turns with the pool.
     std::lock_guard<std::mutex> caller(run_mu_);
-    Chooser& chooser = adaptive_ ? choosers_[task] : always_parallel_;
-    const bool parallel = !adaptive_ || chooser.parallel();
+    if (!adaptive_) return RunOnPool(task, context, n, threads);
+    Chooser& chooser = choosers_[task];
+    const bool parallel = chooser.parallel();
     auto start = std::chrono::steady_clock::now();
     if (parallel) {
       RunOnPool(task, context, n, threads);
     } else {
       task(context, 0, n);
     }
-    if (adaptive_) {
-      chooser.record(parallel, std::chrono::duration<double, std::nano>(
-                                   std::chrono::steady_clock::now() - start)
-                                   .count());
-    }
+    chooser.record(
+        parallel,
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count());
   }
 
   void set_limit(int threads) { limit_.store(threads < 1 ? threads_ : threads); }
@@ -237,7 +234,6 @@ class Pool {
   // measuring what it buys.
   const bool adaptive_ = env_value("KILN_ADAPTIVE_THREADS").value_or("1") != "0";
   std::unordered_map<ParallelTask, Chooser> choosers_;
-  Chooser always_parallel_;
 };
 
 Pool& GlobalPool() {
