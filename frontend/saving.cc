@@ -265,20 +265,20 @@ Sequential load_model(const std::string& path) {
   if (auto c = file.metadata.find(kCompileKey); c != file.metadata.end()) {
     const std::string compile_where = str_cat("compile settings of ", path);
     Recompile(model, value_or_throw(parse_json(c->second, compile_where)), compile_where);
-    // The compiled step finds these in the store and starts from them; a
-    // variable it does not expect (or of another shape) is an error there.
-    // Slots are named after their weight ("dense/kernel/m"), and the loaded
-    // layers may have other names than the saved ones: weights match by order.
+    // The compiled step finds these in the store and starts from them (one of
+    // another shape is an error there). Slots are named after their weight,
+    // "<weight>/<slot>", and the loaded layers may have other names than the
+    // saved ones: weights match by order.
+    std::map<std::string, std::string> renamed;
     auto weights = detail::Access::impl(model)->weights();
+    for (size_t i = 0; i < weights.size(); ++i)
+      renamed[file.tensors[i].name] = weights[i]->variable;
     for (NamedTensor& v : optimizer) {
       std::string name = v.name;
-      for (size_t i = 0; i < weights.size(); ++i) {
-        const std::string& saved = file.tensors[i].name;
-        if (name.size() > saved.size() && name.compare(0, saved.size(), saved) == 0 &&
-            name[saved.size()] == '/') {
-          name = weights[i]->variable + name.substr(saved.size());
-          break;
-        }
+      const size_t cut = name.rfind('/');
+      if (auto weight = renamed.find(name.substr(0, cut));
+          cut != std::string::npos && weight != renamed.end()) {
+        name = weight->second + name.substr(cut);
       }
       detail::Access::state(model).store.set(name, std::make_shared<Tensor>(std::move(v.tensor)));
     }
