@@ -206,7 +206,9 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
     state.executors.erase(oldest);
   }
   TrainingState::Compiled& slot = state.executors[key];
-  slot = {std::move(executor), ++state.uses, std::hash<std::string>()(ir::print(graph))};
+  // Only the processes of a distributed job compare fingerprints.
+  const uint64_t fingerprint = world().size > 1 ? std::hash<std::string>()(ir::print(graph)) : 0;
+  slot = {std::move(executor), ++state.uses, fingerprint};
   return *slot.executor;
 }
 
