@@ -119,9 +119,9 @@ class Driver {
     if (in.dtype != ir::DType::kF32 || out.dtype != ir::DType::kF32 || in.shape.empty()) {
       return absl::InvalidArgumentError("exported graphs take and return f32 rows");
     }
-    batch_ = in.shape[0];
-    in_row_ = ir::num_elements(in.shape) / std::max<int64_t>(batch_, 1) * 4;
-    out_row_ = ir::num_elements(out.shape) / std::max<int64_t>(batch_, 1) * 4;
+    batch_ = g_.capacity > 0 ? g_.capacity : in.shape[0];
+    in_row_ = ir::num_elements(g_.at_capacity(in.shape)) / std::max<int64_t>(batch_, 1) * 4;
+    out_row_ = ir::num_elements(g_.at_capacity(out.shape)) / std::max<int64_t>(batch_, 1) * 4;
     llvm::Type* ptr = b_.getPtrTy();
     auto* type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, b_.getInt64Ty(), ptr}, false);
     fn_ = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, fn_name, m_);
@@ -151,7 +151,7 @@ class Driver {
       if (plan_.owned[i] && plan_.offset[i] >= 0) {
         SetSlot(id, b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena, plan_.offset[i]));
       } else if (plan_.owned[i]) {
-        std::vector<float> fill(ir::num_elements(n.type.shape),
+        std::vector<float> fill(ir::num_elements(g_.at_capacity(n.type.shape)),
                                 static_cast<float>(ir::attr_float(n.attrs, "value")));
         SetSlot(id, Constant(m_, str_cat("constant.", i),
                              llvm::StringRef(reinterpret_cast<const char*>(fill.data()),
@@ -183,10 +183,12 @@ class Driver {
   }
 
   // for (done = 0; done < n; done += batch): the step on min(batch, n - done)
-  // rows; a partial last batch is copied into zeroed scratch rows first.
+  // rows, read in place by a batch-polymorphic step; for a static one, a
+  // partial last batch is copied into zeroed scratch rows first.
   Value* Batches(llvm::Function* step, ir::NodeId input, ir::NodeId result) {
     llvm::LLVMContext& ctx = m_.getContext();
-    llvm::GlobalVariable* pad = Scratch(m_, "padded_rows", batch_ * in_row_);
+    const bool polymorphic = g_.capacity > 0;
+    llvm::GlobalVariable* pad = polymorphic ? nullptr : Scratch(m_, "padded_rows", batch_ * in_row_);
     Value* x = fn_->getArg(0);
     Value* n = fn_->getArg(1);
     Value* y = fn_->getArg(2);
@@ -200,23 +202,26 @@ class Driver {
     Value* rows = b_.CreateSelect(b_.CreateICmpSLT(b_.CreateSub(n, row), b_.getInt64(batch_)),
                                   b_.CreateSub(n, row), b_.getInt64(batch_));
     Value* src = b_.CreateGEP(b_.getInt8Ty(), x, b_.CreateMul(row, b_.getInt64(in_row_)));
-    Value* full = b_.CreateICmpEQ(rows, b_.getInt64(batch_));
+    Value* full = polymorphic ? b_.getTrue() : b_.CreateICmpEQ(rows, b_.getInt64(batch_));
     Value* in_bytes = b_.CreateMul(rows, b_.getInt64(in_row_));
     llvm::BasicBlock* partial = llvm::BasicBlock::Create(ctx, "partial", fn_);
     llvm::BasicBlock* run = llvm::BasicBlock::Create(ctx, "run", fn_);
     llvm::BasicBlock* before = b_.GetInsertBlock();
     b_.CreateCondBr(full, run, partial);
     b_.SetInsertPoint(partial);
-    b_.CreateMemSet(pad, b_.getInt8(0), batch_ * in_row_, llvm::MaybeAlign(64));
-    b_.CreateMemCpy(pad, llvm::MaybeAlign(64), src, llvm::MaybeAlign(4), in_bytes);
+    if (pad) {
+      b_.CreateMemSet(pad, b_.getInt8(0), batch_ * in_row_, llvm::MaybeAlign(64));
+      b_.CreateMemCpy(pad, llvm::MaybeAlign(64), src, llvm::MaybeAlign(4), in_bytes);
+    }
     b_.CreateBr(run);
     b_.SetInsertPoint(run);
     llvm::PHINode* rows_in = b_.CreatePHI(b_.getPtrTy(), 2, "rows_in");
     rows_in->addIncoming(src, before);
-    rows_in->addIncoming(pad, partial);
+    rows_in->addIncoming(pad ? static_cast<Value*>(pad) : src, partial);
     SetSlot(input, rows_in);
-    Value* status = b_.CreateCall(
-        step, {table_, b_.getInt64(0), error_, llvm::ConstantPointerNull::get(b_.getPtrTy())});
+    Value* status =
+        b_.CreateCall(step, {table_, b_.getInt64(0), polymorphic ? rows : b_.getInt64(batch_),
+                             error_, llvm::ConstantPointerNull::get(b_.getPtrTy())});
     Value* dst = b_.CreateGEP(b_.getInt8Ty(), y, b_.CreateMul(row, b_.getInt64(out_row_)));
     Value* result_storage =
         b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), table_, result));
@@ -255,7 +260,7 @@ std::string Header(const ir::Graph& g, const AotOptions& o, const std::string& h
                    const std::string& cpu) {
   const ir::Type& in = g.nodes[*Named(g, ir::OpKind::kInput, "x")].type;
   const ir::Type& out = g.nodes[*Named(g, ir::OpKind::kOutput, "predictions")].type;
-  const int64_t batch = in.shape[0];
+  const int64_t batch = g.capacity > 0 ? g.capacity : in.shape[0];
   const std::string upper = [&] {
     std::string u = o.name;
     for (char& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -269,8 +274,8 @@ std::string Header(const ir::Graph& g, const AotOptions& o, const std::string& h
                  "_KILN_H_\n#define ", upper, "_KILN_H_\n\n#include <stdint.h>\n\n",
                  "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", "/* Floats per input row, ",
                  ShapeText(in.shape), " row-major, and per output row. */\n", "#define ", upper,
-                 "_INPUT_SIZE ", ir::num_elements(in.shape) / batch, "\n", "#define ", upper,
-                 "_OUTPUT_SIZE ", ir::num_elements(out.shape) / batch, "\n\n", "int32_t ", fn,
+                 "_INPUT_SIZE ", ir::num_elements(g.at_capacity(in.shape)) / batch, "\n", "#define ", upper,
+                 "_OUTPUT_SIZE ", ir::num_elements(g.at_capacity(out.shape)) / batch, "\n\n", "int32_t ", fn,
                  "(const float* x, int64_t n, float* y);\n\n",
                  "/* The model's predictions for n rows: x holds n * ", upper,
                  "_INPUT_SIZE floats (row-major,\n", " * as the model's input ",

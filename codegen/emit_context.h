@@ -41,6 +41,7 @@ class Emitter {
   absl::Status Emit(const char* name);
 
   // Per-node state used by the Emit<Op> functions.
+  const ir::Graph& graph() const { return g_; }
   const ir::Node& node() const { return g_.nodes[id_]; }
   const ir::Type& in_type(size_t i) const { return g_.nodes[node().inputs[i]].type; }
   // The buffers of operand `i` and of the node, as parameters of the current function.
@@ -73,23 +74,42 @@ class Emitter {
     b_.CreateStore(v, b_.CreateInBoundsGEP(elem(dtype), ptr, i));
   }
 
-  // for (i = 0; i < n; ++i) body(i)
-  void For(int64_t n, const std::function<void(Value*)>& body) {
-    if (n <= 0) return;
+  // The run's row count: the extent of the batch dimension ? (i64).
+  Value* rows() const { return rows_; }
+  // Extent `d` of `shape`: a constant, or the run's rows for the batch dimension.
+  Value* Dim(const ir::Shape& shape, size_t d) {
+    return shape[d] == ir::kBatch ? rows_ : c64(shape[d]);
+  }
+  // Elements of `shape` in this run (a constant when the shape is static).
+  Value* Count(const ir::Shape& shape) {
+    Value* n = c64(1);
+    for (size_t d = 0; d < shape.size(); ++d) n = b_.CreateMul(n, Dim(shape, d));
+    return n;
+  }
+
+  // for (i = 0; i < n; ++i) body(i); a run-time `n` may be 0.
+  void For(Value* n, const std::function<void(Value*)>& body) {
+    auto* constant = llvm::dyn_cast<llvm::ConstantInt>(n);
+    if (constant && constant->getSExtValue() <= 0) return;
     llvm::Function* f = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock* pre = b_.GetInsertBlock();
     llvm::BasicBlock* loop = llvm::BasicBlock::Create(ctx_, "loop", f);
     llvm::BasicBlock* exit = llvm::BasicBlock::Create(ctx_, "exit", f);
-    b_.CreateBr(loop);
+    if (constant) {
+      b_.CreateBr(loop);
+    } else {
+      b_.CreateCondBr(b_.CreateICmpSGT(n, c64(0)), loop, exit);
+    }
     b_.SetInsertPoint(loop);
     llvm::PHINode* i = b_.CreatePHI(i64(), 2, "i");
     i->addIncoming(c64(0), pre);
     body(i);
     Value* next = b_.CreateAdd(i, c64(1), "", /*HasNUW=*/true, /*HasNSW=*/true);
     i->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateCondBr(b_.CreateICmpULT(next, c64(n)), loop, exit);
+    b_.CreateCondBr(b_.CreateICmpULT(next, n), loop, exit);
     b_.SetInsertPoint(exit);
   }
+  void For(int64_t n, const std::function<void(Value*)>& body) { For(c64(n), body); }
 
   // Nested loops over `shape`; body gets the flat row-major index and the indices.
   void ForShape(const ir::Shape& shape,
@@ -97,9 +117,9 @@ class Emitter {
     std::vector<Value*> idx;
     std::function<void(size_t, Value*)> nest = [&](size_t d, Value* flat) {
       if (d == shape.size()) return body(flat, idx);
-      For(shape[d], [&](Value* i) {
+      For(Dim(shape, d), [&](Value* i) {
         idx.push_back(i);
-        nest(d + 1, b_.CreateAdd(b_.CreateMul(flat, c64(shape[d])), i));
+        nest(d + 1, b_.CreateAdd(b_.CreateMul(flat, Dim(shape, d)), i));
         idx.pop_back();
       });
     };
@@ -159,12 +179,13 @@ class Emitter {
     return true;
   }
 
-  // The buffers of the current function (root -> pointer) and its step seed;
-  // a parallel task re-binds them to the values it loads from its context.
+  // The buffers of the current function (root -> pointer), its step seed and
+  // row count; a parallel task re-binds them to values it loads from its context.
   const std::map<NodeId, Value*>& buffers() const { return params_; }
-  void set_buffers(std::map<NodeId, Value*> buffers, Value* step_seed) {
+  void set_buffers(std::map<NodeId, Value*> buffers, Value* step_seed, Value* rows) {
     params_ = std::move(buffers);
     step_seed_ = step_seed;
+    rows_ = rows;
   }
   bool has_buffer(NodeId id) const { return params_.count(plan_.root[id]) > 0; }
   // Computes the fused members that follow a matmul at element (row, col) of
@@ -215,6 +236,7 @@ class Emitter {
   std::vector<std::vector<NodeId>> consumers_;
   Value* index_ = nullptr;
   Value* step_seed_ = nullptr;
+  Value* rows_ = nullptr;
   Value* error_ = nullptr;
   llvm::BasicBlock* failed_ = nullptr;
 };

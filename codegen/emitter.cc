@@ -94,7 +94,8 @@ absl::Status Emitter::Emit(const char* name) {
   }
   if (part_ != 0) return absl::OkStatus();
   llvm::Type* ptr = b_.getPtrTy();
-  auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), ptr, ptr}, false);
+  // i32 step(ptr table, i64 step_seed, i64 rows, ptr error, ptr numerics)
+  auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), i64(), ptr, ptr}, false);
   llvm::Function* step = llvm::Function::Create(step_ty, llvm::Function::ExternalLinkage, name, m_);
   llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", step);
   llvm::IRBuilder<> sb(entry);
@@ -107,7 +108,7 @@ absl::Status Emitter::Emit(const char* name) {
     llvm::Function* f = fns[k];
     if (!f) {
       std::vector<llvm::Type*> params(u.roots.size(), ptr);
-      params.insert(params.end(), {i64(), ptr});
+      params.insert(params.end(), {i64(), i64(), ptr});
       f = llvm::Function::Create(llvm::FunctionType::get(b_.getInt32Ty(), params, false),
                                  llvm::Function::ExternalLinkage, str_cat(name, ".", u.name), m_);
     }
@@ -115,6 +116,7 @@ absl::Status Emitter::Emit(const char* name) {
     for (NodeId r : u.roots) call_args.push_back(slot(r));
     call_args.push_back(step->getArg(1));
     call_args.push_back(step->getArg(2));
+    call_args.push_back(step->getArg(3));
     Value* status = sb.CreateCall(f, call_args);
     if (g_.nodes[u.members[0]].op == OpKind::kOneHot) {
       llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "cont", step);
@@ -124,7 +126,7 @@ absl::Status Emitter::Emit(const char* name) {
       sb.CreateRet(status);
       sb.SetInsertPoint(cont);
     }
-    if (check_numerics_) EmitNumericsChecks(sb, u.members, step->getArg(3));
+    if (check_numerics_) EmitNumericsChecks(sb, u.members, step->getArg(4));
   }
   // Assigns take effect after every read of the step.
   for (NodeId id : g_.nodes_of(OpKind::kAssign)) {
@@ -176,7 +178,7 @@ bool Emitter::NeedsStore(NodeId id, const std::vector<NodeId>& members) const {
 
 void Emitter::EmitGroupLoop(const std::vector<NodeId>& members) {
   const ir::Node& first = g_.nodes[members[0]];
-  For(ir::num_elements(first.type.shape), [&](Value* i) {
+  For(Count(first.type.shape), [&](Value* i) {
     index_ = i;
     values_.clear();
     for (NodeId m : members) {
@@ -223,20 +225,18 @@ void Emitter::EmitEpilogueGroup(const std::vector<NodeId>& group) {
     if (!body) body = EpilogueFunction(members, rows, cols, stride);
     std::vector<Value*> args;
     for (const auto& [root, value] : params_) args.push_back(value);
-    args.insert(args.end(), {tile, i0, j0, step_seed_});
+    args.insert(args.end(), {tile, i0, j0, step_seed_, rows_});
     b_.CreateCall(body, args);
   };
-  const ir::Shape& a = in_type(0).shape;
-  emit_matmul_tiles(*this, a[0], a[1], in_type(1).shape[1],
-                    members.size() > 1 ? MatMulEpilogue(epilogue) : nullptr, column_sum);
+  emit_matmul_tiles(*this, members.size() > 1 ? MatMulEpilogue(epilogue) : nullptr, column_sum);
 }
 
-// void epilogue(ptr noalias buffers..., ptr noalias tile, i64 i0, i64 j0, i64 seed)
+// void epilogue(ptr noalias buffers..., ptr noalias tile, i64 i0, i64 j0, i64 seed, i64 rows)
 llvm::Function* Emitter::EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
                                           int64_t stride) {
   llvm::Type* ptr = b_.getPtrTy();
   std::vector<llvm::Type*> params(params_.size() + 1, ptr);
-  params.insert(params.end(), {i64(), i64(), i64()});
+  params.insert(params.end(), {i64(), i64(), i64(), i64()});
   auto* ty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
   auto* f = llvm::Function::Create(
       ty, llvm::Function::InternalLinkage,
@@ -246,12 +246,14 @@ llvm::Function* Emitter::EpilogueFunction(const std::vector<NodeId>& members, in
   llvm::IRBuilderBase::InsertPoint saved = b_.saveIP();
   std::map<NodeId, Value*> outer = params_;
   Value* outer_seed = step_seed_;
+  Value* outer_rows = rows_;
   size_t k = 0;
   for (auto& [root, value] : params_) value = f->getArg(k++);
   Value* tile = f->getArg(k);
   Value* i0 = f->getArg(k + 1);
   Value* j0 = f->getArg(k + 2);
   step_seed_ = f->getArg(k + 3);
+  rows_ = f->getArg(k + 4);
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
   For(rows, [&](Value* r) {
     For(cols, [&](Value* c) {
@@ -264,6 +266,7 @@ llvm::Function* Emitter::EpilogueFunction(const std::vector<NodeId>& members, in
   b_.restoreIP(saved);
   params_ = std::move(outer);
   step_seed_ = outer_seed;
+  rows_ = outer_rows;
   return f;
 }
 
@@ -275,8 +278,7 @@ llvm::Function* Emitter::NodeFunction(const Unit& unit, const std::string& name)
   const ir::Node& n = g_.nodes[members[0]];
   llvm::Type* ptr = b_.getPtrTy();
   std::vector<llvm::Type*> params(roots.size(), ptr);
-  params.push_back(i64());
-  params.push_back(ptr);
+  params.insert(params.end(), {i64(), i64(), ptr});  // step seed, rows, error
   auto* ty = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
   auto linkage = parts_ > 1 ? llvm::Function::ExternalLinkage : llvm::Function::InternalLinkage;
   auto* f = llvm::Function::Create(ty, linkage, name, m_);
@@ -285,7 +287,8 @@ llvm::Function* Emitter::NodeFunction(const Unit& unit, const std::string& name)
   params_.clear();
   for (size_t i = 0; i < roots.size(); ++i) params_[roots[i]] = f->getArg(i);
   step_seed_ = f->getArg(roots.size());
-  error_ = f->getArg(roots.size() + 1);
+  rows_ = f->getArg(roots.size() + 1);
+  error_ = f->getArg(roots.size() + 2);
   if (ir::is_fusible(n.op)) {
     EmitGroupLoop(members);
   } else if (members.size() > 1) {

@@ -45,7 +45,8 @@ const char* kiln_build_id();
 namespace kiln {
 namespace {
 
-using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t* error, void* numerics);
+using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t rows, int64_t* error,
+                           void* numerics);
 
 // JIT code has no type signature prefix, so UBSan's indirect-call check
 // (-fsanitize=function) would read before the function's first byte.
@@ -53,8 +54,9 @@ using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t* error, voi
 __attribute__((no_sanitize("function")))
 #endif
 int32_t
-CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t* error, void* numerics) {
-  return fn(table, step_seed, error, numerics);
+CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t rows, int64_t* error,
+         void* numerics) {
+  return fn(table, step_seed, rows, error, numerics);
 }
 
 absl::Status FromLlvm(llvm::Error err, const char* what) {
@@ -92,8 +94,9 @@ class JitExecutor : public Executor {
       if (plan_.owned[i] && plan_.offset[i] >= 0) {
         table_[i] = arena_.raw() + plan_.offset[i];
       } else if (plan_.owned[i]) {
-        // Constants never change: fill them once instead of every step.
-        buffers_[i] = make_tensor(node.type);
+        // Constants never change: fill them once instead of every step (at
+        // the capacity: a run reads its rows' part).
+        buffers_[i] = make_tensor({node.type.dtype, graph_.at_capacity(node.type.shape)});
         table_[i] = buffers_[i].raw();
         float v = static_cast<float>(ir::attr_float(node.attrs, "value"));
         std::fill_n(buffers_[i].data<float>(), buffers_[i].size(), v);
@@ -101,13 +104,16 @@ class JitExecutor : public Executor {
       if (node.op == ir::OpKind::kInput || node.op == ir::OpKind::kVariable) bound_.push_back(id);
       if (node.op == ir::OpKind::kOutput) outputs_.push_back(id);
     }
-    numerics_ = {&graph_, table_.data(), &plan_.root, absl::OkStatus()};
+    numerics_ = {&graph_, table_.data(), &plan_.root, 0, absl::OkStatus()};
   }
 
   absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
                    Outputs* outputs) override {
+    absl::StatusOr<int64_t> rows = run_rows(graph_, feeds);
+    if (!rows.ok()) return rows.status();
+    numerics_.rows = *rows;
     for (ir::NodeId id : bound_) {
-      if (auto s = Bind(id, feeds, variables); !s.ok()) {
+      if (auto s = Bind(id, *rows, feeds, variables); !s.ok()) {
         return absl::Status(s.code(), str_cat(ir::describe_node(graph_, id), ": ", s.message()));
       }
     }
@@ -115,7 +121,7 @@ class JitExecutor : public Executor {
     int32_t status;
     {
       FlushDenormals flush;
-      status = CallStep(fn_, table_.data(), step_seed, error, &numerics_);
+      status = CallStep(fn_, table_.data(), step_seed, *rows, error, &numerics_);
     }
     if (status == 2) return std::exchange(numerics_.status, absl::OkStatus());
     if (status != 0) {
@@ -127,17 +133,16 @@ class JitExecutor : public Executor {
     for (ir::NodeId id : outputs_) {
       const ir::Node& node = graph_.nodes[id];
       Tensor& out = (*outputs)[ir::attr_string(node.attrs, "name")];
-      if (!has_type(out, node.type)) {
-        out = make_tensor(node.type);
-      }
+      const ir::Type type = ir::with_rows(node.type, *rows);
+      if (!has_type(out, type)) out = make_tensor(type);
       if (out.nbytes() > 0) std::memcpy(out.raw(), table_[plan_.root[id]], out.nbytes());
     }
     return absl::OkStatus();
   }
 
  private:
-  absl::Status Bind(ir::NodeId id, const Feeds& feeds, VariableStore& variables) {
-    absl::StatusOr<std::byte*> storage = bind_leaf(graph_.nodes[id], feeds, variables);
+  absl::Status Bind(ir::NodeId id, int64_t rows, const Feeds& feeds, VariableStore& variables) {
+    absl::StatusOr<std::byte*> storage = bind_leaf(graph_.nodes[id], rows, feeds, variables);
     if (!storage.ok()) return storage.status();
     table_[id] = *storage;
     return absl::OkStatus();
@@ -435,7 +440,7 @@ class JitEngine : public Engine {
     int64_t unshared = 0;
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
       if (plan.offset[i] >= 0)
-        unshared += static_cast<int64_t>(ir::num_elements(graph.nodes[i].type.shape) *
+        unshared += static_cast<int64_t>(ir::num_elements(graph.at_capacity(graph.nodes[i].type.shape)) *
                                          ir::dtype_size(graph.nodes[i].type.dtype));
     }
     std::cerr << "kiln: jit arena of graph " << graph.name << ": " << plan.arena_bytes

@@ -13,16 +13,26 @@ namespace {
 // C[M,N] = A[M,K] B[K,N] with register tiles: `mr` rows by `nv` vectors of
 // `width` columns held in accumulators across the whole K loop, so each
 // element of C is loaded and stored once. The last vector of a tile may be
-// partial (masked) when N is not a multiple of the vector width.
+// partial (masked) when N is not a multiple of the vector width. M or K may
+// be the batch dimension, known at run time: the loops then run to the
+// run's rows, and a partial row band picks its tile by the remainder. Each
+// element is the same chain of FMAs over K whatever the tile and the
+// capacity, so results depend only on the rows.
 class MatMulEmitter {
  public:
   using Epilogue = MatMulEpilogue;
 
   // `column_sum`, when >= 0, is a node that receives the column sums of B,
   // which the tiles of the first row band accumulate as they stream B.
-  MatMulEmitter(E& e, int64_t m, int64_t k, int64_t n, Epilogue epilogue = nullptr,
-                NodeId column_sum = -1)
-      : e_(e), m_(m), k_(k), n_(n), epilogue_(std::move(epilogue)), column_sum_(column_sum) {
+  MatMulEmitter(E& e, const ir::Shape& a, const ir::Shape& a_at_capacity, int64_t n,
+                Epilogue epilogue = nullptr, NodeId column_sum = -1)
+      : e_(e),
+        a_shape_(a),
+        m_cap_(a_at_capacity[0]),
+        k_cap_(a_at_capacity[1]),
+        n_(n),
+        epilogue_(std::move(epilogue)),
+        column_sum_(column_sum) {
     a_transposed_ = e.FoldedTransposeSource(e.id()) >= 0;
     BindBuffers();
     w_ = e.width();
@@ -38,8 +48,10 @@ class MatMulEmitter {
   static constexpr double kParallelFlops = 5e5;
 
   // A = X^T reads X (element (i, p) is X[p, i]); C is absent when only the
-  // epilogue reads the product.
+  // epilogue reads the product. M and K in the current function's rows.
   void BindBuffers() {
+    m_ = e_.Dim(a_shape_, 0);
+    k_ = e_.Dim(a_shape_, 1);
     NodeId source = e_.FoldedTransposeSource(e_.id());
     a_ = source >= 0 ? e_.buf(source) : e_.in(0);
     bm_ = e_.in(1);
@@ -48,31 +60,52 @@ class MatMulEmitter {
   }
 
   void Emit() {
+    auto& b = e_.b();
     int64_t nr = nv_ * w_;
-    int64_t full_m = m_ / mr_, rem_m = m_ % mr_, full_n = n_ / nr, rem_n = n_ % nr;
-    bool parallel = 2.0 * m_ * k_ * n_ >= kParallelFlops && full_m * full_n >= 2;
+    int64_t full_n = n_ / nr, rem_n = n_ % nr;
+    // Decided for the capacity, which does not change any result.
+    bool parallel = 2.0 * m_cap_ * k_cap_ * n_ >= kParallelFlops && m_cap_ / mr_ * full_n >= 2;
+    Value* full_m = b.CreateUDiv(m_, e_.c64(mr_));
     if (parallel) {
-      EmitParallelFullTiles(full_m, full_n);
+      EmitParallelFullTiles(full_n);
     } else {
       e_.For(full_m, [&](Value* it) {
-        Value* i0 = e_.b().CreateMul(it, e_.c64(mr_));
-        e_.For(full_n,
-               [&](Value* jt) { TileAt(i0, e_.b().CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
+        Value* i0 = b.CreateMul(it, e_.c64(mr_));
+        e_.For(full_n, [&](Value* jt) { TileAt(i0, b.CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
       });
     }
     // The partial column tile of every full row band, then the partial row band.
-    if (rem_n)
-      e_.For(full_m, [&](Value* it) { ColumnTail(e_.b().CreateMul(it, e_.c64(mr_)), mr_); });
-    if (rem_m) {
-      Value* i0 = e_.c64(full_m * mr_);
-      e_.For(full_n, [&](Value* jt) {
-        TileAt(i0, e_.b().CreateMul(jt, e_.c64(nr)), static_cast<int>(rem_m), nv_, w_);
-      });
-      if (rem_n) ColumnTail(i0, static_cast<int>(rem_m));
-    }
+    if (rem_n) e_.For(full_m, [&](Value* it) { ColumnTail(b.CreateMul(it, e_.c64(mr_)), mr_); });
+    Value* i0 = b.CreateMul(full_m, e_.c64(mr_));
+    ForRemainder(b.CreateURem(m_, e_.c64(mr_)), [&](int rem_m) {
+      e_.For(full_n,
+             [&](Value* jt) { TileAt(i0, b.CreateMul(jt, e_.c64(nr)), rem_m, nv_, w_); });
+      if (rem_n) ColumnTail(i0, rem_m);
+    });
   }
 
  private:
+  // body(r) for the rows of a partial row band, r in [1, mr): a constant
+  // remainder emits one tile shape, a run-time one a switch over them all.
+  void ForRemainder(Value* rem, const std::function<void(int)>& body) {
+    if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(rem)) {
+      if (!c->isZero()) body(static_cast<int>(c->getZExtValue()));
+      return;
+    }
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "rows.done", f);
+    llvm::SwitchInst* sw = b.CreateSwitch(rem, done, mr_ - 1);
+    for (int r = 1; r < mr_; ++r) {
+      llvm::BasicBlock* bb = llvm::BasicBlock::Create(e_.ctx(), "rows.tail", f);
+      sw->addCase(b.getInt64(r), bb);
+      b.SetInsertPoint(bb);
+      body(r);
+      b.CreateBr(done);
+    }
+    b.SetInsertPoint(done);
+  }
+
   void ColumnTail(Value* i0, int mr) {
     int64_t nr = nv_ * w_, rem_n = n_ % nr;
     int nv = static_cast<int>((rem_n + w_ - 1) / w_);
@@ -83,7 +116,7 @@ class MatMulEmitter {
   // The full tiles, numbered row-major, go to kiln_parallel_for in fixed
   // contiguous parts. Every tile is computed whole by one thread, so results
   // do not depend on the number of threads.
-  void EmitParallelFullTiles(int64_t full_m, int64_t full_n) {
+  void EmitParallelFullTiles(int64_t full_n) {
     auto& b = e_.b();
     llvm::Type* ptr = b.getPtrTy();
     llvm::Module& m = *b.GetInsertBlock()->getModule();
@@ -95,6 +128,7 @@ class MatMulEmitter {
     llvm::IRBuilderBase::InsertPoint saved = b.saveIP();
     const std::map<NodeId, Value*> outer = e_.buffers();
     Value* outer_seed = e_.step_seed();
+    Value* outer_rows = e_.rows();
     b.SetInsertPoint(llvm::BasicBlock::Create(e_.ctx(), "entry", task));
     Value* context = task->getArg(0);
     std::map<NodeId, Value*> inner;
@@ -104,8 +138,11 @@ class MatMulEmitter {
     }
     Value* seed = b.CreatePtrToInt(
         b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot)), e_.i64());
-    e_.set_buffers(inner, seed);
+    Value* rows = b.CreatePtrToInt(
+        b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot + 1)), e_.i64());
+    e_.set_buffers(inner, seed, rows);
     BindBuffers();
+    Value* full_m = b.CreateUDiv(m_, e_.c64(mr_));
     int64_t nr = nv_ * w_;
     // Tiles go row band by row band (t -> band t / full_n, column strip
     // t % full_n), except when B is larger than L2: then they go strip by
@@ -113,12 +150,12 @@ class MatMulEmitter {
     // buffer. In place, a strip's rows sit N floats apart; for N a multiple
     // of 512 they map to a handful of cache sets, and every tile would fetch
     // the strip from L3 again.
-    bool pack = ShouldPack(full_m);
+    bool pack = ShouldPack();
     Value* packed = nullptr;
     Value* packed_strip = nullptr;
     if (pack) {
       llvm::IRBuilder<> entry(b.GetInsertBlock());
-      auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_ * nr));
+      auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_cap_ * nr));
       buffer->setAlignment(llvm::Align(64));
       packed = buffer;
       packed_strip = entry.CreateAlloca(e_.i64());
@@ -131,8 +168,8 @@ class MatMulEmitter {
     b.SetInsertPoint(loop);
     llvm::PHINode* t = b.CreatePHI(e_.i64(), 2, "t");
     t->addIncoming(task->getArg(1), pre);
-    Value* band = pack ? b.CreateURem(t, e_.c64(full_m)) : b.CreateUDiv(t, e_.c64(full_n));
-    Value* strip = pack ? b.CreateUDiv(t, e_.c64(full_m)) : b.CreateURem(t, e_.c64(full_n));
+    Value* band = pack ? b.CreateURem(t, full_m) : b.CreateUDiv(t, e_.c64(full_n));
+    Value* strip = pack ? b.CreateUDiv(t, full_m) : b.CreateURem(t, e_.c64(full_n));
     Value* i0 = b.CreateMul(band, e_.c64(mr_));
     Value* j0 = b.CreateMul(strip, e_.c64(nr));
     if (pack) PackStrip(j0, packed, packed_strip);
@@ -145,28 +182,31 @@ class MatMulEmitter {
     b.SetInsertPoint(exit);
     b.CreateRetVoid();
     b.restoreIP(saved);
-    e_.set_buffers(outer, outer_seed);
+    e_.set_buffers(outer, outer_seed, outer_rows);
     BindBuffers();
     // The caller passes the context through a stack array.
     llvm::Function* f = b.GetInsertBlock()->getParent();
     llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-    Value* ctx = entry.CreateAlloca(llvm::ArrayType::get(ptr, outer.size() + 1));
+    Value* ctx = entry.CreateAlloca(llvm::ArrayType::get(ptr, outer.size() + 2));
     slot = 0;
     for (const auto& [root, value] : outer) {
       b.CreateStore(value, b.CreateConstInBoundsGEP1_64(ptr, ctx, slot++));
     }
     b.CreateStore(b.CreateIntToPtr(outer_seed, ptr), b.CreateConstInBoundsGEP1_64(ptr, ctx, slot));
+    b.CreateStore(b.CreateIntToPtr(outer_rows, ptr),
+                  b.CreateConstInBoundsGEP1_64(ptr, ctx, slot + 1));
     llvm::FunctionCallee parallel_for =
         m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
-    b.CreateCall(parallel_for, {task, ctx, e_.c64(full_m * full_n)});
+    Value* bands = b.CreateUDiv(m_, e_.c64(mr_));
+    b.CreateCall(parallel_for, {task, ctx, b.CreateMul(bands, e_.c64(full_n))});
   }
 
   // Packing pays when B does not fit in L2 (512 KiB per core here) and each
   // strip is reused by several row bands; measured, it costs time when B
   // fits. The strip buffer lives on the task's stack, so it is bounded.
-  bool ShouldPack(int64_t full_m) const {
-    const int64_t strip_bytes = k_ * nv_ * w_ * 4;
-    return full_m >= 2 && k_ * n_ * 4 > (512 << 10) && strip_bytes <= (256 << 10);
+  bool ShouldPack() const {
+    const int64_t strip_bytes = k_cap_ * nv_ * w_ * 4;
+    return m_cap_ / mr_ >= 2 && k_cap_ * n_ * 4 > (512 << 10) && strip_bytes <= (256 << 10);
   }
 
   // Copies strip B[:, j0 : j0 + nr] to `packed` (row stride nr) unless it holds it already.
@@ -270,8 +310,8 @@ class MatMulEmitter {
     std::vector<Value*> next(acc.size());
     for (int r = 0; r < mr; ++r) {
       Value* row = b.CreateAdd(i0, e_.c64(r));
-      Value* index = a_transposed_ ? b.CreateAdd(b.CreateMul(p, e_.c64(m_)), row)
-                                   : b.CreateAdd(b.CreateMul(row, e_.c64(k_)), p);
+      Value* index = a_transposed_ ? b.CreateAdd(b.CreateMul(p, m_), row)
+                                   : b.CreateAdd(b.CreateMul(row, k_), p);
       Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, a_, index));
       for (int v = 0; v < nv; ++v) {
         // llvm.fma, not fmuladd: always fused, so results match the interpreter.
@@ -286,13 +326,15 @@ class MatMulEmitter {
     p->addIncoming(pn, latch);
     for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], latch);
     for (size_t v = 0; v < sum.size(); ++v) sum[v]->addIncoming(sum_next[v], latch);
-    b.CreateCondBr(b.CreateICmpULT(pn, e_.c64(k_)), loop, exit);
+    b.CreateCondBr(b.CreateICmpULT(pn, k_), loop, exit);
     b.SetInsertPoint(exit);
+    // A run has at least one row, so only a static K can be 0.
+    const bool empty = k_cap_ == 0;
     auto value = [&](int r, int v) {
-      return k_ > 0 ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
+      return !empty ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
     };
     for (size_t v = 0; v < sum_next.size(); ++v) {
-      Value* total = k_ > 0 ? sum_next[v] : llvm::Constant::getNullValue(vec_);
+      Value* total = !empty ? sum_next[v] : llvm::Constant::getNullValue(vec_);
       StoreVector(total, sums_, b.CreateAdd(j0, e_.c64(static_cast<int64_t>(v) * w_)),
                   v + 1 == sum_next.size() ? last_lanes : w_);
     }
@@ -322,7 +364,10 @@ class MatMulEmitter {
   }
 
   E& e_;
-  int64_t m_, k_, n_;
+  ir::Shape a_shape_;
+  int64_t m_cap_, k_cap_, n_;
+  Value* m_ = nullptr;  // M and K in the current function: constants, or the rows
+  Value* k_ = nullptr;
   Epilogue epilogue_;
   Value *a_, *bm_, *c_;      // the operand and result buffers of the function being emitted
   Value* packed_ = nullptr;  // while emitting a tile of a packed strip: the strip
@@ -335,9 +380,11 @@ class MatMulEmitter {
 
 }  // namespace
 
-void emit_matmul_tiles(Emitter& e, int64_t m, int64_t k, int64_t n, MatMulEpilogue epilogue,
-                       NodeId column_sum) {
-  MatMulEmitter(e, m, k, n, std::move(epilogue), column_sum).Emit();
+void emit_matmul_tiles(Emitter& e, MatMulEpilogue epilogue, NodeId column_sum) {
+  const ir::Shape& a = e.in_type(0).shape;
+  MatMulEmitter(e, a, e.graph().at_capacity(a), e.in_type(1).shape[1], std::move(epilogue),
+                column_sum)
+      .Emit();
 }
 
 }  // namespace kiln::codegen

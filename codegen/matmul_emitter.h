@@ -16,9 +16,9 @@ namespace kiln::codegen {
 using MatMulEpilogue =
     std::function<void(Value* i0, Value* j0, int rows, int cols, Value* tile, int64_t stride)>;
 
-/// Emits C[M,N] = A[M,K] B[K,N] for `e`'s current node (a matmul). `column_sum`,
-/// when >= 0, is a node that receives the column sums of B.
-void emit_matmul_tiles(Emitter& e, int64_t m, int64_t k, int64_t n,
-                       MatMulEpilogue epilogue = nullptr, NodeId column_sum = -1);
+/// Emits C[M,N] = A[M,K] B[K,N] for `e`'s current node (a matmul), where M or
+/// K may be the batch dimension (the run's rows). `column_sum`, when >= 0, is a
+/// node that receives the column sums of B.
+void emit_matmul_tiles(Emitter& e, MatMulEpilogue epilogue = nullptr, NodeId column_sum = -1);
 
 }  // namespace kiln::codegen

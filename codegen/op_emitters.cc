@@ -24,7 +24,7 @@ void EmitReshape(E&) {}
 // swap): copy it aside so the end-of-step copies read the old values.
 void EmitAssign(E& e) {
   DType d = e.node().type.dtype;
-  e.For(ir::num_elements(e.node().type.shape),
+  e.For(e.Count(e.node().type.shape),
         [&](Value* i) { e.Store(d, e.Load(d, e.in(1), i), e.out(), i); });
 }
 
@@ -32,7 +32,7 @@ void EmitAssign(E& e) {
 // step assigns); otherwise it aliases its operand.
 void EmitOutput(E& e) {
   DType d = e.node().type.dtype;
-  e.For(ir::num_elements(e.node().type.shape),
+  e.For(e.Count(e.node().type.shape),
         [&](Value* i) { e.Store(d, e.Load(d, e.in(0), i), e.out(), i); });
 }
 
@@ -44,6 +44,8 @@ void EmitRandomUniform(E& e) {
   Value* bits = e.Mix64(b.CreateXor(key, e.Mix64(e.index())));
   e.Define(b.CreateFMul(b.CreateUIToFP(b.CreateLShr(bits, 40), e.f32()), e.cf(0x1.0p-24)));
 }
+
+void EmitRows(E& e) { e.Define(e.b().CreateSIToFP(e.rows(), e.f32())); }
 
 void EmitNeg(E& e) {
   e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFNeg(x[0]); });
@@ -147,39 +149,40 @@ void EmitBroadcast(E& e) {
   const auto& dims = ir::attr_ints(e.node().attrs, "dims");
   auto& b = e.b();
   Value* src = e.c64(0);
-  int64_t in_stride = 1;
+  Value* in_stride = e.c64(1);
   for (size_t k = in_shape.size(); k-- > 0;) {
-    int64_t out_inner = 1;
-    for (size_t d = dims[k] + 1; d < out_shape.size(); ++d) out_inner *= out_shape[d];
-    Value* coord = b.CreateURem(b.CreateUDiv(e.index(), e.c64(out_inner)), e.c64(in_shape[k]));
-    src = b.CreateAdd(src, b.CreateMul(coord, e.c64(in_stride)));
-    in_stride *= in_shape[k];
+    Value* out_inner = e.c64(1);
+    for (size_t d = dims[k] + 1; d < out_shape.size(); ++d) {
+      out_inner = b.CreateMul(out_inner, e.Dim(out_shape, d));
+    }
+    Value* coord = b.CreateURem(b.CreateUDiv(e.index(), out_inner), e.Dim(in_shape, k));
+    src = b.CreateAdd(src, b.CreateMul(coord, in_stride));
+    in_stride = b.CreateMul(in_stride, e.Dim(in_shape, k));
   }
   DType d = e.node().type.dtype;
   e.Define(e.Load(d, e.in(0), src));
 }
 
 void EmitTranspose(E& e) {
-  int64_t rows = e.in_type(0).shape[0], cols = e.in_type(0).shape[1];
+  const ir::Shape& shape = e.in_type(0).shape;
+  Value* rows = e.Dim(shape, 0);
   DType d = e.node().type.dtype;
-  e.ForShape({rows, cols}, [&](Value* flat, const std::vector<Value*>& idx) {
+  e.ForShape(shape, [&](Value* flat, const std::vector<Value*>& idx) {
     auto& b = e.b();
-    Value* dst = b.CreateAdd(b.CreateMul(idx[1], e.c64(rows)), idx[0]);
+    Value* dst = b.CreateAdd(b.CreateMul(idx[1], rows), idx[0]);
     e.Store(d, e.Load(d, e.in(0), flat), e.out(), dst);
   });
 }
 
-void EmitMatMul(E& e) {
-  const ir::Shape& a = e.in_type(0).shape;
-  emit_matmul_tiles(e, a[0], a[1], e.in_type(1).shape[1]);
-}
+void EmitMatMul(E& e) { emit_matmul_tiles(e); }
 
 // acc = init; for c in [from, n): acc = step(acc, c), for several carried
 // values. They live in allocas that SROA turns into phis.
 std::vector<Value*> FoldAll(
-    E& e, int64_t from, int64_t n, std::vector<Value*> acc,
+    E& e, int64_t from, Value* n, std::vector<Value*> acc,
     const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*)>& step) {
-  if (n <= from) return acc;
+  auto* constant = llvm::dyn_cast<llvm::ConstantInt>(n);
+  if (constant && constant->getSExtValue() <= from) return acc;
   auto& b = e.b();
   llvm::Function* f = b.GetInsertBlock()->getParent();
   llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
@@ -193,7 +196,7 @@ std::vector<Value*> FoldAll(
     for (auto* s : slots) cur.push_back(b.CreateLoad(s->getAllocatedType(), s));
     return cur;
   };
-  e.For(n - from, [&](Value* i) {
+  e.For(b.CreateSub(n, e.c64(from)), [&](Value* i) {
     std::vector<Value*> next = step(load(), b.CreateAdd(i, e.c64(from)));
     for (size_t k = 0; k < slots.size(); ++k) b.CreateStore(next[k], slots[k]);
   });
@@ -201,7 +204,7 @@ std::vector<Value*> FoldAll(
 }
 
 // The same with one carried value.
-Value* Fold(E& e, int64_t from, int64_t n, Value* init,
+Value* Fold(E& e, int64_t from, Value* n, Value* init,
             const std::function<Value*(Value*, Value*)>& step) {
   return FoldAll(e, from, n, {init}, [&](const std::vector<Value*>& acc, Value* c) {
     return std::vector<Value*>{step(acc[0], c)};
@@ -215,16 +218,27 @@ void Reduce(
     E& e, const std::function<std::vector<Value*>(Value*)>& init,
     const std::function<std::vector<Value*>(const std::vector<Value*>&, Value*, Value*)>& step,
     const std::function<void(Value*, const std::vector<Value*>&)>& store) {
-  ir::AxisSplit d = ir::split_axis(e.in_type(0).shape, ir::attr_int(e.node().attrs, "axis"));
+  const ir::Shape& shape = e.in_type(0).shape;
+  const int64_t axis = ir::attr_int(e.node().attrs, "axis");
   auto& b = e.b();
-  e.ForShape({d.outer, d.inner}, [&](Value* flat, const std::vector<Value*>& idx) {
-    Value* base = b.CreateAdd(b.CreateMul(idx[0], e.c64(d.len * d.inner)), idx[1]);
-    auto at = [&](Value* l) {
-      return e.Load(DType::kF32, e.in(0), b.CreateAdd(base, b.CreateMul(l, e.c64(d.inner))));
-    };
-    store(flat,
-          FoldAll(e, 1, d.len, init(at(e.c64(0))),
-                  [&](const std::vector<Value*>& acc, Value* l) { return step(acc, at(l), l); }));
+  // [outer, len, inner] around the axis, as ir::split_axis, in this run's rows.
+  Value *outer = e.c64(1), *len = e.c64(1), *inner = e.c64(1);
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    Value*& part = i < axis ? outer : i == axis ? len : inner;
+    part = b.CreateMul(part, e.Dim(shape, i));
+  }
+  e.For(outer, [&](Value* o) {
+    e.For(inner, [&](Value* i) {
+      Value* flat = b.CreateAdd(b.CreateMul(o, inner), i);
+      Value* base = b.CreateAdd(b.CreateMul(o, b.CreateMul(len, inner)), i);
+      auto at = [&](Value* l) {
+        return e.Load(DType::kF32, e.in(0), b.CreateAdd(base, b.CreateMul(l, inner)));
+      };
+      store(flat, FoldAll(e, 1, len, init(at(e.c64(0))),
+                          [&](const std::vector<Value*>& acc, Value* l) {
+                            return step(acc, at(l), l);
+                          }));
+    });
   });
 }
 
@@ -269,8 +283,8 @@ void EmitArgMax(E& e) {
 void EmitOneHot(E& e) {
   auto& b = e.b();
   int64_t depth = ir::attr_int(e.node().attrs, "depth");
-  int64_t n = ir::num_elements(e.in_type(0).shape);
-  e.For(n * depth, [&](Value* i) { e.Store(DType::kF32, e.cf(0.0), e.out(), i); });
+  Value* n = e.Count(e.in_type(0).shape);
+  e.For(b.CreateMul(n, e.c64(depth)), [&](Value* i) { e.Store(DType::kF32, e.cf(0.0), e.out(), i); });
   e.For(n, [&](Value* i) {
     Value* label = b.CreateSExt(e.Load(DType::kI32, e.in(0), i), e.i64());
     Value* bad = b.CreateICmpUGE(label, e.c64(depth));  // also catches negatives
@@ -299,7 +313,7 @@ struct SoftmaxRow {
 
   Value* at(size_t k, Value* c) { return e.Load(DType::kF32, e.in(k), e.b().CreateAdd(start, c)); }
   Value* shifted_exp(Value* c) { return e.Call("expf", e.b().CreateFSub(at(0, c), max)); }
-  void Stats(int64_t classes) {
+  void Stats(Value* classes) {
     auto& b = e.b();
     max = Fold(e, 1, classes, at(0, e.c64(0)), [&](Value* acc, Value* c) {
       Value* x = at(0, c);
@@ -310,10 +324,11 @@ struct SoftmaxRow {
   }
 };
 
-void ForEachSoftmaxRow(E& e, const std::function<void(SoftmaxRow&, Value*, int64_t)>& body) {
-  int64_t rows = e.in_type(0).shape[0], classes = e.in_type(0).shape[1];
-  e.For(rows, [&](Value* r) {
-    SoftmaxRow row{e, e.b().CreateMul(r, e.c64(classes))};
+// Classes are static (the shape rule says so); rows may be the batch dimension.
+void ForEachSoftmaxRow(E& e, const std::function<void(SoftmaxRow&, Value*, Value*)>& body) {
+  Value* classes = e.c64(e.in_type(0).shape[1]);
+  e.For(e.Dim(e.in_type(0).shape, 0), [&](Value* r) {
+    SoftmaxRow row{e, e.b().CreateMul(r, classes)};
     row.Stats(classes);
     body(row, r, classes);
   });
@@ -321,7 +336,7 @@ void ForEachSoftmaxRow(E& e, const std::function<void(SoftmaxRow&, Value*, int64
 
 void EmitSoftmaxCrossEntropy(E& e) {
   auto& b = e.b();
-  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, int64_t classes) {
+  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, Value* classes) {
     Value* log_sum = e.Call("logf", row.sum);
     Value* acc = Fold(e, 0, classes, e.cf(0.0), [&](Value* acc, Value* c) {
       Value* log_p = b.CreateFSub(b.CreateFSub(row.at(0, c), row.max), log_sum);
@@ -333,7 +348,7 @@ void EmitSoftmaxCrossEntropy(E& e) {
 
 void EmitSoftmaxCrossEntropyGrad(E& e) {
   auto& b = e.b();
-  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, int64_t classes) {
+  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, Value* classes) {
     Value* total = Fold(e, 0, classes, e.cf(0.0),
                         [&](Value* acc, Value* c) { return b.CreateFAdd(acc, row.at(1, c)); });
     Value* g = e.Load(DType::kF32, e.in(2), r);
@@ -368,7 +383,7 @@ void EmitSlice(E& e) {
 // the runtime (runtime/distributed.h), which reduces it in place over the
 // processes of the job: communication is MPI's, not generated code.
 void EmitAllReduce(E& e) {
-  int64_t n = ir::num_elements(e.node().type.shape);
+  Value* n = e.Count(e.node().type.shape);
   if (e.in(0) != e.out()) {
     e.For(n, [&](Value* i) { e.Store(DType::kF32, e.Load(DType::kF32, e.in(0), i), e.out(), i); });
   }
@@ -376,7 +391,7 @@ void EmitAllReduce(E& e) {
   llvm::FunctionCallee reduce = e.module().getOrInsertFunction(
       "kiln_all_reduce", b.getVoidTy(), b.getPtrTy(), e.i64(), b.getInt32Ty());
   auto reduction = distributed::reduction_of(ir::attr_string(e.node().attrs, "reduction"));
-  b.CreateCall(reduce, {e.out(), e.c64(n), b.getInt32(static_cast<int32_t>(reduction))});
+  b.CreateCall(reduce, {e.out(), n, b.getInt32(static_cast<int32_t>(reduction))});
 }
 
 using EmitFn = void (*)(E&);

@@ -50,6 +50,10 @@ class LayerImpl {
   virtual absl::StatusOr<Shape> build(const Shape& input_shape, Rng& rng) = 0;
   /// Records the layer applied to `x`; `training` selects training behaviour.
   virtual Recorded record(ir::Builder& b, Recorded x, bool training) const = 0;
+  /// Whether the built layer keeps the batch as an axis of its own, so a
+  /// graph with a batch dimension ? can hold it (Dense on rank-3 inputs folds
+  /// the batch into its rows and cannot).
+  virtual bool batch_polymorphic() const { return true; }
   /// All weights, including those of nested layers, in creation order.
   virtual std::vector<const Weight*> weights() const;
   /// Summary rows (a nested model is one row).

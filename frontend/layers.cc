@@ -151,6 +151,8 @@ class DenseImpl : public LayerImpl {
     return output_shape_;
   }
 
+  bool batch_polymorphic() const override { return input_shape_.size() <= 1; }
+
   Recorded record(ir::Builder& b, Recorded x, bool) const override {
     if (x.out < 0) return {};
     Shape shape = b.shape_of(x.out);
@@ -256,6 +258,13 @@ std::vector<const Weight*> SequentialImpl::weights() const {
     for (const Weight* w : Access::impl(layer)->weights()) out.push_back(w);
   }
   return out;
+}
+
+bool SequentialImpl::batch_polymorphic() const {
+  for (const Layer& layer : layers_) {
+    if (!Access::impl(layer)->batch_polymorphic()) return false;
+  }
+  return true;
 }
 
 std::vector<SummaryRow> SequentialImpl::summary_rows() const {

@@ -66,8 +66,8 @@ std::string NoneShape(const Shape& shape) {
   return s + ")";
 }
 
-Tensor pad_rows(Tensor rows, int64_t n) {
-  if (rows.dim(0) == n) return rows;
+Tensor rows_for_graph(const SequentialImpl& impl, Tensor rows, int64_t n) {
+  if (impl.batch_polymorphic() || rows.dim(0) == n) return rows;
   Shape shape = rows.shape();
   shape[0] = n;
   Tensor padded(rows.dtype(), shape);
@@ -108,9 +108,13 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
                                        GraphKind kind, int64_t batch, DType input) {
   ir::Graph g;
   g.name = str_cat(impl.name(), ".", KindName(kind));
+  // One graph serves every batch up to `batch` rows when the layers allow it.
+  const bool polymorphic = impl.batch_polymorphic();
+  if (polymorphic) g.capacity = batch;
   ir::Builder b(&g);
   b.set_layer("input");
-  ir::NodeId x = b.input("x", {to_ir(input), WithBatch(batch, impl.input_shape())});
+  ir::NodeId x = b.input(
+      "x", {to_ir(input), WithBatch(polymorphic ? ir::kBatch : batch, impl.input_shape())});
   // Casting per batch inside the step lets users feed uint8 images directly.
   if (input != DType::kF32) x = b.cast(x, ir::DType::kF32);
   Recorded out = impl.record(b, {x}, kind == GraphKind::kTrain);
@@ -124,8 +128,8 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
   if (!labels_type.ok()) return labels_type.status();
   b.set_layer("input");
   ir::NodeId y = b.input("y", *labels_type);
-  // Evaluation reports per example, so a last partial batch can run
-  // zero-padded on the full batch's graph with its padding left out.
+  // Evaluation reports per example, so that batches of any size (and the
+  // shards of a distributed job) combine into one exact mean.
   const auto reduction =
       kind == GraphKind::kEvaluate ? BatchReduction::kPerRow : BatchReduction::kMean;
   b.output("loss", record_loss(b, *state.loss, out, y, reduction));
@@ -138,25 +142,42 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
 
 namespace {
 
-// KILN_DEBUG=1 reports every compilation and why it happened, so a user can
-// tell a new batch size (such as the last partial batch) from a first use.
+// KILN_DEBUG=1 reports every compilation and why it happened (a first use, a
+// batch above the compiled capacity, a new input dtype), so a user can count
+// them.
 void LogCompile(const SequentialImpl& impl, const TrainingState& state, GraphKind kind,
-                int64_t batch, DType input, std::chrono::steady_clock::time_point start) {
+                int64_t batch, bool polymorphic, DType input, const std::string& why,
+                std::chrono::steady_clock::time_point start) {
   if (debug_level() < 1) return;
-  std::string others;
-  for (const auto& [key, exec] : state.executors) {
-    if (std::get<0>(key) != kind) continue;
-    str_append(&others, others.empty() ? "" : ", ", std::get<1>(key), " ",
-               dtype_name(std::get<2>(key)));
-  }
-  std::string why = others.empty()
-                        ? std::string("first use")
-                        : str_cat("new input signature; already compiled for batch ", others);
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::cerr << "kiln: compiled the " << KindName(kind) << " graph of " << impl.name()
-            << " for batch " << batch << " " << dtype_name(input) << " with the "
-            << state.engine->name() << " in " << static_cast<int>(ms) << " ms (" << why << ")\n";
+            << (polymorphic ? " for batches of up to " : " for batch ") << batch << " "
+            << dtype_name(input) << " with the " << state.engine->name() << " in "
+            << static_cast<int>(ms) << " ms (" << why << ")\n";
+}
+
+// A batch-polymorphic graph serves every batch size up to its capacity, so
+// it is keyed without one (0); a static graph is keyed by its batch.
+std::tuple<GraphKind, int64_t, DType> ExecutorKey(const SequentialImpl& impl, GraphKind kind,
+                                                  int64_t batch, DType input) {
+  return {kind, impl.batch_polymorphic() ? 0 : batch, input};
+}
+
+std::string CompileReason(const TrainingState& state, GraphKind kind, int64_t batch,
+                          int64_t old_capacity) {
+  if (old_capacity > 0) {
+    return str_cat("batch ", batch, " is above the capacity ", old_capacity,
+                   " of the compiled graph");
+  }
+  std::string others;
+  for (const auto& [key, exec] : state.executors) {
+    if (std::get<0>(key) != kind) continue;
+    str_append(&others, others.empty() ? "" : ", ", "batch ", exec.capacity, " ",
+               dtype_name(std::get<2>(key)));
+  }
+  return others.empty() ? std::string("first use")
+                        : str_cat("new input signature; already compiled for ", others);
 }
 
 }  // namespace
@@ -177,16 +198,23 @@ ir::Graph planned_graph(const SequentialImpl& impl, TrainingState& state, GraphK
 
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input) {
-  auto key = std::make_tuple(kind, batch, input);
+  const auto key = ExecutorKey(impl, kind, batch, input);
+  int64_t capacity = batch, old_capacity = 0;
   if (auto it = state.executors.find(key); it != state.executors.end()) {
-    it->second.last_use = ++state.uses;
-    return *it->second.executor;
+    if (it->second.capacity >= batch) {
+      it->second.last_use = ++state.uses;
+      return *it->second.executor;
+    }
+    // Geometric growth: batches that keep growing recompile a logarithmic
+    // number of times.
+    old_capacity = it->second.capacity;
+    capacity = std::max(batch, 2 * old_capacity);
   }
   if (kind != GraphKind::kPredict && !state.loss) {
     throw to_error(absl::FailedPreconditionError(
         str_cat("model ", impl.name(), " must be compiled with a loss before fit or evaluate")));
   }
-  ir::Graph graph = planned_graph(impl, state, kind, batch, input);
+  ir::Graph graph = planned_graph(impl, state, kind, capacity, input);
   if (!state.engine) {
     const bool check = state.options.check_numerics || check_numerics_from_env();
     state.engine =
@@ -196,10 +224,11 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
   }
   auto start = std::chrono::steady_clock::now();
   auto executor = value_or_throw(state.engine->compile(graph));
-  LogCompile(impl, state, kind, batch, input, start);
-  // A program that predicts on ever new batch sizes must not keep every
-  // compiled graph (and its arena) alive.
-  if (state.executors.size() >= TrainingState::kMaxExecutors) {
+  LogCompile(impl, state, kind, capacity, impl.batch_polymorphic(), input,
+             CompileReason(state, kind, batch, old_capacity), start);
+  // A program that predicts on ever new batch sizes of a static model must
+  // not keep every compiled graph (and its arena) alive.
+  if (!state.executors.count(key) && state.executors.size() >= TrainingState::kMaxExecutors) {
     auto oldest = std::min_element(
         state.executors.begin(), state.executors.end(),
         [](const auto& a, const auto& b) { return a.second.last_use < b.second.last_use; });
@@ -208,14 +237,14 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
   TrainingState::Compiled& slot = state.executors[key];
   // Only the processes of a distributed job compare fingerprints.
   const uint64_t fingerprint = world().size > 1 ? std::hash<std::string>()(ir::print(graph)) : 0;
-  slot = {std::move(executor), ++state.uses, fingerprint};
+  slot = {std::move(executor), ++state.uses, fingerprint, capacity};
   return *slot.executor;
 }
 
 uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                          int64_t batch, DType input) {
   executor_for(impl, state, kind, batch, input);
-  return state.executors.at(std::make_tuple(kind, batch, input)).fingerprint;
+  return state.executors.at(ExecutorKey(impl, kind, batch, input)).fingerprint;
 }
 
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
@@ -343,8 +372,8 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
   };
   for (int64_t begin = first, step = 0; begin < last; begin += bs, ++step) {
     int64_t end = std::min(last, begin + bs);
-    Tensor xb = detail::pad_rows(x.slice(begin, end), bs);
-    Tensor yb = detail::pad_rows(y.slice(begin, end), bs);
+    Tensor xb = detail::rows_for_graph(*impl_, x.slice(begin, end), bs);
+    Tensor yb = detail::rows_for_graph(*impl_, y.slice(begin, end), bs);
     int batch = static_cast<int>(step);
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_test_batch_begin(batch, logs); });
@@ -388,10 +417,10 @@ Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_predict_begin({}); });
   for (int64_t begin = first, step = 0; begin < last; begin += bs, ++step) {
     int64_t end = std::min(last, begin + bs);
-    // Every layer computes each row from that row alone, so a partial batch
-    // runs zero-padded on the full batch's graph, with the same bits per row:
-    // one compiled graph serves any number of rows.
-    Tensor xb = detail::pad_rows(x.slice(begin, end), bs);
+    // One compiled graph serves any number of rows: a batch-polymorphic one
+    // runs the partial batch as it is; a static one runs it zero-padded, with
+    // the same bits per row, since every layer computes a row from it alone.
+    Tensor xb = detail::rows_for_graph(*impl_, x.slice(begin, end), bs);
     int batch = static_cast<int>(step);
     detail::notify(options.callbacks, this,
                    [&](Callback& cb) { cb.on_predict_batch_begin(batch, {}); });

@@ -14,7 +14,8 @@
 
 namespace kiln::detail {
 
-/// The three graphs a model compiles, each per batch size.
+/// The three graphs a model compiles (per batch size if its layers need a
+/// static batch).
 enum class GraphKind { kTrain, kEvaluate, kPredict };
 
 struct TrainingState {
@@ -25,14 +26,18 @@ struct TrainingState {
   /// The layers' weights (shared) and the optimizer's slots.
   VariableStore store;
   std::unique_ptr<Engine> engine;
-  /// Compiled graphs by (kind, batch size, input dtype), each with the tick of
-  /// its last use; at most kMaxExecutors, least recently used evicted first.
+  /// Compiled graphs by (kind, batch size, input dtype), the batch size 0 for
+  /// a batch-polymorphic graph, each with the tick of its last use; at most
+  /// kMaxExecutors, least recently used evicted first.
   struct Compiled {
     std::unique_ptr<Executor> executor;
     uint64_t last_use = 0;
     /// A hash of the planned graph's text: processes of a distributed job
     /// compare it to catch a rank that built a different step.
     uint64_t fingerprint = 0;
+    /// The most rows a run may have: the batch a static graph was compiled
+    /// for, the capacity of a batch-polymorphic one.
+    int64_t capacity = 0;
   };
   static constexpr size_t kMaxExecutors = 16;
   std::map<std::tuple<GraphKind, int64_t, DType>, Compiled> executors;
@@ -54,15 +59,17 @@ void ensure_built(SequentialImpl& impl, TrainingState& state, const Shape& examp
                   const std::string& input_text);
 /// A per-example shape as Keras prints it with the batch axis: "(None, 28, 28)".
 std::string NoneShape(const Shape& shape);
-/// `rows` with zero rows appended up to `n` rows along axis 0.
-Tensor pad_rows(Tensor rows, int64_t n);
+/// `rows` as the graph for batch `n` takes them: as they are for a
+/// batch-polymorphic model, with zero rows appended up to `n` for a static one.
+Tensor rows_for_graph(const SequentialImpl& impl, Tensor rows, int64_t n);
 /// `batch_size`, or a kiln::Error naming `method` when it is below 1.
 int64_t check_batch_size(const char* method, int batch_size);
 /// Records the forward graph of `kind` for `batch` examples of `input` dtype
 /// (before any pass). Non-f32 inputs are cast inside the graph.
 absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const TrainingState& state,
                                        GraphKind kind, int64_t batch, DType input);
-/// The executor for `kind` at `batch`, compiling it on first use.
+/// An executor for `kind` that runs `batch` rows, compiling one on first use
+/// or when `batch` is above the compiled graph's capacity.
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input);
 /// The fingerprint (TrainingState::Compiled) of the graph executor_for compiled

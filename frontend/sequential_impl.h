@@ -18,6 +18,7 @@ class SequentialImpl : public LayerImpl {
   absl::StatusOr<Shape> build(const Shape& input_shape, Rng& rng) override;
   Recorded record(ir::Builder& b, Recorded x, bool training) const override;
   std::vector<const Weight*> weights() const override;
+  bool batch_polymorphic() const override;
   std::vector<SummaryRow> summary_rows() const override;
   Json config() const override;
   /// Rows of the layers inside (what this model's own summary lists).

@@ -110,9 +110,13 @@ NodeId Builder::scale(NodeId x, double factor) {
 
 NodeId Builder::mean_all(NodeId x) {
   if (x < 0) return -1;
-  int64_t count = num_elements(type_of(x).shape);
+  const Shape shape = type_of(x).shape;
+  const int64_t per_row = num_elements(with_rows(shape, 1));
+  const bool batched = batch_axis(shape) >= 0;
   while (x >= 0 && !type_of(x).shape.empty()) x = reduce_sum(x, 0);
-  return scale(x, 1.0 / static_cast<double>(count));
+  if (!batched) return scale(x, 1.0 / static_cast<double>(per_row));
+  NodeId count = per_row == 1 ? rows() : scale(rows(), static_cast<double>(per_row));
+  return div(x, count);
 }
 
 namespace {

@@ -35,6 +35,8 @@ class Builder {
   /// A f32 tensor of `shape` filled with `value`.
   NodeId constant(double value, Shape shape = {});
   NodeId random_uniform(int64_t seed, Shape shape);
+  /// The run's row count (the extent of the batch dimension ?) as a f32 scalar.
+  NodeId rows() { return emit(OpKind::kRows, {}); }
 
   NodeId neg(NodeId x) { return emit(OpKind::kNeg, {x}); }
   NodeId exp(NodeId x) { return emit(OpKind::kExp, {x}); }
@@ -80,7 +82,8 @@ class Builder {
 
   /// Multiplies by a scalar constant.
   NodeId scale(NodeId x, double factor);
-  /// Mean over all elements, as a scalar.
+  /// Mean over all elements, as a scalar; over a batch dimension ? it
+  /// divides by the run's row count.
   NodeId mean_all(NodeId x);
   /// Softmax over the last axis from primitive ops (max-shifted, so it cannot overflow).
   NodeId softmax(NodeId x);

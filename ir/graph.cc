@@ -83,4 +83,10 @@ void Graph::reorder(const std::vector<NodeId>& order) {
   clear_plan();
 }
 
+Graph with_rows(Graph graph, int64_t rows) {
+  for (Node& n : graph.nodes) n.type = with_rows(std::move(n.type), rows);
+  graph.capacity = 0;
+  return graph;
+}
+
 }  // namespace kiln::ir

@@ -73,6 +73,17 @@ struct Graph {
   std::vector<Node> nodes;
   /// Bytes of the step's arena once memory is planned, else -1.
   int64_t arena_bytes = -1;
+  /// For a batch-polymorphic graph (shapes with the batch dimension kBatch,
+  /// "?"): the most rows a run may have, which memory is planned for. 0 when
+  /// every shape is static.
+  int64_t capacity = 0;
+
+  /// `shape` with its batch dimension at the capacity: the extent storage is
+  /// sized for. Unchanged without a capacity (so kBatch stays and size checks
+  /// reject it).
+  Shape at_capacity(const Shape& shape) const {
+    return capacity > 0 ? with_rows(shape, capacity) : shape;
+  }
 
   /// Whether the plan-memory pass has run since the graph last changed.
   bool planned() const { return arena_bytes >= 0; }
@@ -100,5 +111,9 @@ struct Graph {
   /// them; every node must still come after its operands.
   void reorder(const std::vector<NodeId>& order);
 };
+
+/// `graph` for runs of `rows` rows: every batch dimension ? set to `rows`,
+/// and no capacity. The interpreter runs this static copy.
+Graph with_rows(Graph graph, int64_t rows);
 
 }  // namespace kiln::ir

@@ -144,8 +144,8 @@ PlanState StateFromStorage(const Graph& g) {
   return w;
 }
 
-int64_t ValueBytes(const Node& node) {
-  return num_elements(node.type.shape) * dtype_size(node.type.dtype);
+int64_t ValueBytes(const Graph& g, const Node& node) {
+  return num_elements(g.at_capacity(node.type.shape)) * dtype_size(node.type.dtype);
 }
 
 absl::Status CheckStorageKind(const Graph& g, NodeId id) {
@@ -166,9 +166,9 @@ absl::Status CheckStorageKind(const Graph& g, NodeId id) {
   }
   // Written as offset > arena - size so that no hostile offset overflows.
   if (s.kind == StorageKind::kArena &&
-      (s.offset < 0 || s.offset % 64 != 0 || arena_slice_bytes(n) > g.arena_bytes ||
-       s.offset > g.arena_bytes - arena_slice_bytes(n))) {
-    return fail(str_cat("arena slice at ", s.offset, " of ", arena_slice_bytes(n),
+      (s.offset < 0 || s.offset % 64 != 0 || arena_slice_bytes(g, n) > g.arena_bytes ||
+       s.offset > g.arena_bytes - arena_slice_bytes(g, n))) {
+    return fail(str_cat("arena slice at ", s.offset, " of ", arena_slice_bytes(g, n),
                         " bytes is not 64-byte aligned inside the arena of ", g.arena_bytes));
   }
   if (s.kind == StorageKind::kAlias) {
@@ -180,9 +180,9 @@ absl::Status CheckStorageKind(const Graph& g, NodeId id) {
     if (k != StorageKind::kArena && k != StorageKind::kBound && k != StorageKind::kConstant) {
       return fail(str_cat("aliases %", s.alias, ", which has no memory of its own"));
     }
-    if (ValueBytes(target) != ValueBytes(n)) {
-      return fail(str_cat("aliases %", s.alias, " of ", ValueBytes(target), " bytes but needs ",
-                          ValueBytes(n)));
+    if (ValueBytes(g, target) != ValueBytes(g, n)) {
+      return fail(str_cat("aliases %", s.alias, " of ", ValueBytes(g, target), " bytes but needs ",
+                          ValueBytes(g, n)));
     }
   }
   return absl::OkStatus();
@@ -244,7 +244,7 @@ absl::Status CheckNoOverlap(const Graph& g, const std::vector<int64_t>& unit,
       NodeId done = expiring.top().second;
       expiring.pop();
       int64_t off = g.nodes[done].storage.offset;
-      if (arena_slice_bytes(g.nodes[done]) > 0) {
+      if (arena_slice_bytes(g, g.nodes[done]) > 0) {
         live.erase(off);
       } else {
         for (auto [it, to] = live_empty.equal_range(off); it != to; ++it) {
@@ -255,12 +255,12 @@ absl::Status CheckNoOverlap(const Graph& g, const std::vector<int64_t>& unit,
         }
       }
     }
-    int64_t off = g.nodes[s].storage.offset, size = arena_slice_bytes(g.nodes[s]);
+    int64_t off = g.nodes[s].storage.offset, size = arena_slice_bytes(g, g.nodes[s]);
     // The live slice starting at or before `off`, for an empty slice strictly before.
     auto below = size > 0 ? live.upper_bound(off) : live.lower_bound(off);
     if (below != live.begin()) {
       --below;
-      if (below->first + arena_slice_bytes(g.nodes[below->second]) > off) {
+      if (below->first + arena_slice_bytes(g, g.nodes[below->second]) > off) {
         return clash(below->second, s);
       }
     }
@@ -317,8 +317,8 @@ absl::Status check_memory_plan(const Graph& g) {
   return CheckNoOverlap(g, unit, end);
 }
 
-int64_t arena_slice_bytes(const Node& node) {
-  int64_t bytes = num_elements(node.type.shape) * dtype_size(node.type.dtype);
+int64_t arena_slice_bytes(const Graph& graph, const Node& node) {
+  int64_t bytes = num_elements(graph.at_capacity(node.type.shape)) * dtype_size(node.type.dtype);
   return (bytes + 63) / 64 * 64;
 }
 

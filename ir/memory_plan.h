@@ -54,6 +54,6 @@ std::vector<int64_t> last_reads(const Graph& graph, const PlanState& state,
 absl::Status check_memory_plan(const Graph& graph);
 
 /// Bytes a node's value occupies in the arena (its size rounded up to 64).
-int64_t arena_slice_bytes(const Node& node);
+int64_t arena_slice_bytes(const Graph& graph, const Node& node);
 
 }  // namespace kiln::ir

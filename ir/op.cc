@@ -33,10 +33,17 @@ absl::StatusOr<Type> VariableShape(const Operands& in, const Attrs& attrs, const
     return Invalid(str_cat("unknown initializer \"", excerpt(init),
                            "\" (expected zeros, glorot_uniform or constant:VALUE)"));
   }
+  if (batch_axis(declared.shape) >= 0) {
+    return Invalid(str_cat("a variable's shape is static, got ", type_string(declared)));
+  }
   if (init == "glorot_uniform" && declared.shape.size() != 2) {
     return Invalid(str_cat("glorot_uniform needs a rank-2 kernel, got ", type_string(declared)));
   }
   return F32LeafShape(in, attrs, declared);
+}
+
+absl::StatusOr<Type> RowsShape(const Operands&, const Attrs&, const Type&) {
+  return Type{DType::kF32, {}};
 }
 
 absl::StatusOr<Type> UnaryShape(const Operands& in, const Attrs&, const Type&) {
@@ -56,8 +63,10 @@ absl::StatusOr<Type> AllReduceShape(const Operands& in, const Attrs& attrs, cons
 }
 
 absl::Status RequireVector(const Type& t, std::string_view what) {
-  if (t.dtype == DType::kF32 && t.shape.size() == 1) return absl::OkStatus();
-  return Invalid(str_cat(what, " must be a f32 vector, got ", type_string(t)));
+  if (t.dtype == DType::kF32 && t.shape.size() == 1 && t.shape[0] != kBatch) {
+    return absl::OkStatus();
+  }
+  return Invalid(str_cat(what, " must be a f32 vector of static length, got ", type_string(t)));
 }
 
 absl::StatusOr<Type> ConcatShape(const Operands& in, const Attrs&, const Type&) {
@@ -107,8 +116,16 @@ absl::StatusOr<Type> CastShape(const Operands& in, const Attrs& attrs, const Typ
   return t;
 }
 
+// Element counts match for every row count: both have the batch dimension
+// or neither, and the static dimensions multiply to the same number.
+bool SameElementsPerRow(const Shape& a, const Shape& b) {
+  auto statics = [](const Shape& s) { return with_rows(s, 1); };
+  return (batch_axis(a) >= 0) == (batch_axis(b) >= 0) &&
+         num_elements(statics(a)) == num_elements(statics(b));
+}
+
 absl::StatusOr<Type> ReshapeShape(const Operands& in, const Attrs&, const Type& declared) {
-  if (num_elements(in[0].shape) != num_elements(declared.shape) || in[0].dtype != declared.dtype) {
+  if (!SameElementsPerRow(in[0].shape, declared.shape) || in[0].dtype != declared.dtype) {
     return Invalid(str_cat("cannot reshape ", type_string(in[0]), " to ", type_string(declared)));
   }
   return declared;
@@ -152,6 +169,11 @@ absl::StatusOr<Type> MatMulShape(const Operands& in, const Attrs&, const Type&) 
   }
   if (auto s = RequireF32(in[0], "operands"); !s.ok()) return s;
   if (auto s = RequireF32(in[1], "operands"); !s.ok()) return s;
+  // The kernels run over a run's rows as the product's rows or its
+  // contraction; its columns are always static.
+  if (b[1] == kBatch) {
+    return Invalid(str_cat("matmul's columns must be static, got ", type_string(in[1])));
+  }
   return Type{DType::kF32, {a[0], b[1]}};
 }
 
@@ -193,7 +215,10 @@ absl::StatusOr<Type> SoftmaxCrossEntropyShape(const Operands& in, const Attrs&, 
   if (in[0].shape.size() != 2) {
     return Invalid(str_cat("logits must be [batch, classes], got ", type_string(in[0])));
   }
-  if (in[0].shape[1] == 0) return Invalid("logits must have at least one class");
+  if (in[0].shape[1] == 0 || in[0].shape[1] == kBatch) {
+    return Invalid(str_cat("logits must have a static number of classes, at least one, got ",
+                           type_string(in[0])));
+  }
   if (auto s = SameTypes(in); !s.ok()) return s;
   if (auto s = RequireF32(in[0], "operands"); !s.ok()) return s;
   return Type{DType::kF32, {in[0].shape[0]}};

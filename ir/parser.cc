@@ -6,6 +6,7 @@
 #include "ir/memory_plan.h"
 #include "ir/strings.h"
 #include "ir/text.h"
+#include "ir/verifier.h"
 
 namespace kiln::ir {
 namespace {
@@ -40,6 +41,12 @@ class Parser {
     }
     Graph g;
     if (!Keyword("graph") || !String(&g.name)) return error_;
+    if (Accept("capacity=")) {
+      SkipSpace();
+      size_t at = pos_;
+      if (!Int(&g.capacity)) return error_;
+      if (g.capacity < 1) return FailAt(at, "the capacity must be at least 1 row");
+    }
     if (Accept("arena=")) {
       SkipSpace();
       size_t at = pos_;
@@ -141,8 +148,8 @@ class Parser {
     SkipSpace();
     size_t type_pos = pos_;
     if (!ParseType(&n.type)) return false;
-    if (auto size = checked_byte_size(n.type.dtype, n.type.shape); !size.ok()) {
-      return FailAt(type_pos, std::string(size.status().message())).ok();
+    if (auto s = check_batch_dims(*g, n.type.shape); !s.ok()) {
+      return FailAt(type_pos, std::string(s.message())).ok();
     }
     if (!Expect("@") || !Word(&n.layer) || !Word(&phase)) return false;
     if (n.layer == "-") n.layer.clear();
@@ -159,7 +166,7 @@ class Parser {
       }
       n.group = static_cast<int>(group);
     }
-    if (Accept("mem=") && !ParseStorage(&n)) return false;
+    if (Accept("mem=") && !ParseStorage(*g, &n)) return false;
     g->add(std::move(n));
     return true;
   }
@@ -174,7 +181,7 @@ class Parser {
     return out + ")";
   }
 
-  bool ParseStorage(Node* n) {
+  bool ParseStorage(const Graph& g, Node* n) {
     Storage* s = &n->storage;
     SkipSpace();
     size_t at = pos_;
@@ -199,10 +206,10 @@ class Parser {
       if (!Int(&s->offset)) return false;
       // The type was checked, so its slice is at most kMaxTensorBytes.
       int64_t end;
-      if (s->offset < 0 || __builtin_add_overflow(s->offset, arena_slice_bytes(*n), &end)) {
+      if (s->offset < 0 || __builtin_add_overflow(s->offset, arena_slice_bytes(g, *n), &end)) {
         return FailAt(at, str_cat("arena offset ", s->offset,
                                   " is negative or overflows with the value's ",
-                                  arena_slice_bytes(*n), " bytes"))
+                                  arena_slice_bytes(g, *n), " bytes"))
             .ok();
       }
       return true;
@@ -239,7 +246,28 @@ class Parser {
     if (!parse_dtype(dtype, &type->dtype)) {
       return FailAt(token_, str_cat("unknown dtype '", excerpt(dtype), "'")).ok();
     }
-    return IntList(&type->shape);
+    return ShapeList(&type->shape);
+  }
+
+  // Like IntList, but "?" is the batch dimension and negative sizes are errors.
+  bool ShapeList(Shape* out) {
+    if (!Expect("[")) return false;
+    if (Accept("]")) return true;
+    do {
+      if (Accept("?")) {
+        out->push_back(kBatch);
+        continue;
+      }
+      SkipSpace();
+      size_t at = pos_;
+      int64_t v;
+      if (!Int(&v)) return false;
+      if (v < 0) {
+        return FailAt(at, str_cat("dimension ", v, " is negative (the batch dimension is ?)")).ok();
+      }
+      out->push_back(v);
+    } while (Accept(","));
+    return Expect("]");
   }
 
   bool Attr(AttrValue* value) {

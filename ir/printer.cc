@@ -71,6 +71,7 @@ std::string FormatStorage(const Storage& s) {
 
 std::string print(const Graph& graph) {
   std::string out = str_cat("graph ", Quote(graph.name));
+  if (graph.capacity > 0) str_append(&out, " capacity=", graph.capacity);
   if (graph.planned()) str_append(&out, " arena=", graph.arena_bytes);
   out += " {\n";
   for (size_t id = 0; id < graph.nodes.size(); ++id) {

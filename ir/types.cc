@@ -1,6 +1,7 @@
 #include "ir/types.h"
 
 #include <limits>
+#include <utility>
 
 #include "ir/strings.h"
 
@@ -28,6 +29,25 @@ bool parse_dtype(std::string_view name, DType* dtype) {
   return false;
 }
 
+int batch_axis(const Shape& shape) {
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == kBatch) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+Shape with_rows(Shape shape, int64_t rows) {
+  for (int64_t& d : shape) {
+    if (d == kBatch) d = rows;
+  }
+  return shape;
+}
+
+Type with_rows(Type type, int64_t rows) {
+  type.shape = with_rows(std::move(type.shape), rows);
+  return type;
+}
+
 int dtype_size(DType dtype) { return dtype == DType::kU8 ? 1 : 4; }
 
 int64_t num_elements(const Shape& shape) {
@@ -47,8 +67,10 @@ absl::StatusOr<int64_t> checked_byte_size(DType dtype, const Shape& shape) {
   bool too_large = false, empty = false;
   for (int64_t d : shape) {
     if (d < 0) {
-      return absl::InvalidArgumentError(
-          str_cat("shape ", shape_string(shape), " has a negative dimension"));
+      // Numbers, not "?": a tensor's shape has no batch dimension.
+      std::string dims;
+      for (size_t i = 0; i < shape.size(); ++i) str_append(&dims, i ? "," : "", shape[i]);
+      return absl::InvalidArgumentError(str_cat("shape [", dims, "] has a negative dimension"));
     }
     if (d == 0) empty = true;
     // Dividing first keeps the product below kMaxTensorBytes, so it never overflows.
@@ -76,7 +98,7 @@ std::string shape_string(const Shape& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
     if (i) s += ",";
-    s += std::to_string(shape[i]);
+    s += shape[i] == kBatch ? std::string("?") : std::to_string(shape[i]);
   }
   return s + "]";
 }

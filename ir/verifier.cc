@@ -39,7 +39,7 @@ absl::Status CheckStructure(const Graph& g, NodeId id) {
       return absl::InvalidArgumentError(str_cat("operand %", in, " is not defined before use"));
     }
   }
-  if (auto size = checked_byte_size(n.type.dtype, n.type.shape); !size.ok()) return size.status();
+  if (auto s = check_batch_dims(g, n.type.shape); !s.ok()) return s;
   if (n.group < -1) {
     return absl::InvalidArgumentError(str_cat("fusion group id ", n.group, " is negative"));
   }
@@ -50,10 +50,10 @@ absl::Status CheckStructure(const Graph& g, NodeId id) {
   }
   int64_t end;
   if (s.kind == StorageKind::kArena &&
-      (s.offset < 0 || __builtin_add_overflow(s.offset, arena_slice_bytes(n), &end))) {
+      (s.offset < 0 || __builtin_add_overflow(s.offset, arena_slice_bytes(g, n), &end))) {
     return absl::InvalidArgumentError(str_cat("arena offset ", s.offset,
                                               " is negative or overflows with the value's ",
-                                              arena_slice_bytes(n), " bytes"));
+                                              arena_slice_bytes(g, n), " bytes"));
   }
   return absl::OkStatus();
 }
@@ -66,6 +66,10 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
   if (!(*type == n.type)) {
     return absl::InvalidArgumentError(str_cat("declared type ", type_string(n.type),
                                               " but the operands give ", type_string(*type)));
+  }
+  if (n.op == OpKind::kRows && g.capacity == 0) {
+    return absl::InvalidArgumentError(
+        "rows needs a batch-polymorphic graph (graph \"NAME\" capacity=N)");
   }
   if (n.op == OpKind::kAssign && g.nodes[n.inputs[0]].op != OpKind::kVariable) {
     return absl::InvalidArgumentError("assign target must be a variable");
@@ -118,6 +122,25 @@ absl::Status CheckGroup(const Graph& g, NodeId id, NodeId leader, std::set<int>*
 }
 
 }  // namespace
+
+absl::Status check_batch_dims(const Graph& graph, const Shape& shape) {
+  int batch = 0;
+  for (int64_t d : shape) batch += d == kBatch;
+  if (batch > 1) {
+    return absl::InvalidArgumentError(
+        str_cat("shape ", shape_string(shape), " has more than one batch dimension ?"));
+  }
+  if (graph.capacity < 0) {
+    return absl::InvalidArgumentError(str_cat("the capacity ", graph.capacity, " is negative"));
+  }
+  if (batch > 0 && graph.capacity == 0) {
+    return absl::InvalidArgumentError(
+        str_cat("shape ", shape_string(shape),
+                " has the batch dimension ? but the graph has no capacity (graph \"NAME\" "
+                "capacity=N { ... })"));
+  }
+  return checked_byte_size(DType::kF32, graph.at_capacity(shape)).status();
+}
 
 std::string describe_node(const Graph& graph, NodeId id) {
   const Node& n = graph.nodes[id];

@@ -19,6 +19,10 @@ absl::Status verify(const Graph& graph);
 /// an unverified graph.
 absl::Status check_structure(const Graph& graph);
 
+/// Checks that `shape` has at most one batch dimension ?, only in a graph
+/// with a capacity, and that its size at the capacity is valid.
+absl::Status check_batch_dims(const Graph& graph, const Shape& shape);
+
 /// Prefix used in every node diagnostic: "%5 = matmul (layer dense_1, fwd)".
 std::string describe_node(const Graph& graph, NodeId id);
 

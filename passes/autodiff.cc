@@ -39,6 +39,7 @@ Grads GradInput(GradContext& c) { return NoGrad(c); }
 Grads GradVariable(GradContext& c) { return NoGrad(c); }
 Grads GradConstant(GradContext& c) { return NoGrad(c); }
 Grads GradRandomUniform(GradContext& c) { return NoGrad(c); }
+Grads GradRows(GradContext& c) { return NoGrad(c); }
 Grads GradGreater(GradContext& c) { return NoGrad(c); }
 Grads GradEqual(GradContext& c) { return NoGrad(c); }
 Grads GradArgMax(GradContext& c) { return NoGrad(c); }

@@ -81,13 +81,13 @@ int64_t AssignOffsets(const ir::Graph& g, const std::vector<bool>& in_arena,
     for (size_t a = 0; a < active.size();) {
       if (active[a].first < start) {
         ir::NodeId done = active[a].second;
-        free_blocks.push_back({(*offset)[done], ir::arena_slice_bytes(g.nodes[done])});
+        free_blocks.push_back({(*offset)[done], ir::arena_slice_bytes(g, g.nodes[done])});
         active.erase(active.begin() + static_cast<std::ptrdiff_t>(a));
       } else {
         ++a;
       }
     }
-    int64_t size = ir::arena_slice_bytes(g.nodes[i]);
+    int64_t size = ir::arena_slice_bytes(g, g.nodes[i]);
     int best = -1;
     for (size_t b = 0; b < free_blocks.size(); ++b) {
       if (free_blocks[b].size >= size &&

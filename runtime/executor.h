@@ -17,9 +17,16 @@ using Feeds = std::map<std::string, const Tensor*, std::less<>>;
 /// Output tensors by output-node name; reused between steps when shapes match.
 using Outputs = std::map<std::string, Tensor, std::less<>>;
 
-/// The storage an `input` or `variable` node reads in one run: the fed tensor
-/// or the variable, checked against the node's declared type. Errors name it.
-absl::StatusOr<std::byte*> bind_leaf(const ir::Node& node, const Feeds& feeds,
+/// The row count of one run of `graph`: for a batch-polymorphic graph, the
+/// extent the fed tensors give the batch dimension ? of its inputs (the same
+/// for every input, 1 to the graph's capacity; the capacity if no input has
+/// one); 0 for a static graph. Errors name the input and the capacity.
+absl::StatusOr<int64_t> run_rows(const ir::Graph& graph, const Feeds& feeds);
+
+/// The storage an `input` or `variable` node reads in one run of `rows` rows:
+/// the fed tensor or the variable, checked against the node's declared type
+/// (its batch dimension taken as `rows`). Errors name it.
+absl::StatusOr<std::byte*> bind_leaf(const ir::Node& node, int64_t rows, const Feeds& feeds,
                                      VariableStore& variables);
 
 /// A graph prepared for repeated execution.

@@ -26,6 +26,7 @@ struct Args {
   std::vector<const std::byte*> in;
   std::byte* out;
   uint64_t step_seed;
+  int64_t rows;  // the run's row count (0 in a static graph)
 
   const float* f(size_t i) const { return reinterpret_cast<const float*>(in[i]); }
   float* fout() const { return reinterpret_cast<float*>(out); }
@@ -100,6 +101,11 @@ absl::Status KernelRandomUniform(const Args& a) {
       mix64(a.step_seed ^ mix64(static_cast<uint64_t>(ir::attr_int(a.node.attrs, "seed"))));
   float* y = a.fout();
   for (int64_t i = 0; i < a.out_size(); ++i) y[i] = uniform_at(key, static_cast<uint64_t>(i));
+  return absl::OkStatus();
+}
+
+absl::Status KernelRows(const Args& a) {
+  a.fout()[0] = static_cast<float>(a.rows);
   return absl::OkStatus();
 }
 
@@ -380,20 +386,19 @@ static_assert(std::size(kKernels) == ir::kNumOps);
 class Interpreter : public Executor {
  public:
   Interpreter(ir::Graph graph, bool check_numerics)
-      : graph_(std::move(graph)), check_numerics_(check_numerics) {
-    const size_t n = graph_.nodes.size();
+      : symbolic_(std::move(graph)), check_numerics_(check_numerics) {
+    const size_t n = symbolic_.nodes.size();
     buffers_.resize(n);
     ptrs_.resize(n, nullptr);
-    for (size_t i = 0; i < n; ++i) {
-      const Node& node = graph_.nodes[i];
-      if (ir::owns_storage(node.op)) buffers_[i] = make_tensor(node.type);
-    }
-    assigns_ = graph_.nodes_of(OpKind::kAssign);
-    outputs_ = graph_.nodes_of(OpKind::kOutput);
+    assigns_ = symbolic_.nodes_of(OpKind::kAssign);
+    outputs_ = symbolic_.nodes_of(OpKind::kOutput);
   }
 
   absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
                    Outputs* outputs) override {
+    absl::StatusOr<int64_t> rows = run_rows(symbolic_, feeds);
+    if (!rows.ok()) return rows.status();
+    Resolve(*rows);
     FlushDenormals flush;
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
       if (auto s = Step(static_cast<ir::NodeId>(i), feeds, variables, step_seed); !s.ok()) {
@@ -423,8 +428,24 @@ class Interpreter : public Executor {
   }
 
  private:
+  // The reference runs the static graph of this run's row count, sized
+  // exactly, so each kernel sees the shapes of a graph built for that batch.
+  void Resolve(int64_t rows) {
+    if (resolved_ && rows == rows_) return;
+    const bool first = !resolved_;
+    graph_ = ir::with_rows(symbolic_, rows);
+    rows_ = rows;
+    resolved_ = true;
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      const Node& node = graph_.nodes[i];
+      if (ir::owns_storage(node.op) && (first || !has_type(buffers_[i], node.type))) {
+        buffers_[i] = make_tensor(node.type);
+      }
+    }
+  }
+
   absl::Status Bind(ir::NodeId id, const Feeds& feeds, VariableStore& variables) {
-    absl::StatusOr<std::byte*> storage = bind_leaf(graph_.nodes[id], feeds, variables);
+    absl::StatusOr<std::byte*> storage = bind_leaf(symbolic_.nodes[id], rows_, feeds, variables);
     if (!storage.ok()) return storage.status();
     ptrs_[id] = *storage;
     return absl::OkStatus();
@@ -439,7 +460,7 @@ class Interpreter : public Executor {
       return absl::OkStatus();
     }
     ptrs_[id] = buffers_[id].raw();
-    Args args{node, {}, {}, buffers_[id].raw(), step_seed};
+    Args args{node, {}, {}, buffers_[id].raw(), step_seed, rows_};
     for (ir::NodeId in : node.inputs) {
       args.in_types.push_back(&graph_.nodes[in].type);
       args.in.push_back(ptrs_[in]);
@@ -451,11 +472,13 @@ class Interpreter : public Executor {
   absl::Status CheckNumerics(ir::NodeId id) const {
     const Node& node = graph_.nodes[id];
     if (node.type.dtype != ir::DType::kF32 || !ir::owns_storage(node.op)) return absl::OkStatus();
-    return check_finite(graph_, id, reinterpret_cast<const float*>(buffers_[id].raw()),
-                        buffers_[id].size());
+    return check_finite(graph_, id, reinterpret_cast<const float*>(buffers_[id].raw()), node.type);
   }
 
-  ir::Graph graph_;
+  ir::Graph symbolic_;  // as compiled, maybe with the batch dimension ?
+  ir::Graph graph_;     // for the current row count
+  int64_t rows_ = 0;
+  bool resolved_ = false;
   bool check_numerics_;
   std::vector<ir::NodeId> assigns_, outputs_;
   std::vector<Tensor> buffers_;

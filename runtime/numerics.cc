@@ -13,12 +13,14 @@ bool check_numerics_from_env() {
   return v && *v != "0";
 }
 
-absl::Status check_finite(const ir::Graph& graph, ir::NodeId id, const float* data, int64_t n) {
+absl::Status check_finite(const ir::Graph& graph, ir::NodeId id, const float* data,
+                          const ir::Type& type) {
+  const int64_t n = ir::num_elements(type.shape);
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(data[i])) {
       return absl::InvalidArgumentError(str_cat("check_numerics: ", ir::describe_node(graph, id),
                                                 " produced ", data[i], " at element ", i, " of ",
-                                                ir::type_string(graph.nodes[id].type)));
+                                                ir::type_string(type)));
     }
   }
   return absl::OkStatus();
@@ -29,7 +31,7 @@ extern "C" int32_t kiln_check_numerics(void* check, int64_t node) {
   auto id = static_cast<ir::NodeId>(node);
   const ir::Node& n = c->graph->nodes[id];
   const auto* data = static_cast<const float*>(c->table[(*c->root)[id]]);
-  absl::Status s = check_finite(*c->graph, id, data, ir::num_elements(n.type.shape));
+  absl::Status s = check_finite(*c->graph, id, data, ir::with_rows(n.type, c->rows));
   if (s.ok()) return 0;
   c->status = std::move(s);
   return 1;

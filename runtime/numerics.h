@@ -15,10 +15,12 @@ namespace kiln {
 /// Whether KILN_CHECK_NUMERICS asks for checks (any value but "" and "0").
 bool check_numerics_from_env();
 
-/// OK when the `n` floats at `data`, the value of node `id`, are all finite;
-/// otherwise an InvalidArgument error naming the node (%id, op, layer, phase),
-/// the first non-finite element and its value.
-absl::Status check_finite(const ir::Graph& graph, ir::NodeId id, const float* data, int64_t n);
+/// OK when the floats at `data`, the value of node `id` of this run's `type`
+/// (its rows resolved), are all finite; otherwise an InvalidArgument error
+/// naming the node (%id, op, layer, phase), the first non-finite element and
+/// its value.
+absl::Status check_finite(const ir::Graph& graph, ir::NodeId id, const float* data,
+                          const ir::Type& type);
 
 /// What compiled code with checks needs to find a node's value: the graph,
 /// the step's storage table and each node's root; the first failure is kept.
@@ -26,6 +28,8 @@ struct NumericsCheck {
   const ir::Graph* graph = nullptr;
   void* const* table = nullptr;
   const std::vector<ir::NodeId>* root = nullptr;
+  /// The run's row count: the extent of the batch dimension ?.
+  int64_t rows = 0;
   absl::Status status;
 };
 

@@ -41,31 +41,35 @@ void ExpectTextRoundTrips(const std::string& text) {
   EXPECT_TRUE(ir::verify(*parsed).ok()) << ir::verify(*parsed);
 }
 
-// A graph that uses every op of ops.def at least once.
+// A graph that uses every op of ops.def at least once, batch-polymorphic
+// (the batch dimension ? with a capacity of 2 rows).
 ir::Graph EveryOpGraph() {
+  const int64_t n = ir::kBatch;
   ir::Graph g;
   g.name = "every op";
+  g.capacity = 2;
   ir::Builder b(&g);
   b.set_layer("dense_1");
-  NodeId x = b.input("x", {ir::DType::kF32, {2, 3}});
-  NodeId labels = b.input("labels", {ir::DType::kU8, {2}});
+  NodeId x = b.input("x", {ir::DType::kF32, {n, 3}});
+  NodeId labels = b.input("labels", {ir::DType::kU8, {n}});
   NodeId w = b.variable("dense_1/kernel", {3, 4}, true, "glorot_uniform");
   NodeId bias = b.variable("dense_1/bias", {4}, true, "constant:0.5");
-  NodeId noise = b.random_uniform(42, {2, 4});
-  NodeId y = b.add(b.matmul(x, w), b.broadcast(bias, {2, 4}, {1}));
-  y = b.max(y, b.constant(0.0, {2, 4}));
-  y = b.min(b.sub(b.mul(y, noise), b.neg(y)), b.div(b.exp(y), b.constant(2.0, {2, 4})));
+  NodeId noise = b.random_uniform(42, {n, 4});
+  NodeId y = b.add(b.matmul(x, w), b.broadcast(bias, {n, 4}, {1}));
+  y = b.max(y, b.constant(0.0, {n, 4}));
+  y = b.min(b.sub(b.mul(y, noise), b.neg(y)), b.div(b.exp(y), b.constant(2.0, {n, 4})));
   y = b.add(b.log(b.sqrt(b.exp(y))), b.tanh(b.emit(ir::OpKind::kSoftplus, {y})));
-  NodeId m = b.broadcast(b.reduce_max(y, 1), {2, 4}, {0});
+  NodeId m = b.broadcast(b.reduce_max(y, 1), {n, 4}, {0});
   NodeId mask = b.mul(b.greater(y, m), b.equal(y, m));
-  NodeId t = b.transpose(b.reshape(mask, {4, 2}));
+  NodeId t = b.transpose(b.reshape(mask, {4, n}));
   NodeId onehot = b.one_hot(b.cast(labels, ir::DType::kI32), 4);
   NodeId xent = b.softmax_cross_entropy(y, onehot);
   NodeId dxent = b.softmax_cross_entropy_grad(y, onehot, xent);
-  NodeId picked = b.add(b.reduce_sum(b.mul(onehot, dxent), 1), xent);
-  b.output("argmax", b.argmax(t, 0));
-  NodeId packed = b.concat({picked, b.slice(xent, 1, 1)});
-  b.output("loss", b.all_reduce(b.reduce_sum(packed, 0), "mean"));
+  NodeId picked = b.reduce_sum(b.mul(onehot, dxent), 0);
+  b.output("argmax", b.argmax(t, 1));
+  NodeId packed = b.concat({picked, b.slice(picked, 1, 2)});
+  NodeId mean = b.div(b.reduce_sum(xent, 0), b.rows());
+  b.output("loss", b.all_reduce(b.add(b.reduce_sum(packed, 0), mean), "mean"));
   b.set_phase(ir::Phase::kUpdate);
   b.assign(bias, b.cast(b.reduce_sum(y, 0), ir::DType::kF32));
   EXPECT_TRUE(b.status().ok()) << b.status();
