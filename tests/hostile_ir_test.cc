@@ -230,7 +230,23 @@ TEST(HostileIr, OverlapSweepEdgeCases) {
 
 TEST(HostileIr, NegativeDimensionIsAParseError) {
   EXPECT_EQ(ParseError(Graph("  %1 = neg %0 : f32[-4] @l fwd\n")),
-            "3:17: shape [-4] has a negative dimension (at 'f32[-4]')");
+            "3:21: dimension -4 is negative (the batch dimension is ?) (at '-4]')");
+}
+
+// The batch dimension ? takes the graph's capacity: it needs one, once per shape.
+TEST(HostileIr, BatchDimensionNeedsACapacityAndAppearsOnce) {
+  EXPECT_THAT(ParseError(Graph("  %1 = neg %0 : f32[?] @l fwd\n")),
+              HasSubstr("has the batch dimension ? but the graph has no capacity"));
+  auto twice = ir::parse(
+      "graph \"g\" capacity=3 {\n  %0 = input {name=\"x\"} : f32[?,?] @input fwd\n}\n");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.status().message(), HasSubstr("has more than one batch dimension ?"));
+  auto ok = ir::parse(
+      "graph \"g\" capacity=3 {\n  %0 = input {name=\"x\"} : f32[?,2] @input fwd\n"
+      "  %1 = rows : f32[] @l fwd\n}\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->capacity, 3);
+  EXPECT_TRUE(ir::verify(*ok).ok()) << ir::verify(*ok);
 }
 
 TEST(HostileIr, ShapeWhoseSizeOverflowsIsAParseError) {

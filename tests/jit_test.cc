@@ -740,3 +740,91 @@ TEST(Compile, EvaluateNeedsOneGraphForAnyNumberOfRows) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+VariableStore CopyOf(const VariableStore& store) {
+  VariableStore copy;
+  for (const auto& [name, t] : store.all()) copy.set(name, std::make_shared<Tensor>(*t));
+  return copy;
+}
+
+void ExpectSameBits(const Tensor& a, const Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << what;
+}
+
+// A batch-polymorphic training step run on n rows gives the bits of a graph
+// compiled for exactly n rows: the kernels loop to the run's row count
+// (partial row bands, the product over the batch in the weight gradients,
+// the batch mean), and no sum depends on the capacity.
+TEST(BatchPolymorphism, AStepMatchesAGraphCompiledForThatExactBatchBitForBit) {
+  set_random_seed(5);
+  // 128 x 128 x 67 is split across threads at the capacity, not at 7 rows.
+  Sequential model({Flatten({8, 16}), Dense(67, "relu"), Dropout(0.25), Dense(10, "softmax")});
+  model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+  auto engine = Jit();
+  ASSERT_NE(engine, nullptr);
+  auto polymorphic = ir::parse(model.ir(128, /*training_step=*/true));
+  ASSERT_TRUE(polymorphic.ok()) << polymorphic.status();
+  ASSERT_EQ(polymorphic->capacity, 128);
+  auto shared = engine->compile(*polymorphic);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  Rng rng(11);
+  VariableStore start;
+  ASSERT_TRUE(start.initialize(*polymorphic, rng).ok());
+  for (int64_t n : {1, 7, 31, 32, 33, 100}) {
+    SCOPED_TRACE(n);
+    auto graph = ir::parse(model.ir(static_cast<int>(n), true));
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    auto exact = engine->compile(*graph);
+    ASSERT_TRUE(exact.ok()) << exact.status();
+    Tensor x(kiln::DType::kF32, {n, 8, 16}), y(kiln::DType::kI32, {n});
+    for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = rng.uniform() - 0.5f;
+    for (int64_t i = 0; i < n; ++i) y.data<int32_t>()[i] = static_cast<int32_t>(rng.uniform_int(10));
+    VariableStore a = CopyOf(start), b = CopyOf(start);
+    for (uint64_t step = 0; step < 2; ++step) {
+      Outputs out_a, out_b;
+      ASSERT_TRUE((*shared)->run({{"x", &x}, {"y", &y}}, a, 40 + step, &out_a).ok());
+      ASSERT_TRUE((*exact)->run({{"x", &x}, {"y", &y}}, b, 40 + step, &out_b).ok());
+      for (const auto& [name, t] : out_b) ExpectSameBits(out_a.at(name), t, "output " + name);
+    }
+    for (const auto& [name, t] : b.all()) ExpectSameBits(*a.find(name), *t, "variable " + name);
+  }
+}
+
+// Feeds with more rows than the capacity, none, or disagreeing row counts are
+// refused before anything runs, with the input and the capacity named.
+TEST(BatchPolymorphism, RowCountsOutsideTheCapacityAreClearErrors) {
+  set_random_seed(6);
+  Sequential model({Dense(3, "softmax")});
+  model.compile("sgd", "sparse_categorical_crossentropy");
+  model.build({2});
+  auto graph = ir::parse(model.ir(4, true));
+  ASSERT_TRUE(graph.ok());
+  for (auto& engine : {make_interpreter(), Jit()}) {
+    auto exec = engine->compile(*graph);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    VariableStore vars;
+    Rng rng(1);
+    ASSERT_TRUE(vars.initialize(*graph, rng).ok());
+    Outputs out;
+    Tensor x5(kiln::DType::kF32, {5, 2}), y5(kiln::DType::kI32, {5});
+    auto s = (*exec)->run({{"x", &x5}, {"y", &y5}}, vars, 0, &out);
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("input \"x\" has 5 rows, but graph \"sequential.train\" runs 1 to 4 "
+                          "rows (its capacity)"));
+    Tensor x0(kiln::DType::kF32, {0, 2}), y0(kiln::DType::kI32, {0});
+    s = (*exec)->run({{"x", &x0}, {"y", &y0}}, vars, 0, &out);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("input \"x\" has 0 rows"));
+    Tensor x3(kiln::DType::kF32, {3, 2}), y2(kiln::DType::kI32, {2});
+    s = (*exec)->run({{"x", &x3}, {"y", &y2}}, vars, 0, &out);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("has 2 rows but input"));
+    s = (*exec)->run({{"x", &x3}, {"y", &y5}}, vars, 0, &out);
+    EXPECT_FALSE(s.ok());
+  }
+}
+
+}  // namespace
+}  // namespace kiln

@@ -150,7 +150,9 @@ std::string FusionSummary(const ir::Graph& graph) {
 
 }  // namespace
 
-std::string format_stats(const ir::Graph& graph, const StatsOptions& options) {
+std::string format_stats(const ir::Graph& polymorphic, const StatsOptions& options) {
+  // Costs are those of a full batch: the batch dimension ? at the capacity.
+  const ir::Graph graph = ir::with_rows(polymorphic, polymorphic.capacity);
   std::map<std::string_view, Totals> by_op;
   std::vector<std::pair<std::string, ir::Phase>> group_order;
   std::map<std::pair<std::string, ir::Phase>, Totals> by_group;

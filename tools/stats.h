@@ -19,7 +19,7 @@ struct OpCost {
   int64_t bytes = 0;
 };
 
-/// The cost of node `id` of `graph`.
+/// The cost of node `id` of `graph`, a static graph (ir::with_rows resolves ?).
 OpCost op_cost(const ir::Graph& graph, ir::NodeId id);
 
 /// Whether node `id` needs a buffer of its own in a plan that reuses nothing
