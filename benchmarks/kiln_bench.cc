@@ -81,8 +81,10 @@ const std::vector<SeedModel>& Seeds() {
   return seeds;
 }
 
-// FLOPs of one run of `graph`: 2mkn per matmul, one per element elsewhere.
-double Flops(const ir::Graph& graph) {
+// FLOPs of one full-batch run of `polymorphic`: 2mkn per matmul, one per
+// element elsewhere.
+double Flops(const ir::Graph& polymorphic) {
+  const ir::Graph graph = ir::with_rows(polymorphic, polymorphic.capacity);
   double flops = 0;
   for (const ir::Node& n : graph.nodes) {
     if (n.op == ir::OpKind::kMatMul) {
@@ -97,8 +99,9 @@ double Flops(const ir::Graph& graph) {
   return flops;
 }
 
-// FLOPs of the matmuls alone, what the FMA peak bounds.
-double MatMulFlops(const ir::Graph& graph) {
+// FLOPs of the matmuls alone (full batch), what the FMA peak bounds.
+double MatMulFlops(const ir::Graph& polymorphic) {
+  const ir::Graph graph = ir::with_rows(polymorphic, polymorphic.capacity);
   double flops = 0;
   for (ir::NodeId id : graph.nodes_of(ir::OpKind::kMatMul)) {
     const ir::Node& n = graph.nodes[id];
@@ -160,7 +163,7 @@ void Bind(const ir::Graph& g, Bound* out) {
   for (const ir::Node& n : g.nodes) {
     const std::string& name = ir::attr_string(n.attrs, "name");
     if (n.op != ir::OpKind::kInput && n.op != ir::OpKind::kVariable) continue;
-    auto t = std::make_unique<Tensor>(make_tensor(n.type));
+    auto t = std::make_unique<Tensor>(make_tensor(ir::with_rows(n.type, g.capacity)));
     for (int64_t i = 0; i < t->size(); ++i) {
       if (n.type.dtype == ir::DType::kF32) t->data<float>()[i] = rng.uniform() * 0.1f;
       if (n.type.dtype == ir::DType::kI32) t->data<int32_t>()[i] = static_cast<int32_t>(i % 10);
