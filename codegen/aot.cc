@@ -1,9 +1,11 @@
 // The exported object holds the step the JIT would compile for the same graph
 // (same emitter, same pipeline), a driver that feeds it the caller's rows a
-// batch at a time, the weights as read-only data and the arena as static
-// memory. It references nothing but memcpy/memset and libm.
+// batch at a time on a few threads, the weights as read-only data and the
+// arenas as static memory. It references nothing but memcpy/memset, libm,
+// sysconf and pthreads (all in glibc's libc since 2.34).
 #include "codegen/aot.h"
 
+#include <functional>
 #include <optional>
 
 #include "codegen/emitter.h"
@@ -100,12 +102,20 @@ void DefineSerialParallelFor(llvm::Module& m) {
   b.CreateRetVoid();
 }
 
+// Threads an exported call may use: rows are split over at most this many
+// (one per online CPU), each with its own arena.
+constexpr int kMaxWorkers = 8;
+
+// glibc's sysconf name for the number of online CPUs.
+constexpr int kScNprocessorsOnln = 84;
+
 class Driver {
  public:
   Driver(const ir::Graph& g, const codegen::BufferPlan& plan, llvm::Module& m)
       : g_(g), plan_(plan), m_(m), b_(m.getContext()) {}
 
-  // int32_t fn(const float* x, int64_t n, float* y): rows of x, batch by batch.
+  // int32_t fn(const float* x, int64_t n, float* y): rows of x, batch by
+  // batch, split over worker threads in contiguous runs of whole batches.
   absl::Status Define(const std::string& fn_name, llvm::Function* step,
                       const std::map<std::string, const Tensor*>& weights) {
     auto input = Named(g_, ir::OpKind::kInput, "x");
@@ -123,33 +133,170 @@ class Driver {
     in_row_ = ir::num_elements(g_.at_capacity(in.shape)) / std::max<int64_t>(batch_, 1) * 4;
     out_row_ = ir::num_elements(g_.at_capacity(out.shape)) / std::max<int64_t>(batch_, 1) * 4;
     llvm::Type* ptr = b_.getPtrTy();
+    // struct Work { const float* x; float* y; int64_t begin, end, worker; int32_t status; }
+    work_ = llvm::StructType::get(m_.getContext(),
+                                  {ptr, ptr, b_.getInt64Ty(), b_.getInt64Ty(), b_.getInt64Ty(),
+                                   b_.getInt32Ty()});
+    auto* worker_type = llvm::FunctionType::get(ptr, {ptr}, false);
+    worker_ = llvm::Function::Create(worker_type, llvm::GlobalValue::InternalLinkage,
+                                     fn_name + ".rows", m_);
+    if (auto s = DefineWorker(step, *input, plan_.root[*output], weights); !s.ok()) return s;
     auto* type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, b_.getInt64Ty(), ptr}, false);
-    fn_ = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, fn_name, m_);
-    b_.SetInsertPoint(llvm::BasicBlock::Create(m_.getContext(), "entry", fn_));
-    table_ = b_.CreateAlloca(llvm::ArrayType::get(ptr, g_.nodes.size()));
-    error_ = b_.CreateAlloca(llvm::ArrayType::get(b_.getInt64Ty(), 3));
-    if (auto s = BindStorage(weights); !s.ok()) return s;
-    Value* saved = SetFlushToZero();
-    Value* status = Batches(step, *input, plan_.root[*output]);
-    b_.CreateCall(llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::x86_sse_ldmxcsr), {saved});
-    b_.CreateRet(status);
+    llvm::Function* fn =
+        llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, fn_name, m_);
+    DefineSplit(fn);
     return absl::OkStatus();
   }
 
  private:
+  Value* WorkField(Value* work, unsigned field) {
+    return b_.CreateStructGEP(work_, work, field);
+  }
+
+  // void* rows(Work* w): the step over rows [begin, end) of x into y, with
+  // worker w->worker's arena, flush-to-zero set (MXCSR is per thread).
+  absl::Status DefineWorker(llvm::Function* step, ir::NodeId input, ir::NodeId result,
+                            const std::map<std::string, const Tensor*>& weights) {
+    llvm::Type* ptr = b_.getPtrTy();
+    b_.SetInsertPoint(llvm::BasicBlock::Create(m_.getContext(), "entry", worker_));
+    Value* work = worker_->getArg(0);
+    table_ = b_.CreateAlloca(llvm::ArrayType::get(ptr, g_.nodes.size()));
+    error_ = b_.CreateAlloca(llvm::ArrayType::get(b_.getInt64Ty(), 3));
+    worker_index_ = b_.CreateLoad(b_.getInt64Ty(), WorkField(work, 4));
+    if (auto s = BindStorage(weights); !s.ok()) return s;
+    Value* saved = SetFlushToZero();
+    Value* status =
+        Batches(step, input, result, b_.CreateLoad(ptr, WorkField(work, 0)),
+                b_.CreateLoad(b_.getInt64Ty(), WorkField(work, 2)),
+                b_.CreateLoad(b_.getInt64Ty(), WorkField(work, 3)),
+                b_.CreateLoad(ptr, WorkField(work, 1)));
+    b_.CreateCall(llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::x86_sse_ldmxcsr), {saved});
+    b_.CreateStore(status, WorkField(work, 5));
+    b_.CreateRet(llvm::ConstantPointerNull::get(b_.getPtrTy()));
+    return absl::OkStatus();
+  }
+
+  // The entry point: as many workers as online CPUs (at most kMaxWorkers and
+  // one per batch), worker 0 on the caller's thread. Each row's result is
+  // the same whichever batch it is in, so the split never changes a bit. A
+  // thread that cannot be started runs its rows on the caller's thread.
+  void DefineSplit(llvm::Function* fn) {
+    llvm::LLVMContext& ctx = m_.getContext();
+    llvm::Type* i64 = b_.getInt64Ty();
+    llvm::Type* ptr = b_.getPtrTy();
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", fn));
+    Value* x = fn->getArg(0);
+    Value* n = fn->getArg(1);
+    Value* y = fn->getArg(2);
+    Value* works = b_.CreateAlloca(llvm::ArrayType::get(work_, kMaxWorkers));
+    Value* tids = b_.CreateAlloca(llvm::ArrayType::get(i64, kMaxWorkers));
+    Value* started = b_.CreateAlloca(llvm::ArrayType::get(b_.getInt32Ty(), kMaxWorkers));
+    llvm::FunctionCallee sysconf =
+        m_.getOrInsertFunction("sysconf", i64, b_.getInt32Ty());
+    Value* cpus = b_.CreateCall(sysconf, {b_.getInt32(kScNprocessorsOnln)});
+    Value* batches = b_.CreateSDiv(b_.CreateAdd(n, b_.getInt64(batch_ - 1)), b_.getInt64(batch_));
+    Value* workers = Clamp(b_.CreateSelect(b_.CreateICmpSLT(cpus, batches), cpus, batches), 1,
+                           kMaxWorkers);
+    // Whole batches per worker, rounded up, so only the last run is short.
+    Value* per = b_.CreateMul(
+        b_.CreateSDiv(b_.CreateAdd(batches, b_.CreateSub(workers, b_.getInt64(1))), workers),
+        b_.getInt64(batch_));
+    auto work_at = [&](Value* t) {
+      return b_.CreateInBoundsGEP(llvm::ArrayType::get(work_, kMaxWorkers), works,
+                                  {b_.getInt64(0), t});
+    };
+    auto slot = [&](Value* array, llvm::Type* elem, Value* t) {
+      return b_.CreateInBoundsGEP(llvm::ArrayType::get(elem, kMaxWorkers), array,
+                                  {b_.getInt64(0), t});
+    };
+    Loop(b_.getInt64(0), workers, [&](Value* t) {
+      Value* w = work_at(t);
+      b_.CreateStore(x, WorkField(w, 0));
+      b_.CreateStore(y, WorkField(w, 1));
+      b_.CreateStore(Min(b_.CreateMul(t, per), n), WorkField(w, 2));
+      b_.CreateStore(Min(b_.CreateMul(b_.CreateAdd(t, b_.getInt64(1)), per), n), WorkField(w, 3));
+      b_.CreateStore(t, WorkField(w, 4));
+      b_.CreateStore(b_.getInt32(0), WorkField(w, 5));
+    });
+    // glibc 2.34+ has pthreads in libc itself: the object still needs only -lm.
+    llvm::FunctionCallee create =
+        m_.getOrInsertFunction("pthread_create", b_.getInt32Ty(), ptr, ptr, ptr, ptr);
+    llvm::FunctionCallee join = m_.getOrInsertFunction("pthread_join", b_.getInt32Ty(), i64, ptr);
+    Loop(b_.getInt64(1), workers, [&](Value* t) {
+      Value* rc = b_.CreateCall(create, {slot(tids, i64, t), llvm::ConstantPointerNull::get(b_.getPtrTy()),
+                                         worker_, work_at(t)});
+      b_.CreateStore(b_.CreateZExt(b_.CreateICmpEQ(rc, b_.getInt32(0)), b_.getInt32Ty()),
+                     slot(started, b_.getInt32Ty(), t));
+    });
+    b_.CreateCall(worker_, {work_at(b_.getInt64(0))});
+    Loop(b_.getInt64(1), workers, [&](Value* t) {
+      Value* ok = b_.CreateLoad(b_.getInt32Ty(), slot(started, b_.getInt32Ty(), t));
+      llvm::Function* f = b_.GetInsertBlock()->getParent();
+      llvm::BasicBlock* joined = llvm::BasicBlock::Create(ctx, "join", f);
+      llvm::BasicBlock* inline_run = llvm::BasicBlock::Create(ctx, "inline", f);
+      llvm::BasicBlock* next = llvm::BasicBlock::Create(ctx, "next", f);
+      b_.CreateCondBr(b_.CreateICmpNE(ok, b_.getInt32(0)), joined, inline_run);
+      b_.SetInsertPoint(joined);
+      b_.CreateCall(join, {b_.CreateLoad(i64, slot(tids, i64, t)),
+                           llvm::ConstantPointerNull::get(b_.getPtrTy())});
+      b_.CreateBr(next);
+      b_.SetInsertPoint(inline_run);
+      b_.CreateCall(worker_, {work_at(t)});
+      b_.CreateBr(next);
+      b_.SetInsertPoint(next);
+    });
+    // The first failing worker's status (rows run in order within each).
+    Value* status = b_.CreateAlloca(b_.getInt32Ty());
+    b_.CreateStore(b_.getInt32(0), status);
+    Loop(b_.getInt64(0), workers, [&](Value* t) {
+      Value* mine = b_.CreateLoad(b_.getInt32Ty(), WorkField(work_at(t), 5));
+      Value* so_far = b_.CreateLoad(b_.getInt32Ty(), status);
+      b_.CreateStore(b_.CreateSelect(b_.CreateICmpNE(so_far, b_.getInt32(0)), so_far, mine),
+                     status);
+    });
+    b_.CreateRet(b_.CreateLoad(b_.getInt32Ty(), status));
+  }
+
+  Value* Min(Value* a, Value* b) { return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b); }
+  Value* Clamp(Value* v, int64_t lo, int64_t hi) {
+    Value* low = b_.CreateSelect(b_.CreateICmpSLT(v, b_.getInt64(lo)), b_.getInt64(lo), v);
+    return Min(low, b_.getInt64(hi));
+  }
+
+  // for (i = from; i < to; ++i) body(i)
+  void Loop(Value* from, Value* to, const std::function<void(Value*)>& body) {
+    llvm::LLVMContext& ctx = m_.getContext();
+    llvm::Function* f = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    llvm::BasicBlock* loop = llvm::BasicBlock::Create(ctx, "loop", f);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(ctx, "loop.done", f);
+    b_.CreateCondBr(b_.CreateICmpSLT(from, to), loop, done);
+    b_.SetInsertPoint(loop);
+    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+    i->addIncoming(from, pre);
+    body(i);
+    Value* next = b_.CreateAdd(i, b_.getInt64(1));
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(next, to), loop, done);
+    b_.SetInsertPoint(done);
+  }
+
   void SetSlot(ir::NodeId id, Value* storage) {
     b_.CreateStore(storage, b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), table_, id));
   }
 
-  // Every node's storage, as the JIT executor binds it: arena slices,
-  // constants filled once, weights from the model.
+  // Every node's storage, as the JIT executor binds it: this worker's arena
+  // slices, constants filled once, weights from the model.
   absl::Status BindStorage(const std::map<std::string, const Tensor*>& weights) {
-    llvm::GlobalVariable* arena = Scratch(m_, "arena", plan_.arena_bytes);
+    const int64_t stride = (plan_.arena_bytes + 63) / 64 * 64;
+    llvm::GlobalVariable* arenas = Scratch(m_, "arenas", stride * kMaxWorkers);
+    Value* arena = b_.CreateInBoundsGEP(b_.getInt8Ty(), arenas,
+                                        b_.CreateMul(worker_index_, b_.getInt64(stride)));
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const ir::Node& n = g_.nodes[i];
       auto id = static_cast<ir::NodeId>(i);
       if (plan_.owned[i] && plan_.offset[i] >= 0) {
-        SetSlot(id, b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena, plan_.offset[i]));
+        SetSlot(id, b_.CreateInBoundsGEP(b_.getInt8Ty(), arena, b_.getInt64(plan_.offset[i])));
       } else if (plan_.owned[i]) {
         std::vector<float> fill(ir::num_elements(g_.at_capacity(n.type.shape)),
                                 static_cast<float>(ir::attr_float(n.attrs, "value")));
@@ -182,30 +329,33 @@ class Driver {
     return saved;
   }
 
-  // for (done = 0; done < n; done += batch): the step on min(batch, n - done)
-  // rows, read in place by a batch-polymorphic step; for a static one, a
-  // partial last batch is copied into zeroed scratch rows first.
-  Value* Batches(llvm::Function* step, ir::NodeId input, ir::NodeId result) {
+  // for (row = begin; row < end; row += batch): the step on min(batch,
+  // end - row) rows, read in place by a batch-polymorphic step; for a static
+  // one, a partial last batch is copied into zeroed scratch rows first.
+  Value* Batches(llvm::Function* step, ir::NodeId input, ir::NodeId result, Value* x,
+                 Value* begin, Value* end, Value* y) {
     llvm::LLVMContext& ctx = m_.getContext();
     const bool polymorphic = g_.capacity > 0;
-    llvm::GlobalVariable* pad = polymorphic ? nullptr : Scratch(m_, "padded_rows", batch_ * in_row_);
-    Value* x = fn_->getArg(0);
-    Value* n = fn_->getArg(1);
-    Value* y = fn_->getArg(2);
+    Value* pad = nullptr;
+    if (!polymorphic) {
+      llvm::GlobalVariable* pads = Scratch(m_, "padded_rows", batch_ * in_row_ * kMaxWorkers);
+      pad = b_.CreateInBoundsGEP(b_.getInt8Ty(), pads,
+                                 b_.CreateMul(worker_index_, b_.getInt64(batch_ * in_row_)));
+    }
+    llvm::Function* f = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock* entry = b_.GetInsertBlock();
-    llvm::BasicBlock* loop = llvm::BasicBlock::Create(ctx, "batch", fn_);
-    llvm::BasicBlock* done = llvm::BasicBlock::Create(ctx, "done", fn_);
-    b_.CreateCondBr(b_.CreateICmpSGT(n, b_.getInt64(0)), loop, done);
+    llvm::BasicBlock* loop = llvm::BasicBlock::Create(ctx, "batch", f);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(ctx, "done", f);
+    b_.CreateCondBr(b_.CreateICmpSLT(begin, end), loop, done);
     b_.SetInsertPoint(loop);
     llvm::PHINode* row = b_.CreatePHI(b_.getInt64Ty(), 2, "row");
-    row->addIncoming(b_.getInt64(0), entry);
-    Value* rows = b_.CreateSelect(b_.CreateICmpSLT(b_.CreateSub(n, row), b_.getInt64(batch_)),
-                                  b_.CreateSub(n, row), b_.getInt64(batch_));
+    row->addIncoming(begin, entry);
+    Value* rows = Min(b_.CreateSub(end, row), b_.getInt64(batch_));
     Value* src = b_.CreateGEP(b_.getInt8Ty(), x, b_.CreateMul(row, b_.getInt64(in_row_)));
     Value* full = polymorphic ? b_.getTrue() : b_.CreateICmpEQ(rows, b_.getInt64(batch_));
     Value* in_bytes = b_.CreateMul(rows, b_.getInt64(in_row_));
-    llvm::BasicBlock* partial = llvm::BasicBlock::Create(ctx, "partial", fn_);
-    llvm::BasicBlock* run = llvm::BasicBlock::Create(ctx, "run", fn_);
+    llvm::BasicBlock* partial = llvm::BasicBlock::Create(ctx, "partial", f);
+    llvm::BasicBlock* run = llvm::BasicBlock::Create(ctx, "run", f);
     llvm::BasicBlock* before = b_.GetInsertBlock();
     b_.CreateCondBr(full, run, partial);
     b_.SetInsertPoint(partial);
@@ -217,7 +367,7 @@ class Driver {
     b_.SetInsertPoint(run);
     llvm::PHINode* rows_in = b_.CreatePHI(b_.getPtrTy(), 2, "rows_in");
     rows_in->addIncoming(src, before);
-    rows_in->addIncoming(pad ? static_cast<Value*>(pad) : src, partial);
+    rows_in->addIncoming(pad ? pad : src, partial);
     SetSlot(input, rows_in);
     Value* status =
         b_.CreateCall(step, {table_, b_.getInt64(0), polymorphic ? rows : b_.getInt64(batch_),
@@ -231,7 +381,7 @@ class Driver {
     row->addIncoming(next, b_.GetInsertBlock());
     llvm::BasicBlock* tail = b_.GetInsertBlock();
     b_.CreateCondBr(
-        b_.CreateAnd(b_.CreateICmpEQ(status, b_.getInt32(0)), b_.CreateICmpSLT(next, n)), loop,
+        b_.CreateAnd(b_.CreateICmpEQ(status, b_.getInt32(0)), b_.CreateICmpSLT(next, end)), loop,
         done);
     b_.SetInsertPoint(done);
     llvm::PHINode* result_status = b_.CreatePHI(b_.getInt32Ty(), 2, "status");
@@ -244,9 +394,11 @@ class Driver {
   const codegen::BufferPlan& plan_;
   llvm::Module& m_;
   llvm::IRBuilder<> b_;
-  llvm::Function* fn_ = nullptr;
+  llvm::StructType* work_ = nullptr;
+  llvm::Function* worker_ = nullptr;
   Value* table_ = nullptr;
   Value* error_ = nullptr;
+  Value* worker_index_ = nullptr;
   int64_t batch_ = 1, in_row_ = 0, out_row_ = 0;
 };
 
@@ -283,6 +435,9 @@ std::string Header(const ir::Graph& g, const AotOptions& o, const std::string& h
                  "_OUTPUT_SIZE floats, the model's\n", " * output ", ShapeText(out.shape),
                  " (class probabilities for a softmax model). ", "Rows are computed\n * ", batch,
                  " at a time, with flush-to-zero set for the call as Kiln does. Returns 0.\n",
+                 " * Large n is split by rows over up to ", kMaxWorkers,
+                 " threads of its own (one per online\n",
+                 " * CPU; pthreads, part of glibc's libc since 2.34), with the same results.\n",
                  " * Not thread-safe: it works in static memory, so calls must not overlap\n",
                  " * (use one lock, or one process per thread). */\n", "static inline int32_t ",
                  o.name, "_predict(const float* x, int64_t n, float* y) {\n", "  return ", fn,

@@ -85,8 +85,9 @@ TEST_F(Export, APlainCProgramPredictsBitForBitWhatPredictDoes) {
   model.export_model("blobs", dir_.string());
   ASSERT_TRUE(fs::exists(dir_ / "blobs.o") && fs::exists(dir_ / "blobs.h"));
   ASSERT_EQ(Build(dir_, dir_), 0) << "see " << (dir_ / "build.log");
-  // Odd sizes: one row, fewer than a batch, batches and a partial batch.
-  for (int64_t n : {1, 7, 32, 33, 100}) {
+  // Odd sizes: one row, fewer than a batch, batches and a partial batch, and
+  // enough rows to be split over threads.
+  for (int64_t n : {1, 7, 32, 33, 100, 1000}) {
     SCOPED_TRACE(n);
     Tensor x = Inputs(n);
     std::vector<float> expected = testing::values(model.predict(x, {.verbose = 0}));
@@ -99,6 +100,8 @@ TEST_F(Export, APlainCProgramPredictsBitForBitWhatPredictDoes) {
   }
 }
 
+// Besides libm, only libc: memcpy/memset, and sysconf and pthreads for the
+// row split (in glibc's libc since 2.34, so `cc main.c blobs.o -lm` links).
 TEST_F(Export, TheObjectNeedsNoLibraryButLibm) {
   Sequential model = Trained();
   model.export_model("blobs", dir_.string());
@@ -108,6 +111,7 @@ TEST_F(Export, TheObjectNeedsNoLibraryButLibm) {
   for (std::string line; std::getline(in, line);) {
     std::string symbol = line.substr(line.find_last_of(' ') + 1);
     EXPECT_THAT(symbol, ::testing::AnyOf("memcpy", "memset", "expf", "logf", "tanhf", "log1pf",
+                                         "sysconf", "pthread_create", "pthread_join",
                                          "_GLOBAL_OFFSET_TABLE_"))
         << "the exported object needs " << symbol;
   }
