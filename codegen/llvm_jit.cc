@@ -140,6 +140,10 @@ class JitExecutor : public Executor {
     return absl::OkStatus();
   }
 
+  std::unique_ptr<Executor> clone() const override {
+    return std::make_unique<JitExecutor>(graph_, plan_, fn_, code_);
+  }
+
  private:
   absl::Status Bind(ir::NodeId id, int64_t rows, const Feeds& feeds, VariableStore& variables) {
     absl::StatusOr<std::byte*> storage = bind_leaf(graph_.nodes[id], rows, feeds, variables);

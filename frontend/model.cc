@@ -1,8 +1,10 @@
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 
 #include "codegen/jit.h"
 #include "frontend/model_impl.h"
@@ -11,6 +13,7 @@
 #include "ir/text.h"
 #include "passes/pipeline.h"
 #include "runtime/numerics.h"
+#include "runtime/parallel.h"
 #include "support/env.h"
 #include "support/status.h"
 
@@ -237,8 +240,69 @@ Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKi
   TrainingState::Compiled& slot = state.executors[key];
   // Only the processes of a distributed job compare fingerprints.
   const uint64_t fingerprint = world().size > 1 ? std::hash<std::string>()(ir::print(graph)) : 0;
-  slot = {std::move(executor), ++state.uses, fingerprint, capacity};
+  slot = {std::move(executor), ++state.uses, fingerprint, capacity, {}};
   return *slot.executor;
+}
+
+namespace {
+
+// The batches of run_batches, claimed in runs by the pool's threads; each run
+// takes a free executor, so no two threads share one.
+struct BatchRuns {
+  const std::function<absl::Status(int64_t, Executor&, Outputs&)>* step;
+  std::vector<Executor*> executors;
+  std::vector<Outputs> outputs;
+  std::unique_ptr<std::atomic<bool>[]> busy;
+  std::mutex mu;
+  int64_t failed_step = -1;
+  absl::Status error;
+
+  static void Run(void* context, int64_t begin, int64_t end) {
+    auto& runs = *static_cast<BatchRuns*>(context);
+    size_t r = 0;
+    // At most one run per pool thread at a time: a free executor exists.
+    while (runs.busy[r].exchange(true, std::memory_order_acquire)) {
+      r = (r + 1) % runs.executors.size();
+    }
+    for (int64_t s = begin; s < end; ++s) {
+      absl::Status status = (*runs.step)(s, *runs.executors[r], runs.outputs[r]);
+      if (status.ok()) continue;
+      std::lock_guard<std::mutex> lock(runs.mu);
+      if (runs.failed_step < 0 || s < runs.failed_step) {
+        runs.failed_step = s;
+        runs.error = std::move(status);
+      }
+      break;
+    }
+    runs.busy[r].store(false, std::memory_order_release);
+  }
+};
+
+}  // namespace
+
+void run_batches(const SequentialImpl& impl, TrainingState& state, GraphKind kind, int64_t batch,
+                 DType input, int64_t steps,
+                 const std::function<absl::Status(int64_t, Executor&, Outputs&)>& step) {
+  if (steps == 0) return;
+  Executor& first = executor_for(impl, state, kind, batch, input);
+  // One executor per thread of the pool, and two batches per thread at
+  // least, or the split costs more than it saves.
+  const int64_t threads = parallel_threads();
+  if (threads < 2 || steps < 2 * threads) {
+    Outputs outputs;
+    for (int64_t s = 0; s < steps; ++s) throw_if_error(step(s, first, outputs));
+    return;
+  }
+  auto& replicas = state.executors.at(ExecutorKey(impl, kind, batch, input)).replicas;
+  while (static_cast<int64_t>(replicas.size()) + 1 < threads) replicas.push_back(first.clone());
+  BatchRuns runs;
+  runs.step = &step;
+  runs.executors.push_back(&first);
+  for (int64_t r = 0; r + 1 < threads; ++r) runs.executors.push_back(replicas[r].get());
+  runs.outputs.resize(runs.executors.size());
+  runs.busy.reset(new std::atomic<bool>[runs.executors.size()]());
+  parallel_for_coarse(&BatchRuns::Run, &runs, steps);
+  throw_if_error(runs.error);
 }
 
 uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
@@ -358,36 +422,57 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
   // the sums are added up, so every process returns the same result.
   const distributed::World w = detail::world();
   const auto [first, last] = detail::shard(n, w);
-  detail::Progbar bar((last - first + bs - 1) / bs, w.rank == 0 ? options.verbose : 0, std::cout);
+  const int64_t steps = (last - first + bs - 1) / bs;
+  detail::Progbar bar(steps, w.rank == 0 ? options.verbose : 0, std::cout);
   double sums[2] = {0, 0};  // loss and accuracy, times rows
-  Outputs outputs;
   Logs logs;
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_test_begin({}); });
-  // Per-example losses summed in double: the result does not depend on the
-  // batch size, and one graph (for batch_size rows) serves every batch.
+  // Per-example losses summed in double, batch by batch in order: the result
+  // does not depend on the batch size or on which thread ran a batch, and one
+  // graph serves every batch.
   auto sum_rows = [](const Tensor& t, int64_t rows) {
     double sum = 0;
     for (int64_t i = 0; i < rows; ++i) sum += t.data<float>()[i];
     return sum;
   };
-  for (int64_t begin = first, step = 0; begin < last; begin += bs, ++step) {
-    int64_t end = std::min(last, begin + bs);
+  std::vector<double> batch_sums(2 * steps, 0.0);
+  auto run_step = [&](int64_t step, Executor& exec, Outputs& outputs) -> absl::Status {
+    const int64_t begin = first + step * bs, end = std::min(last, begin + bs);
     Tensor xb = detail::rows_for_graph(*impl_, x.slice(begin, end), bs);
     Tensor yb = detail::rows_for_graph(*impl_, y.slice(begin, end), bs);
-    int batch = static_cast<int>(step);
-    detail::notify(options.callbacks, this,
-                   [&](Callback& cb) { cb.on_test_batch_begin(batch, logs); });
-    Executor& exec =
-        detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate, bs, x.dtype());
-    throw_if_error(exec.run({{"x", &xb}, {"y", &yb}}, state_->store, 0, &outputs));
-    sums[0] += sum_rows(outputs["loss"], end - begin);
-    if (state_->accuracy) sums[1] += sum_rows(outputs["accuracy"], end - begin);
-    logs = {{"loss", sums[0] / (end - first)}};
-    if (state_->accuracy) logs["accuracy"] = sums[1] / (end - first);
-    detail::notify(options.callbacks, this,
-                   [&](Callback& cb) { cb.on_test_batch_end(batch, logs); });
-    // With several processes the last line waits for the job's totals.
-    if (w.size == 1 || end < last) bar.update(step + 1, logs);
+    if (auto s = exec.run({{"x", &xb}, {"y", &yb}}, state_->store, 0, &outputs); !s.ok()) return s;
+    batch_sums[2 * step] = sum_rows(outputs["loss"], end - begin);
+    if (state_->accuracy) batch_sums[2 * step + 1] = sum_rows(outputs["accuracy"], end - begin);
+    return absl::OkStatus();
+  };
+  auto add_batch = [&](int64_t step) {
+    sums[0] += batch_sums[2 * step];
+    sums[1] += batch_sums[2 * step + 1];
+    const int64_t done = std::min(last, first + (step + 1) * bs) - first;
+    logs = {{"loss", sums[0] / done}};
+    if (state_->accuracy) logs["accuracy"] = sums[1] / done;
+  };
+  if (options.callbacks.empty()) {
+    // Nobody watches single batches: they run split over threads.
+    detail::run_batches(*impl_, *state_, detail::GraphKind::kEvaluate, bs, x.dtype(), steps,
+                        run_step);
+    for (int64_t step = 0; step < steps; ++step) add_batch(step);
+    if (w.size == 1 && steps > 0) bar.update(steps, logs);
+  } else {
+    Outputs outputs;
+    for (int64_t step = 0; step < steps; ++step) {
+      int batch = static_cast<int>(step);
+      detail::notify(options.callbacks, this,
+                     [&](Callback& cb) { cb.on_test_batch_begin(batch, logs); });
+      Executor& exec =
+          detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate, bs, x.dtype());
+      throw_if_error(run_step(step, exec, outputs));
+      add_batch(step);
+      detail::notify(options.callbacks, this,
+                     [&](Callback& cb) { cb.on_test_batch_end(batch, logs); });
+      // With several processes the last line waits for the job's totals.
+      if (w.size == 1 || step + 1 < steps) bar.update(step + 1, logs);
+    }
   }
   distributed::all_reduce(sums, 2, distributed::Reduction::kSum);
   if (w.size > 1 && n > 0) {
@@ -411,26 +496,38 @@ Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
   // every process gets all of them back, in order.
   const distributed::World w = detail::world();
   const auto [first, last] = detail::shard(n, w);
-  detail::Progbar bar((last - first + bs - 1) / bs, w.rank == 0 ? options.verbose : 0, std::cout);
-  Outputs outputs;
+  const int64_t steps = (last - first + bs - 1) / bs;
+  detail::Progbar bar(steps, w.rank == 0 ? options.verbose : 0, std::cout);
   size_t row = n ? result.nbytes() / n : 0;
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_predict_begin({}); });
-  for (int64_t begin = first, step = 0; begin < last; begin += bs, ++step) {
-    int64_t end = std::min(last, begin + bs);
-    // One compiled graph serves any number of rows: a batch-polymorphic one
-    // runs the partial batch as it is; a static one runs it zero-padded, with
-    // the same bits per row, since every layer computes a row from it alone.
+  // One compiled graph serves any number of rows: a batch-polymorphic one
+  // runs the partial batch as it is; a static one runs it zero-padded, with
+  // the same bits per row, since every layer computes a row from it alone.
+  auto run_step = [&](int64_t step, Executor& exec, Outputs& outputs) -> absl::Status {
+    const int64_t begin = first + step * bs, end = std::min(last, begin + bs);
     Tensor xb = detail::rows_for_graph(*impl_, x.slice(begin, end), bs);
-    int batch = static_cast<int>(step);
-    detail::notify(options.callbacks, this,
-                   [&](Callback& cb) { cb.on_predict_batch_begin(batch, {}); });
-    Executor& exec =
-        detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict, bs, x.dtype());
-    throw_if_error(exec.run({{"x", &xb}}, state_->store, 0, &outputs));
+    if (auto s = exec.run({{"x", &xb}}, state_->store, 0, &outputs); !s.ok()) return s;
     std::memcpy(result.raw() + begin * row, outputs["predictions"].raw(), (end - begin) * row);
-    detail::notify(options.callbacks, this,
-                   [&](Callback& cb) { cb.on_predict_batch_end(batch, {}); });
-    bar.update(step + 1, {});
+    return absl::OkStatus();
+  };
+  if (options.callbacks.empty()) {
+    // Nobody watches single batches: they run split over threads.
+    detail::run_batches(*impl_, *state_, detail::GraphKind::kPredict, bs, x.dtype(), steps,
+                        run_step);
+    if (steps > 0) bar.update(steps, {});
+  } else {
+    Outputs outputs;
+    for (int64_t step = 0; step < steps; ++step) {
+      int batch = static_cast<int>(step);
+      detail::notify(options.callbacks, this,
+                     [&](Callback& cb) { cb.on_predict_batch_begin(batch, {}); });
+      Executor& exec =
+          detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict, bs, x.dtype());
+      throw_if_error(run_step(step, exec, outputs));
+      detail::notify(options.callbacks, this,
+                     [&](Callback& cb) { cb.on_predict_batch_end(batch, {}); });
+      bar.update(step + 1, {});
+    }
   }
   if (w.size > 1) {
     std::vector<std::byte> all = distributed::all_gather(

@@ -1,6 +1,7 @@
 // State shared by model.cc and fit.cc (internal).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +39,9 @@ struct TrainingState {
     /// The most rows a run may have: the batch a static graph was compiled
     /// for, the capacity of a batch-polymorphic one.
     int64_t capacity = 0;
+    /// Copies of `executor` (own memory, same code) for a forward pass split
+    /// over threads; made on first use.
+    std::vector<std::unique_ptr<Executor>> replicas;
   };
   static constexpr size_t kMaxExecutors = 16;
   std::map<std::tuple<GraphKind, int64_t, DType>, Compiled> executors;
@@ -72,6 +76,14 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
 /// or when `batch` is above the compiled graph's capacity.
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input);
+/// Runs `step(s, executor, outputs)` for every batch s in [0, steps) of the
+/// forward graph `kind` for `batch` rows: split over the pool's threads in
+/// contiguous runs of batches when there are enough, each thread with its own
+/// copy of the executor; otherwise in order on this thread. A batch's result
+/// must not depend on the others. Throws the error of the first failing batch.
+void run_batches(const SequentialImpl& impl, TrainingState& state, GraphKind kind, int64_t batch,
+                 DType input, int64_t steps,
+                 const std::function<absl::Status(int64_t, Executor&, Outputs&)>& step);
 /// The fingerprint (TrainingState::Compiled) of the graph executor_for compiled
 /// for these arguments; compiles it if needed.
 uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,

@@ -38,6 +38,9 @@ class Executor {
   /// `step_seed` keys the step's random ops (dropout) so runs are reproducible.
   virtual absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
                            Outputs* outputs) = 0;
+  /// Another executor of the same compiled graph with memory of its own, so
+  /// the two can run at once on different threads (sharing the code).
+  virtual std::unique_ptr<Executor> clone() const = 0;
 };
 
 /// Turns verified graphs into executors (the interpreter; the JIT later).

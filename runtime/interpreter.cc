@@ -427,6 +427,10 @@ class Interpreter : public Executor {
     return absl::OkStatus();
   }
 
+  std::unique_ptr<Executor> clone() const override {
+    return std::make_unique<Interpreter>(symbolic_, check_numerics_);
+  }
+
  private:
   // The reference runs the static graph of this run's row count, sized
   // exactly, so each kernel sees the shapes of a graph built for that batch.

@@ -97,6 +97,11 @@ class SpinThenYield {
   bool yielding_ = false;
 };
 
+// Set while this thread runs a chunk of a job: a parallel loop inside one
+// (a step's kernels inside a split over batches) runs inline, since the
+// pool is busy with the outer one.
+thread_local bool in_chunk = false;
+
 // One kernel split into chunks. Threads claim chunks, so none is ever waited
 // for before it starts: the caller runs whatever nobody has taken. A helper
 // that wakes late finds every chunk of an old job claimed and does nothing,
@@ -119,7 +124,9 @@ struct Job {
           claimed[p].exchange(true, std::memory_order_acq_rel)) {
         continue;
       }
+      in_chunk = true;
       task(context, begin(p), begin(p + 1));
+      in_chunk = false;
       remaining.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
@@ -157,12 +164,12 @@ class Pool {
 
   int threads() const { return threads_; }
 
-  void Run(ParallelTask task, void* context, int64_t n) {
+  void Run(ParallelTask task, void* context, int64_t n, bool adaptive) {
     const int threads = std::min(threads_, limit_.load(std::memory_order_relaxed));
-    if (threads == 1 || n < 2) return task(context, 0, n);
+    if (threads == 1 || n < 2 || in_chunk) return task(context, 0, n);
     // Steps running on several threads at once take turns with the pool.
     std::lock_guard<std::mutex> caller(run_mu_);
-    if (!adaptive_) return RunOnPool(task, context, n, threads);
+    if (!adaptive_ || !adaptive) return RunOnPool(task, context, n, threads);
     Chooser& chooser = choosers_[task];
     const bool parallel = chooser.parallel();
     auto start = std::chrono::steady_clock::now();
@@ -244,7 +251,11 @@ Pool& GlobalPool() {
 }  // namespace
 
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n) {
-  GlobalPool().Run(task, context, n);
+  GlobalPool().Run(task, context, n, /*adaptive=*/true);
+}
+
+void parallel_for_coarse(ParallelTask task, void* context, int64_t n) {
+  GlobalPool().Run(task, context, n, /*adaptive=*/false);
 }
 
 int parallel_threads() { return GlobalPool().threads(); }

@@ -20,6 +20,11 @@ using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
 /// thread for long (KILN_ADAPTIVE_THREADS=0: always on the pool).
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 
+/// kiln_parallel_for for coarse work (whole batches of a forward pass), which
+/// a split always pays for: always on the pool, no adaptive choice. Parallel
+/// loops inside its tasks (a step's kernels) run inline on their thread.
+void parallel_for_coarse(ParallelTask task, void* context, int64_t n);
+
 /// The number of threads of the pool kiln_parallel_for uses.
 int parallel_threads();
 
