@@ -5,6 +5,7 @@
 // promises bit-identical results across both.
 //
 // usage: kiln_determinism MODEL
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -67,7 +68,9 @@ int main(int argc, char** argv) {
       history.add(key.data(), key.size());
       history.add(values.data(), values.size() * sizeof(double));
     }
-    kiln::Tensor p = model->predict(x.slice(0, 100), {.verbose = 0});
+    // Enough rows that predict splits its batches over 2, 3 and 8 threads.
+    kiln::Tensor p = model->predict(x.slice(0, std::min<int64_t>(n, 16 * batch + 5)),
+                                    {.batch_size = static_cast<int>(batch), .verbose = 0});
     std::printf("%s weights %016llx history %016llx predict %016llx loss %.9g\n", spec->name.data(),
                 static_cast<unsigned long long>(HashTensors(model->get_weights())),
                 static_cast<unsigned long long>(history.h),
