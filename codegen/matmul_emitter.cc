@@ -15,7 +15,7 @@ namespace {
 // element of C is loaded and stored once. The last vector of a tile may be
 // partial (masked) when N is not a multiple of the vector width. M or K may
 // be the batch dimension, known at run time: the loops then run to the
-// run's rows, and a partial row band picks its tile by the remainder. Each
+// run's rows, and a partial row band is covered by two- and one-row tiles. Each
 // element is the same chain of FMAs over K whatever the tile and the
 // capacity, so results depend only on the rows.
 class MatMulEmitter {
@@ -77,32 +77,35 @@ class MatMulEmitter {
     // The partial column tile of every full row band, then the partial row band.
     if (rem_n) e_.For(full_m, [&](Value* it) { ColumnTail(b.CreateMul(it, e_.c64(mr_)), mr_); });
     Value* i0 = b.CreateMul(full_m, e_.c64(mr_));
-    ForRemainder(b.CreateURem(m_, e_.c64(mr_)), [&](int rem_m) {
+    auto band = [&](Value* first_row, int rows) {
       e_.For(full_n,
-             [&](Value* jt) { TileAt(i0, b.CreateMul(jt, e_.c64(nr)), rem_m, nv_, w_); });
-      if (rem_n) ColumnTail(i0, rem_m);
-    });
+             [&](Value* jt) { TileAt(first_row, b.CreateMul(jt, e_.c64(nr)), rows, nv_, w_); });
+      if (rem_n) ColumnTail(first_row, rows);
+    };
+    Value* rem_m = b.CreateURem(m_, e_.c64(mr_));
+    if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(rem_m)) {
+      if (!c->isZero()) band(i0, static_cast<int>(c->getZExtValue()));
+      return;
+    }
+    // A run-time remainder: bands of two rows, then one, so only two tile
+    // shapes are compiled (each element is the same FMA chain in any tile).
+    e_.For(b.CreateLShr(rem_m, 1),
+           [&](Value* q) { band(b.CreateAdd(i0, b.CreateShl(q, 1)), 2); });
+    If(b.CreateICmpNE(b.CreateAnd(rem_m, e_.c64(1)), e_.c64(0)),
+       [&] { band(b.CreateSub(b.CreateAdd(i0, rem_m), e_.c64(1)), 1); });
   }
 
  private:
-  // body(r) for the rows of a partial row band, r in [1, mr): a constant
-  // remainder emits one tile shape, a run-time one a switch over them all.
-  void ForRemainder(Value* rem, const std::function<void(int)>& body) {
-    if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(rem)) {
-      if (!c->isZero()) body(static_cast<int>(c->getZExtValue()));
-      return;
-    }
+  // if (cond) body()
+  void If(Value* cond, const std::function<void()>& body) {
     auto& b = e_.b();
     llvm::Function* f = b.GetInsertBlock()->getParent();
-    llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "rows.done", f);
-    llvm::SwitchInst* sw = b.CreateSwitch(rem, done, mr_ - 1);
-    for (int r = 1; r < mr_; ++r) {
-      llvm::BasicBlock* bb = llvm::BasicBlock::Create(e_.ctx(), "rows.tail", f);
-      sw->addCase(b.getInt64(r), bb);
-      b.SetInsertPoint(bb);
-      body(r);
-      b.CreateBr(done);
-    }
+    llvm::BasicBlock* then = llvm::BasicBlock::Create(e_.ctx(), "if", f);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "if.done", f);
+    b.CreateCondBr(cond, then, done);
+    b.SetInsertPoint(then);
+    body();
+    b.CreateBr(done);
     b.SetInsertPoint(done);
   }
 
