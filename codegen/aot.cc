@@ -371,7 +371,8 @@ class Driver {
     SetSlot(input, rows_in);
     Value* status =
         b_.CreateCall(step, {table_, b_.getInt64(0), polymorphic ? rows : b_.getInt64(batch_),
-                             error_, llvm::ConstantPointerNull::get(b_.getPtrTy())});
+                             error_, llvm::ConstantPointerNull::get(b_.getPtrTy()),
+                             llvm::ConstantPointerNull::get(b_.getPtrTy())});
     Value* dst = b_.CreateGEP(b_.getInt8Ty(), y, b_.CreateMul(row, b_.getInt64(out_row_)));
     Value* result_storage =
         b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), table_, result));
@@ -474,7 +475,7 @@ absl::StatusOr<AotFiles> compile_aot(const ir::Graph& graph,
   codegen::BufferPlan plan = codegen::buffer_plan(graph);
   const std::string step_name = str_cat(options.name, ".step");
   if (auto s =
-          codegen::emit_step(graph, plan, target->width, step_name.c_str(), 0, 1, false, module);
+          codegen::emit_step(graph, plan, target->width, step_name.c_str(), 0, 1, {}, module);
       !s.ok()) {
     return s;
   }

@@ -27,13 +27,13 @@ using llvm::Value;
 class Emitter {
  public:
   Emitter(const ir::Graph& g, const BufferPlan& plan, int width, int part, int parts,
-          bool check_numerics, llvm::Module& m)
+          StepHooks hooks, llvm::Module& m)
       : g_(g),
         plan_(plan),
         width_(width),
         part_(part),
         parts_(parts),
-        check_numerics_(check_numerics),
+        hooks_(hooks),
         m_(m),
         ctx_(m.getContext()),
         b_(ctx_) {}
@@ -226,7 +226,7 @@ class Emitter {
   const BufferPlan& plan_;
   int width_;
   int part_, parts_;
-  bool check_numerics_;
+  StepHooks hooks_;
   llvm::Module& m_;
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;

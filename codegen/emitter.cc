@@ -94,8 +94,9 @@ absl::Status Emitter::Emit(const char* name) {
   }
   if (part_ != 0) return absl::OkStatus();
   llvm::Type* ptr = b_.getPtrTy();
-  // i32 step(ptr table, i64 step_seed, i64 rows, ptr error, ptr numerics)
-  auto* step_ty = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), i64(), ptr, ptr}, false);
+  // i32 step(ptr table, i64 step_seed, i64 rows, ptr error, ptr numerics, ptr profile)
+  auto* step_ty =
+      llvm::FunctionType::get(b_.getInt32Ty(), {ptr, i64(), i64(), ptr, ptr, ptr}, false);
   llvm::Function* step = llvm::Function::Create(step_ty, llvm::Function::ExternalLinkage, name, m_);
   llvm::BasicBlock* entry = llvm::BasicBlock::Create(ctx_, "entry", step);
   llvm::IRBuilder<> sb(entry);
@@ -126,7 +127,12 @@ absl::Status Emitter::Emit(const char* name) {
       sb.CreateRet(status);
       sb.SetInsertPoint(cont);
     }
-    if (check_numerics_) EmitNumericsChecks(sb, u.members, step->getArg(4));
+    if (hooks_.check_numerics) EmitNumericsChecks(sb, u.members, step->getArg(4));
+    if (hooks_.profile) {
+      llvm::FunctionCallee mark =
+          m_.getOrInsertFunction("kiln_profile_mark", b_.getVoidTy(), ptr, i64());
+      sb.CreateCall(mark, {step->getArg(5), sb.getInt64(u.members[0])});
+    }
   }
   // Assigns take effect after every read of the step.
   for (NodeId id : g_.nodes_of(OpKind::kAssign)) {
@@ -319,9 +325,9 @@ BufferPlan buffer_plan(const ir::Graph& graph) {
 }
 
 absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
-                       const char* name, int part, int parts, bool check_numerics,
+                       const char* name, int part, int parts, StepHooks hooks,
                        llvm::Module& module) {
-  return Emitter(graph, plan, vector_width, part, parts, check_numerics, module).Emit(name);
+  return Emitter(graph, plan, vector_width, part, parts, hooks, module).Emit(name);
 }
 
 }  // namespace kiln::codegen

@@ -35,15 +35,23 @@ BufferPlan buffer_plan(const ir::Graph& graph);
 
 /// Emits partition `part` of `parts` of the step into `module`, so the parts
 /// can be optimised and compiled in parallel. Part 0 defines
-///   i32 @<name>(ptr %table, i64 %step_seed, ptr %error, ptr %numerics)
+///   i32 @<name>(ptr %table, i64 %step_seed, i64 %rows, ptr %error,
+///               ptr %numerics, ptr %profile)
 /// which calls the node functions the other parts define (all of them are in
-/// part 0 when `parts` is 1). %table[i] holds the storage of root node i.
+/// part 0 when `parts` is 1). %table[i] holds the storage of root node i;
+/// %rows is the run's row count, the extent of the batch dimension ?.
 /// Returns 0, or 1 after writing {node, value, index} into %error (i64[3])
-/// when a label is out of range. With `check_numerics`, the step calls
+/// when a label is out of range. With `hooks.check_numerics`, the step calls
 /// kiln_check_numerics(%numerics, node) for each f32 value a kernel stores and
-/// returns 2 when one is not finite; otherwise %numerics is unused.
+/// returns 2 when one is not finite; with `hooks.profile` it calls
+/// kiln_profile_mark(%profile, first node) after each kernel. Otherwise
+/// %numerics and %profile are unused.
+struct StepHooks {
+  bool check_numerics = false;
+  bool profile = false;
+};
 absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
-                       const char* name, int part, int parts, bool check_numerics,
+                       const char* name, int part, int parts, StepHooks hooks,
                        llvm::Module& module);
 
 }  // namespace kiln::codegen

@@ -32,6 +32,10 @@ struct JitOptions {
   /// After each kernel, check every f32 value it stores for NaN and Inf and
   /// stop at the first (runtime/numerics.h); off: no check is compiled in.
   bool check_numerics = false;
+  /// After each kernel, add the time since the previous one to the kernel's
+  /// total (runtime/profile.h); each executor prints its table to stderr when
+  /// destroyed. Also enabled by KILN_PROFILE=1.
+  bool profile = false;
   /// The optimisation pipeline; KILN_JIT_PIPELINE=o3 selects kO3.
   LlvmPipeline pipeline = LlvmPipeline::kKiln;
 };
@@ -47,6 +51,10 @@ struct JitCacheStats {
 
 /// The cache figures of a JIT engine (all zero for other engines).
 JitCacheStats jit_cache_stats(const Engine& engine);
+
+/// The kernel profile of a JIT executor compiled with JitOptions::profile, as
+/// format_profile prints it; empty for other executors.
+std::string jit_profile_report(const Executor& executor);
 
 /// What the JIT makes of a graph, as text, for inspection (kiln ir --emit=...).
 enum class JitArtifact { kLlvmIr, kOptimizedLlvmIr, kAssembly };

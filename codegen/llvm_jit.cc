@@ -35,6 +35,7 @@
 #include "runtime/denormals.h"
 #include "runtime/distributed.h"
 #include "runtime/numerics.h"
+#include "runtime/profile.h"
 #include "runtime/parallel.h"
 #include "support/env.h"
 #include "support/format.h"
@@ -46,7 +47,7 @@ namespace kiln {
 namespace {
 
 using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t rows, int64_t* error,
-                           void* numerics);
+                           void* numerics, void* profile);
 
 // JIT code has no type signature prefix, so UBSan's indirect-call check
 // (-fsanitize=function) would read before the function's first byte.
@@ -55,8 +56,8 @@ __attribute__((no_sanitize("function")))
 #endif
 int32_t
 CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t rows, int64_t* error,
-         void* numerics) {
-  return fn(table, step_seed, rows, error, numerics);
+         void* numerics, void* profile) {
+  return fn(table, step_seed, rows, error, numerics, profile);
 }
 
 absl::Status FromLlvm(llvm::Error err, const char* what) {
@@ -81,8 +82,13 @@ class JitExecutor : public Executor {
  public:
   // `code` keeps the JIT that owns the step's machine code alive.
   JitExecutor(ir::Graph graph, codegen::BufferPlan plan, StepFn fn,
-              std::shared_ptr<llvm::orc::LLJIT> code)
-      : graph_(std::move(graph)), plan_(std::move(plan)), fn_(fn), code_(std::move(code)) {
+              std::shared_ptr<llvm::orc::LLJIT> code, bool profile)
+      : graph_(std::move(graph)),
+        plan_(std::move(plan)),
+        fn_(fn),
+        code_(std::move(code)),
+        profiled_(profile) {
+    if (profiled_) profile_.ns.assign(graph_.nodes.size(), 0.0);
     const size_t n = graph_.nodes.size();
     buffers_.resize(n);
     table_.assign(n, nullptr);
@@ -107,6 +113,16 @@ class JitExecutor : public Executor {
     numerics_ = {&graph_, table_.data(), &plan_.root, 0, absl::OkStatus()};
   }
 
+  // The profile is reported once, when its numbers are complete.
+  ~JitExecutor() override {
+    if (profiled_ && profile_.steps > 0) std::cerr << format_profile(graph_, profile_);
+  }
+
+  /// The kernel profile so far (empty unless compiled with profiling).
+  std::string profile_report() const {
+    return profiled_ ? format_profile(graph_, profile_) : std::string();
+  }
+
   absl::Status run(const Feeds& feeds, VariableStore& variables, uint64_t step_seed,
                    Outputs* outputs) override {
     absl::StatusOr<int64_t> rows = run_rows(graph_, feeds);
@@ -121,7 +137,8 @@ class JitExecutor : public Executor {
     int32_t status;
     {
       FlushDenormals flush;
-      status = CallStep(fn_, table_.data(), step_seed, *rows, error, &numerics_);
+      if (profiled_) profile_.begin_step();
+      status = CallStep(fn_, table_.data(), step_seed, *rows, error, &numerics_, &profile_);
     }
     if (status == 2) return std::exchange(numerics_.status, absl::OkStatus());
     if (status != 0) {
@@ -141,7 +158,7 @@ class JitExecutor : public Executor {
   }
 
   std::unique_ptr<Executor> clone() const override {
-    return std::make_unique<JitExecutor>(graph_, plan_, fn_, code_);
+    return std::make_unique<JitExecutor>(graph_, plan_, fn_, code_, profiled_);
   }
 
  private:
@@ -156,6 +173,8 @@ class JitExecutor : public Executor {
   codegen::BufferPlan plan_;
   StepFn fn_;
   std::shared_ptr<llvm::orc::LLJIT> code_;
+  bool profiled_;
+  StepProfile profile_;
   // Points into table_ and plan_, so it is filled once they are final.
   NumericsCheck numerics_;
   Tensor arena_;
@@ -245,7 +264,7 @@ class JitEngine : public Engine {
       LogArena(graph, l.plan);
     }
     return std::unique_ptr<Executor>(
-        new JitExecutor(std::move(l.graph), std::move(l.plan), *fn, jit_));
+        new JitExecutor(std::move(l.graph), std::move(l.plan), *fn, jit_, options_.profile));
   }
 
   /// How the compile cache served this engine.
@@ -321,7 +340,7 @@ class JitEngine : public Engine {
       m.setDataLayout(jit_->getDataLayout());
       m.setTargetTriple(jit_->getTargetTriple().str());
       if (auto s = codegen::emit_step(graph, l.plan, target_.width, l.function.c_str(), p, parts,
-                                      options_.check_numerics, m);
+                                      {options_.check_numerics, options_.profile}, m);
           !s.ok()) {
         return s;
       }
@@ -387,7 +406,8 @@ class JitEngine : public Engine {
     return str_cat("kiln ", kiln_build_id(), "\nllvm ", LLVM_VERSION_STRING, "\ntarget ",
                    jtmb_.getTargetTriple().str(), " ", target_.cpu, " ",
                    jtmb_.getFeatures().getString(), " width ", target_.width, "\nparts ",
-                   NumParts(), " check_numerics ", options_.check_numerics, " pipeline ",
+                   NumParts(), " check_numerics ", options_.check_numerics, " profile ",
+                   options_.profile, " pipeline ",
                    static_cast<int>(options_.pipeline), "\n", ir::print(Canonical(graph)));
   }
 
@@ -437,7 +457,8 @@ class JitEngine : public Engine {
     }
     codegen::BufferPlan plan = codegen::buffer_plan(graph);
     if (debug_level() >= 1) LogArena(graph, plan);
-    return std::unique_ptr<Executor>(new JitExecutor(graph, std::move(plan), fn, jit_));
+    return std::unique_ptr<Executor>(
+        new JitExecutor(graph, std::move(plan), fn, jit_, options_.profile));
   }
 
   static void LogArena(const ir::Graph& graph, const codegen::BufferPlan& plan) {
@@ -488,6 +509,7 @@ class JitEngine : public Engine {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
+  if (profile_from_env()) options.profile = true;
   codegen::InitializeLlvm();
   auto target = codegen::ChooseTarget(options.isa);
   if (!target.ok()) return target.status();
@@ -510,6 +532,8 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
       llvm::orc::ExecutorAddr::fromPtr(&kiln_parallel_for), llvm::JITSymbolFlags::Exported);
   runtime[(*jit)->mangleAndIntern("kiln_check_numerics")] = llvm::orc::ExecutorSymbolDef(
       llvm::orc::ExecutorAddr::fromPtr(&kiln_check_numerics), llvm::JITSymbolFlags::Exported);
+  runtime[(*jit)->mangleAndIntern("kiln_profile_mark")] = llvm::orc::ExecutorSymbolDef(
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_profile_mark), llvm::JITSymbolFlags::Exported);
   runtime[(*jit)->mangleAndIntern("kiln_all_reduce")] = llvm::orc::ExecutorSymbolDef(
       llvm::orc::ExecutorAddr::fromPtr(&kiln_all_reduce), llvm::JITSymbolFlags::Exported);
   if (auto e = (*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime)))) {
@@ -522,6 +546,11 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
 JitCacheStats jit_cache_stats(const Engine& engine) {
   const auto* jit = dynamic_cast<const JitEngine*>(&engine);
   return jit ? jit->cache_stats() : JitCacheStats{};
+}
+
+std::string jit_profile_report(const Executor& executor) {
+  const auto* jit = dynamic_cast<const JitExecutor*>(&executor);
+  return jit ? jit->profile_report() : std::string();
 }
 
 absl::StatusOr<std::string> jit_artifact(const ir::Graph& graph, JitArtifact what,

@@ -189,7 +189,9 @@ TEST_P(JitOps, Elementwise) {
 
 TEST_P(JitOps, ConcatAndSliceOddSizes) {
   ir::Type a{DType::kF32, {1}}, b{DType::kF32, {17}}, c{DType::kF32, {33}};
-  Compare(OneOp({a, b, c}, [](ir::Builder& bl, auto x) { return bl.concat({x[1], x[0], x[2], x[1]}); }));
+  Compare(OneOp({a, b, c}, [](ir::Builder& bl, auto x) {
+    return bl.concat({x[1], x[0], x[2], x[1]});
+  }));
   Compare(OneOp({c}, [](ir::Builder& bl, auto x) { return bl.slice(x[0], 5, 17); }));
   Compare(OneOp({c}, [](ir::Builder& bl, auto x) { return bl.slice(x[0], 32, 1); }));
 }
@@ -782,7 +784,8 @@ TEST(BatchPolymorphism, AStepMatchesAGraphCompiledForThatExactBatchBitForBit) {
     ASSERT_TRUE(exact.ok()) << exact.status();
     Tensor x(kiln::DType::kF32, {n, 8, 16}), y(kiln::DType::kI32, {n});
     for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = rng.uniform() - 0.5f;
-    for (int64_t i = 0; i < n; ++i) y.data<int32_t>()[i] = static_cast<int32_t>(rng.uniform_int(10));
+    for (int64_t i = 0; i < n; ++i)
+      y.data<int32_t>()[i] = static_cast<int32_t>(rng.uniform_int(10));
     VariableStore a = CopyOf(start), b = CopyOf(start);
     for (uint64_t step = 0; step < 2; ++step) {
       Outputs out_a, out_b;
@@ -824,6 +827,42 @@ TEST(BatchPolymorphism, RowCountsOutsideTheCapacityAreClearErrors) {
     s = (*exec)->run({{"x", &x3}, {"y", &y5}}, vars, 0, &out);
     EXPECT_FALSE(s.ok());
   }
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// KILN_PROFILE / JitOptions::profile: each kernel of the step is timed, and
+// the table names the kernels (first node, op, layer) by time per step.
+TEST(Profile, EveryKernelOfTheStepIsTimed) {
+  set_random_seed(8);
+  Sequential model({Flatten({4, 5}), Dense(9, "relu"), Dense(3, "softmax")});
+  model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+  auto graph = ir::parse(model.ir(16, true));
+  ASSERT_TRUE(graph.ok());
+  auto engine = make_jit({.profile = true});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto exec = (*engine)->compile(*graph);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  VariableStore vars;
+  Rng rng(3);
+  ASSERT_TRUE(vars.initialize(*graph, rng).ok());
+  Tensor x(kiln::DType::kF32, {16, 4, 5}), y(kiln::DType::kI32, {16});
+  Outputs out;
+  for (int step = 0; step < 3; ++step)
+    ASSERT_TRUE((*exec)->run({{"x", &x}, {"y", &y}}, vars, 1, &out).ok());
+  std::string report = jit_profile_report(**exec);
+  EXPECT_THAT(report, HasSubstr("profile of graph sequential.train over 3 steps"));
+  EXPECT_THAT(report, HasSubstr("matmul (layer dense, fwd)"));
+  EXPECT_THAT(report, HasSubstr("fused"));
+  EXPECT_THAT(report, HasSubstr("100.0 %  total"));
+  // Without the option nothing is compiled in or reported.
+  auto plain = (*Jit()).compile(*graph);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(jit_profile_report(**plain), "");
 }
 
 }  // namespace
