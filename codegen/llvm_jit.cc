@@ -137,8 +137,21 @@ class JitExecutor : public Executor {
     int32_t status;
     {
       FlushDenormals flush;
+      // Whole steps choose too: a split kernel can slow the next ones (data
+      // the other core wrote must come back), which no kernel's own timing
+      // sees, so a step that runs faster on this thread alone runs so.
+      const bool adaptive = adaptive_threads() && parallel_threads() > 1;
+      const bool parallel = !adaptive || threads_.parallel();
+      std::optional<RunInline> alone;
+      if (!parallel) alone.emplace();
+      auto start = std::chrono::steady_clock::now();
       if (profiled_) profile_.begin_step();
       status = CallStep(fn_, table_.data(), step_seed, *rows, error, &numerics_, &profile_);
+      if (adaptive) {
+        threads_.record(parallel, std::chrono::duration<double, std::nano>(
+                                      std::chrono::steady_clock::now() - start)
+                                      .count());
+      }
     }
     if (status == 2) return std::exchange(numerics_.status, absl::OkStatus());
     if (status != 0) {
@@ -175,6 +188,7 @@ class JitExecutor : public Executor {
   std::shared_ptr<llvm::orc::LLJIT> code_;
   bool profiled_;
   StepProfile profile_;
+  AdaptiveChoice threads_;
   // Points into table_ and plan_, so it is filled once they are final.
   NumericsCheck numerics_;
   Tensor arena_;

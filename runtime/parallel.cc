@@ -26,51 +26,6 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 // How long an idle helper polls for the next kernel before it sleeps.
 constexpr auto kIdleSpin = std::chrono::microseconds(200);
 
-// Whether a kernel runs faster on the pool or on the caller alone depends on
-// the machine of the moment: a busy core, or cores far apart, make the split
-// lose. Each kernel (its task function) keeps a moving average of the way it
-// runs and a measurement of the other way, probed now and then to notice a
-// change; the slower the other way keeps proving, the more rarely it is
-// probed. A probe runs two calls the other way and keeps the second: the
-// first pays for waking helpers that slept while the kernel ran alone.
-class Chooser {
- public:
-  // Whether this call of the kernel should use the pool.
-  bool parallel() {
-    if (probe_left_ > 0) return probe_way_;
-    if (++calls_ < next_probe_) return faster();
-    probe_way_ = par_ns_ == kUnknown || !faster();
-    probe_left_ = 2;
-    return probe_way_;
-  }
-
-  void record(bool parallel, double ns) {
-    if (probe_left_ > 0) {
-      if (--probe_left_ == 1) return;  // the warm-up call
-      const bool was_faster = faster();
-      (parallel ? par_ns_ : ser_ns_) = ns;
-      if (par_ns_ == kUnknown || ser_ns_ == kUnknown) {
-        next_probe_ = calls_;  // measure the other way at once
-        return;
-      }
-      interval_ = faster() != was_faster ? kFirstInterval : std::min(interval_ * 2, kMaxInterval);
-      next_probe_ = calls_ + interval_;
-      return;
-    }
-    double& average = parallel ? par_ns_ : ser_ns_;
-    average += (ns - average) / 8;
-  }
-
- private:
-  static constexpr double kUnknown = 1e300;
-  static constexpr uint64_t kFirstInterval = 16, kMaxInterval = 1024;
-  bool faster() const { return par_ns_ <= ser_ns_; }
-  double par_ns_ = kUnknown, ser_ns_ = kUnknown;
-  uint64_t calls_ = 0, next_probe_ = 0, interval_ = kFirstInterval;
-  int probe_left_ = 0;
-  bool probe_way_ = true;
-};
-
 // A polling loop's pause: the CPU's spin hint, a look at the clock only every
 // 64 rounds (reading it is most of a round's cost otherwise), and once `spin`
 // has passed, the core handed to another thread each round.
@@ -170,7 +125,7 @@ class Pool {
     // Steps running on several threads at once take turns with the pool.
     std::lock_guard<std::mutex> caller(run_mu_);
     if (!adaptive_ || !adaptive) return RunOnPool(task, context, n, threads);
-    Chooser& chooser = choosers_[task];
+    AdaptiveChoice& chooser = choosers_[task];
     const bool parallel = chooser.parallel();
     auto start = std::chrono::steady_clock::now();
     if (parallel) {
@@ -239,8 +194,8 @@ class Pool {
   std::atomic<int> limit_{1 << 16};
   // KILN_ADAPTIVE_THREADS=0 turns the choice off (always split), for
   // measuring what it buys.
-  const bool adaptive_ = env_value("KILN_ADAPTIVE_THREADS").value_or("1") != "0";
-  std::unordered_map<ParallelTask, Chooser> choosers_;
+  const bool adaptive_ = adaptive_threads();
+  std::unordered_map<ParallelTask, AdaptiveChoice> choosers_;
 };
 
 Pool& GlobalPool() {
@@ -249,6 +204,39 @@ Pool& GlobalPool() {
 }
 
 }  // namespace
+
+bool AdaptiveChoice::parallel() {
+  if (probe_left_ > 0) return probe_way_;
+  if (++calls_ < next_probe_) return faster();
+  probe_way_ = par_ns_ == kUnknown || !faster();
+  probe_left_ = 2;
+  return probe_way_;
+}
+
+void AdaptiveChoice::record(bool parallel, double ns) {
+  if (probe_left_ > 0) {
+    if (--probe_left_ == 1) return;  // the warm-up call
+    const bool was_faster = faster();
+    (parallel ? par_ns_ : ser_ns_) = ns;
+    if (par_ns_ == kUnknown || ser_ns_ == kUnknown) {
+      next_probe_ = calls_;  // measure the other way at once
+      return;
+    }
+    interval_ = faster() != was_faster ? kFirstInterval : std::min(interval_ * 2, kMaxInterval);
+    next_probe_ = calls_ + interval_;
+    return;
+  }
+  double& average = parallel ? par_ns_ : ser_ns_;
+  average += (ns - average) / 8;
+}
+
+RunInline::RunInline() : saved_(in_chunk) { in_chunk = true; }
+RunInline::~RunInline() { in_chunk = saved_; }
+
+bool adaptive_threads() {
+  static const bool adaptive = env_value("KILN_ADAPTIVE_THREADS").value_or("1") != "0";
+  return adaptive;
+}
 
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n) {
   GlobalPool().Run(task, context, n, /*adaptive=*/true);

@@ -25,6 +25,47 @@ extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 /// loops inside its tasks (a step's kernels) run inline on their thread.
 void parallel_for_coarse(ParallelTask task, void* context, int64_t n);
 
+/// Whether something (a kernel, a whole step) runs faster on the pool or on
+/// its caller alone depends on the machine of the moment: a busy core, or
+/// cores far apart, make the split lose. This keeps a moving average of the
+/// way it runs and a measurement of the other way, probed now and then to
+/// notice a change; the slower the other way keeps proving, the more rarely
+/// it is probed. A probe runs two calls the other way and keeps the second:
+/// the first pays for waking helpers that slept meanwhile. Not thread-safe.
+class AdaptiveChoice {
+ public:
+  /// Whether this call should use the pool.
+  bool parallel();
+  /// How long the call that parallel() was asked for took, in nanoseconds.
+  void record(bool parallel, double ns);
+
+ private:
+  static constexpr double kUnknown = 1e300;
+  static constexpr uint64_t kFirstInterval = 16, kMaxInterval = 1024;
+  bool faster() const { return par_ns_ <= ser_ns_; }
+  double par_ns_ = kUnknown, ser_ns_ = kUnknown;
+  uint64_t calls_ = 0, next_probe_ = 0, interval_ = kFirstInterval;
+  int probe_left_ = 0;
+  bool probe_way_ = true;
+};
+
+/// While alive, kiln_parallel_for on this thread runs its tasks inline, on
+/// this thread alone.
+class RunInline {
+ public:
+  RunInline();
+  ~RunInline();
+  RunInline(const RunInline&) = delete;
+  RunInline& operator=(const RunInline&) = delete;
+
+ private:
+  bool saved_;
+};
+
+/// Whether threads are chosen by measurement (KILN_ADAPTIVE_THREADS=0: no,
+/// always split).
+bool adaptive_threads();
+
 /// The number of threads of the pool kiln_parallel_for uses.
 int parallel_threads();
 
