@@ -13,11 +13,13 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <thread>
 
 #include "ir/builder.h"
 #include "ir/memory_plan.h"
 #include "ir/strings.h"
 #include "passes/pipeline.h"
+#include "runtime/parallel.h"
 #include "test_util.h"
 
 namespace kiln {
@@ -622,7 +624,6 @@ TEST(JitArtifacts, PerfMapNamesTheKernels) {
 }  // namespace
 }  // namespace kiln
 
-#include "runtime/parallel.h"
 
 namespace kiln {
 namespace {
@@ -636,6 +637,40 @@ TEST(Parallel, EveryIndexRunsExactlyOnce) {
   for (int round = 0; round < 50; ++round) kiln_parallel_for(task, &hits, 1001);
   for (auto& h : hits) EXPECT_EQ(h.load(), 50);
   EXPECT_GE(parallel_threads(), 1);
+}
+
+// The choice between the pool and the caller alone follows the measured
+// times: it settles on the faster way, keeps probing the other, and switches
+// when the other way becomes faster.
+TEST(Parallel, TheAdaptiveChoiceFollowsTheFasterWay) {
+  AdaptiveChoice choice;
+  auto run = [&](int calls, double parallel_ns, double alone_ns) {
+    int parallel = 0;
+    for (int i = 0; i < calls; ++i) {
+      const bool way = choice.parallel();
+      parallel += way;
+      choice.record(way, way ? parallel_ns : alone_ns);
+    }
+    return parallel;
+  };
+  EXPECT_LT(run(1000, 200, 100), 100);  // alone is faster: the pool only for probes
+  EXPECT_GT(run(1000, 50, 100), 900);   // now the pool is faster
+}
+
+// Inside RunInline a parallel loop runs on the calling thread only.
+TEST(Parallel, RunInlineKeepsTasksOnTheCallingThread) {
+  const std::thread::id me = std::this_thread::get_id();
+  std::atomic<int> elsewhere{0};
+  auto task = [](void* context, int64_t, int64_t) {
+    auto* state = static_cast<std::pair<std::thread::id, std::atomic<int>*>*>(context);
+    if (std::this_thread::get_id() != state->first) ++*state->second;
+  };
+  std::pair<std::thread::id, std::atomic<int>*> state{me, &elsewhere};
+  {
+    RunInline alone;
+    for (int round = 0; round < 20; ++round) kiln_parallel_for(task, &state, 64);
+  }
+  EXPECT_EQ(elsewhere.load(), 0);
 }
 
 TEST_P(ParallelJit, SplitMatMulsMatchTheInterpreter) {
