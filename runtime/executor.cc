@@ -48,10 +48,15 @@ absl::StatusOr<std::byte*> bind_leaf(const ir::Node& node, int64_t rows, const F
       return absl::FailedPreconditionError(str_cat("variable \"", name, "\" is not initialized"));
     }
   }
-  const ir::Type type = ir::with_rows(node.type, rows);
-  if (!has_type(*t, type)) {
-    return absl::InvalidArgumentError(
-        str_cat("\"", name, "\" is ", t->type_string(), ", expected ", ir::type_string(type)));
+  // Compared in place: every step binds every weight and optimizer slot.
+  const ir::Shape& want = node.type.shape;
+  bool same = to_ir(t->dtype()) == node.type.dtype && t->shape().size() == want.size();
+  for (size_t d = 0; same && d < want.size(); ++d) {
+    same = t->shape()[d] == (want[d] == ir::kBatch ? rows : want[d]);
+  }
+  if (!same) {
+    return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t->type_string(), ", expected ",
+                                              ir::type_string(ir::with_rows(node.type, rows))));
   }
   return t->raw();
 }
