@@ -19,8 +19,8 @@
 #include <optional>
 #include <thread>
 
-#include "kiln/advanced.h"
 #include "benchmarks/training_images.h"
+#include "kiln/advanced.h"
 
 #if defined(KILN_BENCH_OPENBLAS)
 #include <cblas.h>

@@ -134,9 +134,8 @@ class Driver {
     out_row_ = ir::num_elements(g_.at_capacity(out.shape)) / std::max<int64_t>(batch_, 1) * 4;
     llvm::Type* ptr = b_.getPtrTy();
     // struct Work { const float* x; float* y; int64_t begin, end, worker; int32_t status; }
-    work_ = llvm::StructType::get(m_.getContext(),
-                                  {ptr, ptr, b_.getInt64Ty(), b_.getInt64Ty(), b_.getInt64Ty(),
-                                   b_.getInt32Ty()});
+    work_ = llvm::StructType::get(m_.getContext(), {ptr, ptr, b_.getInt64Ty(), b_.getInt64Ty(),
+                                                    b_.getInt64Ty(), b_.getInt32Ty()});
     auto* worker_type = llvm::FunctionType::get(ptr, {ptr}, false);
     worker_ = llvm::Function::Create(worker_type, llvm::GlobalValue::InternalLinkage,
                                      fn_name + ".rows", m_);
@@ -149,9 +148,7 @@ class Driver {
   }
 
  private:
-  Value* WorkField(Value* work, unsigned field) {
-    return b_.CreateStructGEP(work_, work, field);
-  }
+  Value* WorkField(Value* work, unsigned field) { return b_.CreateStructGEP(work_, work, field); }
 
   // void* rows(Work* w): the step over rows [begin, end) of x into y, with
   // worker w->worker's arena, flush-to-zero set (MXCSR is per thread).
@@ -165,11 +162,10 @@ class Driver {
     worker_index_ = b_.CreateLoad(b_.getInt64Ty(), WorkField(work, 4));
     if (auto s = BindStorage(weights); !s.ok()) return s;
     Value* saved = SetFlushToZero();
-    Value* status =
-        Batches(step, input, result, b_.CreateLoad(ptr, WorkField(work, 0)),
-                b_.CreateLoad(b_.getInt64Ty(), WorkField(work, 2)),
-                b_.CreateLoad(b_.getInt64Ty(), WorkField(work, 3)),
-                b_.CreateLoad(ptr, WorkField(work, 1)));
+    Value* status = Batches(step, input, result, b_.CreateLoad(ptr, WorkField(work, 0)),
+                            b_.CreateLoad(b_.getInt64Ty(), WorkField(work, 2)),
+                            b_.CreateLoad(b_.getInt64Ty(), WorkField(work, 3)),
+                            b_.CreateLoad(ptr, WorkField(work, 1)));
     b_.CreateCall(llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::x86_sse_ldmxcsr), {saved});
     b_.CreateStore(status, WorkField(work, 5));
     b_.CreateRet(llvm::ConstantPointerNull::get(b_.getPtrTy()));
@@ -191,12 +187,11 @@ class Driver {
     Value* works = b_.CreateAlloca(llvm::ArrayType::get(work_, kMaxWorkers));
     Value* tids = b_.CreateAlloca(llvm::ArrayType::get(i64, kMaxWorkers));
     Value* started = b_.CreateAlloca(llvm::ArrayType::get(b_.getInt32Ty(), kMaxWorkers));
-    llvm::FunctionCallee sysconf =
-        m_.getOrInsertFunction("sysconf", i64, b_.getInt32Ty());
+    llvm::FunctionCallee sysconf = m_.getOrInsertFunction("sysconf", i64, b_.getInt32Ty());
     Value* cpus = b_.CreateCall(sysconf, {b_.getInt32(kScNprocessorsOnln)});
     Value* batches = b_.CreateSDiv(b_.CreateAdd(n, b_.getInt64(batch_ - 1)), b_.getInt64(batch_));
-    Value* workers = Clamp(b_.CreateSelect(b_.CreateICmpSLT(cpus, batches), cpus, batches), 1,
-                           kMaxWorkers);
+    Value* workers =
+        Clamp(b_.CreateSelect(b_.CreateICmpSLT(cpus, batches), cpus, batches), 1, kMaxWorkers);
     // Whole batches per worker, rounded up, so only the last run is short.
     Value* per = b_.CreateMul(
         b_.CreateSDiv(b_.CreateAdd(batches, b_.CreateSub(workers, b_.getInt64(1))), workers),
@@ -223,8 +218,9 @@ class Driver {
         m_.getOrInsertFunction("pthread_create", b_.getInt32Ty(), ptr, ptr, ptr, ptr);
     llvm::FunctionCallee join = m_.getOrInsertFunction("pthread_join", b_.getInt32Ty(), i64, ptr);
     Loop(b_.getInt64(1), workers, [&](Value* t) {
-      Value* rc = b_.CreateCall(create, {slot(tids, i64, t), llvm::ConstantPointerNull::get(b_.getPtrTy()),
-                                         worker_, work_at(t)});
+      Value* rc = b_.CreateCall(
+          create,
+          {slot(tids, i64, t), llvm::ConstantPointerNull::get(b_.getPtrTy()), worker_, work_at(t)});
       b_.CreateStore(b_.CreateZExt(b_.CreateICmpEQ(rc, b_.getInt32(0)), b_.getInt32Ty()),
                      slot(started, b_.getInt32Ty(), t));
     });
@@ -332,8 +328,8 @@ class Driver {
   // for (row = begin; row < end; row += batch): the step on min(batch,
   // end - row) rows, read in place by a batch-polymorphic step; for a static
   // one, a partial last batch is copied into zeroed scratch rows first.
-  Value* Batches(llvm::Function* step, ir::NodeId input, ir::NodeId result, Value* x,
-                 Value* begin, Value* end, Value* y) {
+  Value* Batches(llvm::Function* step, ir::NodeId input, ir::NodeId result, Value* x, Value* begin,
+                 Value* end, Value* y) {
     llvm::LLVMContext& ctx = m_.getContext();
     const bool polymorphic = g_.capacity > 0;
     Value* pad = nullptr;
@@ -427,8 +423,9 @@ std::string Header(const ir::Graph& g, const AotOptions& o, const std::string& h
                  "_KILN_H_\n#define ", upper, "_KILN_H_\n\n#include <stdint.h>\n\n",
                  "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", "/* Floats per input row, ",
                  ShapeText(in.shape), " row-major, and per output row. */\n", "#define ", upper,
-                 "_INPUT_SIZE ", ir::num_elements(g.at_capacity(in.shape)) / batch, "\n", "#define ", upper,
-                 "_OUTPUT_SIZE ", ir::num_elements(g.at_capacity(out.shape)) / batch, "\n\n", "int32_t ", fn,
+                 "_INPUT_SIZE ", ir::num_elements(g.at_capacity(in.shape)) / batch, "\n",
+                 "#define ", upper, "_OUTPUT_SIZE ",
+                 ir::num_elements(g.at_capacity(out.shape)) / batch, "\n\n", "int32_t ", fn,
                  "(const float* x, int64_t n, float* y);\n\n",
                  "/* The model's predictions for n rows: x holds n * ", upper,
                  "_INPUT_SIZE floats (row-major,\n", " * as the model's input ",
@@ -474,8 +471,7 @@ absl::StatusOr<AotFiles> compile_aot(const ir::Graph& graph,
   module.setTargetTriple(triple);
   codegen::BufferPlan plan = codegen::buffer_plan(graph);
   const std::string step_name = str_cat(options.name, ".step");
-  if (auto s =
-          codegen::emit_step(graph, plan, target->width, step_name.c_str(), 0, 1, {}, module);
+  if (auto s = codegen::emit_step(graph, plan, target->width, step_name.c_str(), 0, 1, {}, module);
       !s.ok()) {
     return s;
   }

@@ -35,8 +35,8 @@
 #include "runtime/denormals.h"
 #include "runtime/distributed.h"
 #include "runtime/numerics.h"
-#include "runtime/profile.h"
 #include "runtime/parallel.h"
+#include "runtime/profile.h"
 #include "support/env.h"
 #include "support/format.h"
 
@@ -55,8 +55,8 @@ using StepFn = int32_t (*)(void** table, uint64_t step_seed, int64_t rows, int64
 __attribute__((no_sanitize("function")))
 #endif
 int32_t
-CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t rows, int64_t* error,
-         void* numerics, void* profile) {
+CallStep(StepFn fn, void** table, uint64_t step_seed, int64_t rows, int64_t* error, void* numerics,
+         void* profile) {
   return fn(table, step_seed, rows, error, numerics, profile);
 }
 
@@ -421,8 +421,8 @@ class JitEngine : public Engine {
                    jtmb_.getTargetTriple().str(), " ", target_.cpu, " ",
                    jtmb_.getFeatures().getString(), " width ", target_.width, "\nparts ",
                    NumParts(), " check_numerics ", options_.check_numerics, " profile ",
-                   options_.profile, " pipeline ",
-                   static_cast<int>(options_.pipeline), "\n", ir::print(Canonical(graph)));
+                   options_.profile, " pipeline ", static_cast<int>(options_.pipeline), "\n",
+                   ir::print(Canonical(graph)));
   }
 
   // The graph without what names it (graph, layers, inputs, variables,
@@ -479,8 +479,9 @@ class JitEngine : public Engine {
     int64_t unshared = 0;
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
       if (plan.offset[i] >= 0)
-        unshared += static_cast<int64_t>(ir::num_elements(graph.at_capacity(graph.nodes[i].type.shape)) *
-                                         ir::dtype_size(graph.nodes[i].type.dtype));
+        unshared +=
+            static_cast<int64_t>(ir::num_elements(graph.at_capacity(graph.nodes[i].type.shape)) *
+                                 ir::dtype_size(graph.nodes[i].type.dtype));
     }
     std::cerr << "kiln: jit arena of graph " << graph.name << ": " << plan.arena_bytes
               << " bytes for " << unshared << " bytes of intermediates\n";

@@ -89,8 +89,7 @@ class MatMulEmitter {
     }
     // A run-time remainder: bands of two rows, then one, so only two tile
     // shapes are compiled (each element is the same FMA chain in any tile).
-    e_.For(b.CreateLShr(rem_m, 1),
-           [&](Value* q) { band(b.CreateAdd(i0, b.CreateShl(q, 1)), 2); });
+    e_.For(b.CreateLShr(rem_m, 1), [&](Value* q) { band(b.CreateAdd(i0, b.CreateShl(q, 1)), 2); });
     If(b.CreateICmpNE(b.CreateAnd(rem_m, e_.c64(1)), e_.c64(0)),
        [&] { band(b.CreateSub(b.CreateAdd(i0, rem_m), e_.c64(1)), 1); });
   }

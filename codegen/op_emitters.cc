@@ -234,10 +234,9 @@ void Reduce(
       auto at = [&](Value* l) {
         return e.Load(DType::kF32, e.in(0), b.CreateAdd(base, b.CreateMul(l, inner)));
       };
-      store(flat, FoldAll(e, 1, len, init(at(e.c64(0))),
-                          [&](const std::vector<Value*>& acc, Value* l) {
-                            return step(acc, at(l), l);
-                          }));
+      store(flat,
+            FoldAll(e, 1, len, init(at(e.c64(0))),
+                    [&](const std::vector<Value*>& acc, Value* l) { return step(acc, at(l), l); }));
     });
   });
 }
@@ -284,7 +283,8 @@ void EmitOneHot(E& e) {
   auto& b = e.b();
   int64_t depth = ir::attr_int(e.node().attrs, "depth");
   Value* n = e.Count(e.in_type(0).shape);
-  e.For(b.CreateMul(n, e.c64(depth)), [&](Value* i) { e.Store(DType::kF32, e.cf(0.0), e.out(), i); });
+  e.For(b.CreateMul(n, e.c64(depth)),
+        [&](Value* i) { e.Store(DType::kF32, e.cf(0.0), e.out(), i); });
   e.For(n, [&](Value* i) {
     Value* label = b.CreateSExt(e.Load(DType::kI32, e.in(0), i), e.i64());
     Value* bad = b.CreateICmpUGE(label, e.c64(depth));  // also catches negatives

@@ -116,8 +116,8 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
   if (polymorphic) g.capacity = batch;
   ir::Builder b(&g);
   b.set_layer("input");
-  ir::NodeId x = b.input(
-      "x", {to_ir(input), WithBatch(polymorphic ? ir::kBatch : batch, impl.input_shape())});
+  ir::NodeId x =
+      b.input("x", {to_ir(input), WithBatch(polymorphic ? ir::kBatch : batch, impl.input_shape())});
   // Casting per batch inside the step lets users feed uint8 images directly.
   if (input != DType::kF32) x = b.cast(x, ir::DType::kF32);
   Recorded out = impl.record(b, {x}, kind == GraphKind::kTrain);

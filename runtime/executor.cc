@@ -14,16 +14,18 @@ absl::StatusOr<int64_t> run_rows(const ir::Graph& graph, const Feeds& feeds) {
     const std::string& name = ir::attr_string(node.attrs, "name");
     auto it = feeds.find(name);
     // A missing input or a wrong rank is bind_leaf's error to report.
-    if (axis < 0 || it == feeds.end() || static_cast<size_t>(it->second->rank()) != node.type.shape.size()) continue;
+    if (axis < 0 || it == feeds.end() ||
+        static_cast<size_t>(it->second->rank()) != node.type.shape.size())
+      continue;
     const int64_t n = it->second->dim(axis);
     if (n < 1 || n > graph.capacity) {
-      return absl::InvalidArgumentError(
-          str_cat("input \"", name, "\" has ", n, " rows, but graph \"", graph.name,
-                  "\" runs 1 to ", graph.capacity, " rows (its capacity)"));
+      return absl::InvalidArgumentError(str_cat("input \"", name, "\" has ", n,
+                                                " rows, but graph \"", graph.name, "\" runs 1 to ",
+                                                graph.capacity, " rows (its capacity)"));
     }
     if (rows >= 0 && n != rows) {
-      return absl::InvalidArgumentError(str_cat("input \"", name, "\" has ", n,
-                                                " rows but input \"", first, "\" has ", rows));
+      return absl::InvalidArgumentError(
+          str_cat("input \"", name, "\" has ", n, " rows but input \"", first, "\" has ", rows));
     }
     rows = n;
     first = name;

@@ -110,9 +110,9 @@ TEST_F(Export, TheObjectNeedsNoLibraryButLibm) {
   std::ifstream in(undefined);
   for (std::string line; std::getline(in, line);) {
     std::string symbol = line.substr(line.find_last_of(' ') + 1);
-    EXPECT_THAT(symbol, ::testing::AnyOf("memcpy", "memset", "expf", "logf", "tanhf", "log1pf",
-                                         "sysconf", "pthread_create", "pthread_join",
-                                         "_GLOBAL_OFFSET_TABLE_"))
+    EXPECT_THAT(symbol,
+                ::testing::AnyOf("memcpy", "memset", "expf", "logf", "tanhf", "log1pf", "sysconf",
+                                 "pthread_create", "pthread_join", "_GLOBAL_OFFSET_TABLE_"))
         << "the exported object needs " << symbol;
   }
 }

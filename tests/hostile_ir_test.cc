@@ -60,11 +60,11 @@ TEST(HostileIr, SliceOutsideItsOperandIsRejected) {
 // data-parallel's own nodes can fail to build; it must report that, not
 // read the type of node -1.
 TEST(HostileIr, DataParallelOnLyingTypesIsAnError) {
-  auto parsed = ir::parse(Graph(
-      "  %1 = variable {init=\"zeros\", name=\"w\", trainable=1} : f32[4] @l fwd\n"
-      "  %2 = mul %0, %1 : i32[4] @l fwd\n"
-      "  %3 = output %2 {name=\"grad/w\"} : i32[4] @l bwd\n"
-      "  %4 = output %1 {name=\"grad/v\"} : f32[4] @l bwd\n"));
+  auto parsed =
+      ir::parse(Graph("  %1 = variable {init=\"zeros\", name=\"w\", trainable=1} : f32[4] @l fwd\n"
+                      "  %2 = mul %0, %1 : i32[4] @l fwd\n"
+                      "  %3 = output %2 {name=\"grad/w\"} : i32[4] @l bwd\n"
+                      "  %4 = output %1 {name=\"grad/v\"} : f32[4] @l bwd\n"));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   auto pm = passes::build_pipeline({"data-parallel"}, {}, {.verify_each = false});
   ASSERT_TRUE(pm.ok());
@@ -237,8 +237,8 @@ TEST(HostileIr, NegativeDimensionIsAParseError) {
 TEST(HostileIr, BatchDimensionNeedsACapacityAndAppearsOnce) {
   EXPECT_THAT(ParseError(Graph("  %1 = neg %0 : f32[?] @l fwd\n")),
               HasSubstr("has the batch dimension ? but the graph has no capacity"));
-  auto twice = ir::parse(
-      "graph \"g\" capacity=3 {\n  %0 = input {name=\"x\"} : f32[?,?] @input fwd\n}\n");
+  auto twice =
+      ir::parse("graph \"g\" capacity=3 {\n  %0 = input {name=\"x\"} : f32[?,?] @input fwd\n}\n");
   ASSERT_FALSE(twice.ok());
   EXPECT_THAT(twice.status().message(), HasSubstr("has more than one batch dimension ?"));
   auto ok = ir::parse(

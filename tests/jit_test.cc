@@ -624,7 +624,6 @@ TEST(JitArtifacts, PerfMapNamesTheKernels) {
 }  // namespace
 }  // namespace kiln
 
-
 namespace kiln {
 namespace {
 

@@ -590,9 +590,8 @@ TEST(Predict, OneGraphForAnyNumberOfRowsWithTheExactBatchsBits) {
       for (int64_t begin = 0; begin < n; begin += 32) {
         int64_t end = std::min(n, begin + 32);
         Tensor xb = rows.slice(begin, end);
-        ir::Graph graph =
-            detail::planned_graph(impl, state, detail::GraphKind::kPredict, end - begin,
-                                  DType::kF32);
+        ir::Graph graph = detail::planned_graph(impl, state, detail::GraphKind::kPredict,
+                                                end - begin, DType::kF32);
         ASSERT_EQ(graph.capacity, end - begin);
         auto exact = state.engine->compile(graph);
         ASSERT_TRUE(exact.ok()) << exact.status();
