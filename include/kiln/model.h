@@ -145,7 +145,9 @@ class Sequential {
   void set_learning_rate(double learning_rate);
 
   /// The IR of the forward graph, or of the training step after the passes
-  /// (`training_step`), for a batch of `batch_size`. Requires compile() for the step.
+  /// (`training_step`), for batches of up to `batch_size` rows: the batch
+  /// dimension prints as `?` and the graph as `capacity=batch_size` (a static
+  /// batch for models that need one). Requires compile() for the step.
   std::string ir(int batch_size, bool training_step) const;
 
   /// Set by a callback to stop fit() after the current batch.
