@@ -27,9 +27,8 @@ class UpdateEmitter {
  public:
   UpdateEmitter(ir::Builder& b, const OptimizerConfig& c) : b_(b), c_(c) {
     b_.set_layer("optimizer");
-    lr_ = b_.variable("optimizer/learning_rate", {}, false,
-                      str_cat("constant:", Exact(c.learning_rate)));
-    NodeId iterations = b_.variable("optimizer/iterations", {}, false, "zeros");
+    lr_ = NewVariable("optimizer/learning_rate", {}, str_cat("constant:", Exact(c.learning_rate)));
+    NodeId iterations = NewVariable("optimizer/iterations", {}, "zeros");
     NodeId t = b_.add(iterations, b_.constant(1.0));
     b_.assign(iterations, t);
     if (c.kind == Kind::kAdam) {
@@ -40,6 +39,9 @@ class UpdateEmitter {
       alpha_ = b_.div(b_.mul(lr_, b_.sqrt(b_.sub(one, b2_t))), b_.sub(one, b1_t));
     }
   }
+
+  /// OK, or why the update cannot be added (a name it needs is taken).
+  const absl::Status& status() const { return status_; }
 
   void update(NodeId w, NodeId g) {
     const std::string name = ir::attr_string(b_.graph().nodes[w].attrs, "name");
@@ -56,8 +58,21 @@ class UpdateEmitter {
   }
 
  private:
+  // A non-trainable variable of the optimizer, unless the graph already has
+  // one of that name: then it has an update already (the optimizer ran on
+  // it), or a variable in the way, and adding another would be invalid IR.
+  NodeId NewVariable(const std::string& name, ir::Shape shape, const std::string& init) {
+    if (b_.graph().find_variable(name) >= 0 && status_.ok()) {
+      status_ = absl::InvalidArgumentError(
+          str_cat("the graph already has a variable \"", name,
+                  "\": the optimizer has run on it, or a variable takes the name of an "
+                  "optimizer slot"));
+    }
+    return b_.variable(name, std::move(shape), false, init);
+  }
+
   NodeId Slot(const std::string& var, std::string_view slot, const ir::Shape& shape) {
-    return b_.variable(str_cat(var, "/", slot), shape, false, "zeros");
+    return NewVariable(str_cat(var, "/", slot), shape, "zeros");
   }
   NodeId Full(double value, const ir::Shape& shape) { return b_.constant(value, shape); }
   NodeId Spread(NodeId scalar, const ir::Shape& shape) { return b_.broadcast_to(scalar, shape); }
@@ -113,6 +128,7 @@ class UpdateEmitter {
   const OptimizerConfig& c_;
   NodeId lr_ = -1;
   NodeId alpha_ = -1;
+  absl::Status status_;
 };
 
 class OptimizerPass : public Pass {
@@ -141,6 +157,7 @@ class OptimizerPass : public Pass {
     b.set_phase(ir::Phase::kUpdate);
     UpdateEmitter emitter(b, config_);
     for (auto [var, grad] : updates) emitter.update(var, grad);
+    if (!emitter.status().ok()) return emitter.status();
     if (!b.status().ok()) return b.status();
     dead.resize(graph.nodes.size(), false);
     graph.remove(dead);

@@ -237,5 +237,19 @@ TEST(Optimizer, RequiresGradients) {
   EXPECT_THAT(s.message(), ::testing::HasSubstr("run autodiff before the optimizer"));
 }
 
+// The training pipeline run again on a training step (found by fuzzing): the
+// second update would add a second "optimizer/learning_rate", invalid IR, so
+// the pass refuses with the name instead.
+TEST(Optimizer, RefusesAGraphThatHasAnUpdateAlready) {
+  ir::Graph g;
+  ir::Builder b(&g);
+  b.output("loss", b.reduce_sum(b.variable("w", {2}, true, "zeros"), 0));
+  ASSERT_TRUE(testing::run_passes(g, {"infer-shapes", "autodiff", "optimizer"}).ok());
+  absl::Status s = testing::run_passes(g, {"autodiff", "optimizer"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(),
+              ::testing::HasSubstr("already has a variable \"optimizer/learning_rate\""));
+}
+
 }  // namespace
 }  // namespace kiln
