@@ -38,6 +38,39 @@ struct Epilogue {
   std::vector<ir::NodeId> hoisted;  // after m, moved before it, in order
 };
 
+// The candidates (after m) connected to m through each other, and m.
+std::vector<bool> Connected(const ir::Graph& g, ir::NodeId m, const std::vector<bool>& candidate) {
+  const auto n = static_cast<ir::NodeId>(g.nodes.size());
+  std::vector<bool> kept(n, false);
+  kept[m] = true;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (ir::NodeId x = m + 1; x < n; ++x) {
+      if (!candidate[x]) continue;
+      for (ir::NodeId in : g.nodes[x].inputs) {
+        if (kept[in] && !kept[x]) kept[x] = grew = true;
+        if (kept[x] && !kept[in] && candidate[in] && in > m) kept[in] = grew = true;
+      }
+    }
+  }
+  return kept;
+}
+
+// The nodes after m that the kept ones need and that must therefore move
+// before m.
+std::vector<bool> Hoisted(const ir::Graph& g, ir::NodeId m, const std::vector<bool>& kept) {
+  const auto n = static_cast<ir::NodeId>(g.nodes.size());
+  std::vector<bool> hoist(n, false);
+  for (ir::NodeId x = n - 1; x > m; --x) {
+    if (kept[x] || hoist[x]) {
+      for (ir::NodeId in : g.nodes[x].inputs) {
+        if (in > m && !kept[in]) hoist[in] = true;
+      }
+    }
+  }
+  return hoist;
+}
+
 Epilogue FindEpilogue(const ir::Graph& g, ir::NodeId m) {
   const auto n = static_cast<ir::NodeId>(g.nodes.size());
   // after[x]: x comes after m and depends on it; movable[x]: after m but not.
@@ -55,28 +88,24 @@ Epilogue FindEpilogue(const ir::Graph& g, ir::NodeId m) {
                    node.type.shape == g.nodes[m].type.shape;
   }
   // Keep the candidates connected to m; a candidate needing a movable node
-  // that is itself a candidate simply joins instead of moving.
-  std::vector<bool> kept(n, false);
-  kept[m] = true;
-  for (bool grew = true; grew;) {
-    grew = false;
+  // that is itself a candidate simply joins instead of moving. A node that
+  // must move before m for a member yet reads m or a member (directly or
+  // through other moved nodes) cannot move, so the members reading it leave
+  // the candidates, and the sets are found again until none does.
+  std::vector<bool> kept, hoist;
+  for (bool dropped = true; dropped;) {
+    kept = Connected(g, m, candidate);
+    hoist = Hoisted(g, m, kept);
+    std::vector<bool> tainted(n, false);
+    dropped = false;
     for (ir::NodeId x = m + 1; x < n; ++x) {
-      if (!candidate[x]) continue;
       for (ir::NodeId in : g.nodes[x].inputs) {
-        if (kept[in] && !kept[x]) kept[x] = grew = true;
-        if (kept[x] && !kept[in] && candidate[in] && in > m) kept[in] = grew = true;
+        if (hoist[x] && in >= m && (kept[in] || tainted[in])) tainted[x] = true;
+        if (kept[x] && tainted[in]) candidate[x] = false, dropped = true;
       }
     }
   }
   Epilogue e;
-  std::vector<bool> hoist(n, false);
-  for (ir::NodeId x = n - 1; x > m; --x) {
-    if (kept[x] || hoist[x]) {
-      for (ir::NodeId in : g.nodes[x].inputs) {
-        if (in > m && !kept[in]) hoist[in] = true;
-      }
-    }
-  }
   for (ir::NodeId x = m + 1; x < n; ++x) {
     if (kept[x]) e.members.push_back(x);
     if (hoist[x]) e.hoisted.push_back(x);

@@ -486,6 +486,27 @@ TEST_P(FusionJit, BiasGradientIsSummedInTheWeightGradientTiles) {
   }
 }
 
+// Found by fuzzing: the broadcast bias joins the matmul's epilogue, and a
+// reduce_max of it feeds a later epilogue member. The reduce_max cannot run
+// in the tiles and cannot move before the matmul either (it reads a member),
+// so the member reading it stays out of the epilogue instead of producing a
+// node that reads a later one.
+TEST_P(FusionJit, AnEpilogueNeverNeedsANodeThatReadsItsMembers) {
+  ir::Graph g = OneOp({{DType::kF32, {4, 3}}, {DType::kF32, {3, 5}}, {DType::kF32, {5}}},
+                      [](ir::Builder& b, auto x) {
+                        NodeId product = b.matmul(x[0], x[1]);
+                        NodeId bias = b.broadcast(x[2], {4, 5}, {1});
+                        NodeId z = b.add(product, bias);
+                        NodeId peak = b.broadcast(b.reduce_max(bias, 1), {4, 5}, {0});
+                        return b.sub(z, peak);
+                      });
+  absl::Status s = testing::run_passes(g, {"fuse-dense"});
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_TRUE(ir::verify(g).ok()) << ir::verify(g);
+  EXPECT_GE(g.nodes[g.nodes_of(ir::OpKind::kMatMul)[0]].group, 0);
+  Compare(g);
+}
+
 TEST(Fusion, ColumnSumMustFollowItsMatmulAndNotBeReadInItsGroup) {
   auto error = [](const std::string& text) {
     auto g = ir::parse(text);
