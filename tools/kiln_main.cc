@@ -36,8 +36,8 @@
 ABSL_FLAG(std::string, emit, "graph",
           "stage of the emit ladder to print (kiln ir; kiln stats defaults to grad)");
 ABSL_FLAG(int, batch, 0,
-          "batch size a built-in model is compiled for (default: the batch its example trains "
-          "with)");
+          "most rows a built-in model's graph runs, its capacity; the batch dimension prints as ? "
+          "(default: the batch its example trains with)");
 ABSL_FLAG(std::string, optimizer, "",
           "optimizer the `optimizer` pass lowers: sgd, adam or rmsprop, with Keras defaults "
           "(default: the model's; adam for .kir files)");
