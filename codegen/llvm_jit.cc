@@ -163,8 +163,7 @@ class JitExecutor : public Executor {
     for (ir::NodeId id : outputs_) {
       const ir::Node& node = graph_.nodes[id];
       Tensor& out = (*outputs)[ir::attr_string(node.attrs, "name")];
-      const ir::Type type = ir::with_rows(node.type, *rows);
-      if (!has_type(out, type)) out = make_tensor(type);
+      if (!has_type(out, node.type, *rows)) out = make_tensor(ir::with_rows(node.type, *rows));
       if (out.nbytes() > 0) std::memcpy(out.raw(), table_[plan_.root[id]], out.nbytes());
     }
     return absl::OkStatus();

@@ -7,9 +7,10 @@ namespace kiln {
 absl::StatusOr<int64_t> run_rows(const ir::Graph& graph, const Feeds& feeds) {
   if (graph.capacity == 0) return 0;
   int64_t rows = -1;
-  std::string first;
-  for (ir::NodeId id : graph.nodes_of(ir::OpKind::kInput)) {
-    const ir::Node& node = graph.nodes[id];
+  const std::string* first = nullptr;
+  // Every step: a plain walk, no list of inputs built.
+  for (const ir::Node& node : graph.nodes) {
+    if (node.op != ir::OpKind::kInput) continue;
     const int axis = ir::batch_axis(node.type.shape);
     const std::string& name = ir::attr_string(node.attrs, "name");
     auto it = feeds.find(name);
@@ -25,10 +26,10 @@ absl::StatusOr<int64_t> run_rows(const ir::Graph& graph, const Feeds& feeds) {
     }
     if (rows >= 0 && n != rows) {
       return absl::InvalidArgumentError(
-          str_cat("input \"", name, "\" has ", n, " rows but input \"", first, "\" has ", rows));
+          str_cat("input \"", name, "\" has ", n, " rows but input \"", *first, "\" has ", rows));
     }
     rows = n;
-    first = name;
+    first = &name;
   }
   return rows >= 0 ? rows : graph.capacity;
 }
@@ -50,13 +51,7 @@ absl::StatusOr<std::byte*> bind_leaf(const ir::Node& node, int64_t rows, const F
       return absl::FailedPreconditionError(str_cat("variable \"", name, "\" is not initialized"));
     }
   }
-  // Compared in place: every step binds every weight and optimizer slot.
-  const ir::Shape& want = node.type.shape;
-  bool same = to_ir(t->dtype()) == node.type.dtype && t->shape().size() == want.size();
-  for (size_t d = 0; same && d < want.size(); ++d) {
-    same = t->shape()[d] == (want[d] == ir::kBatch ? rows : want[d]);
-  }
-  if (!same) {
+  if (!has_type(*t, node.type, rows)) {
     return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t->type_string(), ", expected ",
                                               ir::type_string(ir::with_rows(node.type, rows))));
   }

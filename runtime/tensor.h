@@ -27,6 +27,17 @@ inline Tensor make_tensor(const ir::Type& type) { return Tensor(from_ir(type.dty
 inline bool has_type(const Tensor& t, const ir::Type& type) {
   return to_ir(t.dtype()) == type.dtype && t.shape() == type.shape;
 }
+/// Whether `t` has the IR type `type` with its batch dimension taken as
+/// `rows`; compared in place, since executors check every bound tensor and
+/// output every step.
+inline bool has_type(const Tensor& t, const ir::Type& type, int64_t rows) {
+  const ir::Shape& want = type.shape;
+  if (to_ir(t.dtype()) != type.dtype || t.shape().size() != want.size()) return false;
+  for (size_t d = 0; d < want.size(); ++d) {
+    if (t.shape()[d] != (want[d] == ir::kBatch ? rows : want[d])) return false;
+  }
+  return true;
+}
 /// The IR type of a tensor.
 inline ir::Type type_of(const Tensor& t) { return {to_ir(t.dtype()), t.shape()}; }
 
