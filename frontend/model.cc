@@ -282,15 +282,21 @@ struct BatchRuns {
 
 void run_batches(const SequentialImpl& impl, TrainingState& state, GraphKind kind, int64_t batch,
                  DType input, int64_t steps,
-                 const std::function<absl::Status(int64_t, Executor&, Outputs&)>& step) {
+                 const std::function<absl::Status(int64_t, Executor&, Outputs&)>& step,
+                 const std::function<void(int64_t)>& before,
+                 const std::function<void(int64_t)>& after) {
   if (steps == 0) return;
   Executor& first = executor_for(impl, state, kind, batch, input);
   // One executor per thread of the pool, and two batches per thread at
   // least, or the split costs more than it saves.
   const int64_t threads = parallel_threads();
-  if (threads < 2 || steps < 2 * threads) {
+  if (before || threads < 2 || steps < 2 * threads) {
     Outputs outputs;
-    for (int64_t s = 0; s < steps; ++s) throw_if_error(step(s, first, outputs));
+    for (int64_t s = 0; s < steps; ++s) {
+      if (before) before(s);
+      throw_if_error(step(s, first, outputs));
+      after(s);
+    }
     return;
   }
   auto& replicas = state.executors.at(ExecutorKey(impl, kind, batch, input)).replicas;
@@ -303,6 +309,7 @@ void run_batches(const SequentialImpl& impl, TrainingState& state, GraphKind kin
   runs.busy.reset(new std::atomic<bool>[runs.executors.size()]());
   parallel_for_coarse(&BatchRuns::Run, &runs, steps);
   throw_if_error(runs.error);
+  for (int64_t s = 0; s < steps; ++s) after(s);
 }
 
 uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
@@ -445,40 +452,35 @@ Evaluation Sequential::evaluate(const Tensor& x, const Tensor& y_in,
     if (state_->accuracy) batch_sums[2 * step + 1] = sum_rows(outputs["accuracy"], end - begin);
     return absl::OkStatus();
   };
-  auto add_batch = [&](int64_t step) {
+  // Callbacks watch single batches, so with any the batches run in order on
+  // this thread; without, they may be split over threads.
+  std::function<void(int64_t)> before;
+  if (!options.callbacks.empty()) {
+    before = [&](int64_t step) {
+      const int batch = static_cast<int>(step);
+      detail::notify(options.callbacks, this,
+                     [&](Callback& cb) { cb.on_test_batch_begin(batch, logs); });
+    };
+  }
+  auto after = [&](int64_t step) {
     sums[0] += batch_sums[2 * step];
     sums[1] += batch_sums[2 * step + 1];
     const int64_t done = std::min(last, first + (step + 1) * bs) - first;
     logs = {{"loss", sums[0] / done}};
     if (state_->accuracy) logs["accuracy"] = sums[1] / done;
+    const int batch = static_cast<int>(step);
+    detail::notify(options.callbacks, this,
+                   [&](Callback& cb) { cb.on_test_batch_end(batch, logs); });
+    // With several processes the last line waits for the job's totals.
+    if (w.size == 1 || step + 1 < steps) bar.update(step + 1, logs);
   };
-  if (options.callbacks.empty()) {
-    // Nobody watches single batches: they run split over threads.
-    detail::run_batches(*impl_, *state_, detail::GraphKind::kEvaluate, bs, x.dtype(), steps,
-                        run_step);
-    for (int64_t step = 0; step < steps; ++step) add_batch(step);
-    if (w.size == 1 && steps > 0) bar.update(steps, logs);
-  } else {
-    Outputs outputs;
-    for (int64_t step = 0; step < steps; ++step) {
-      int batch = static_cast<int>(step);
-      detail::notify(options.callbacks, this,
-                     [&](Callback& cb) { cb.on_test_batch_begin(batch, logs); });
-      Executor& exec =
-          detail::executor_for(*impl_, *state_, detail::GraphKind::kEvaluate, bs, x.dtype());
-      throw_if_error(run_step(step, exec, outputs));
-      add_batch(step);
-      detail::notify(options.callbacks, this,
-                     [&](Callback& cb) { cb.on_test_batch_end(batch, logs); });
-      // With several processes the last line waits for the job's totals.
-      if (w.size == 1 || step + 1 < steps) bar.update(step + 1, logs);
-    }
-  }
+  detail::run_batches(*impl_, *state_, detail::GraphKind::kEvaluate, bs, x.dtype(), steps, run_step,
+                      before, after);
   distributed::all_reduce(sums, 2, distributed::Reduction::kSum);
   if (w.size > 1 && n > 0) {
     logs = {{"loss", sums[0] / n}};
     if (state_->accuracy) logs["accuracy"] = sums[1] / n;
-    bar.update((last - first + bs - 1) / bs, logs);
+    bar.update(steps, logs);
   }
   detail::notify(options.callbacks, this, [&](Callback& cb) { cb.on_test_end(logs); });
   double nan = std::nan("");
@@ -510,25 +512,22 @@ Tensor Sequential::predict(const Tensor& x, const EvaluateOptions& options) {
     std::memcpy(result.raw() + begin * row, outputs["predictions"].raw(), (end - begin) * row);
     return absl::OkStatus();
   };
-  if (options.callbacks.empty()) {
-    // Nobody watches single batches: they run split over threads.
-    detail::run_batches(*impl_, *state_, detail::GraphKind::kPredict, bs, x.dtype(), steps,
-                        run_step);
-    if (steps > 0) bar.update(steps, {});
-  } else {
-    Outputs outputs;
-    for (int64_t step = 0; step < steps; ++step) {
-      int batch = static_cast<int>(step);
+  std::function<void(int64_t)> before;
+  if (!options.callbacks.empty()) {
+    before = [&](int64_t step) {
+      const int batch = static_cast<int>(step);
       detail::notify(options.callbacks, this,
                      [&](Callback& cb) { cb.on_predict_batch_begin(batch, {}); });
-      Executor& exec =
-          detail::executor_for(*impl_, *state_, detail::GraphKind::kPredict, bs, x.dtype());
-      throw_if_error(run_step(step, exec, outputs));
-      detail::notify(options.callbacks, this,
-                     [&](Callback& cb) { cb.on_predict_batch_end(batch, {}); });
-      bar.update(step + 1, {});
-    }
+    };
   }
+  auto after = [&](int64_t step) {
+    const int batch = static_cast<int>(step);
+    detail::notify(options.callbacks, this,
+                   [&](Callback& cb) { cb.on_predict_batch_end(batch, {}); });
+    bar.update(step + 1, {});
+  };
+  detail::run_batches(*impl_, *state_, detail::GraphKind::kPredict, bs, x.dtype(), steps, run_step,
+                      before, after);
   if (w.size > 1) {
     std::vector<std::byte> all = distributed::all_gather(
         result.raw() + first * row, static_cast<int64_t>((last - first) * row));

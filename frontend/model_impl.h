@@ -77,13 +77,17 @@ absl::StatusOr<ir::Graph> record_graph(const SequentialImpl& impl, const Trainin
 Executor& executor_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
                        int64_t batch, DType input);
 /// Runs `step(s, executor, outputs)` for every batch s in [0, steps) of the
-/// forward graph `kind` for `batch` rows: split over the pool's threads in
-/// contiguous runs of batches when there are enough, each thread with its own
-/// copy of the executor; otherwise in order on this thread. A batch's result
-/// must not depend on the others. Throws the error of the first failing batch.
+/// forward graph `kind` for `batch` rows, then `after(s)` on this thread, in
+/// order. With `before` (called first, for batch callbacks) the batches run
+/// in order on this thread; without, they may be split over the pool's
+/// threads in contiguous runs, each thread with its own copy of the
+/// executor, so a batch's result must not depend on the others. Throws the
+/// error of the first failing batch.
 void run_batches(const SequentialImpl& impl, TrainingState& state, GraphKind kind, int64_t batch,
                  DType input, int64_t steps,
-                 const std::function<absl::Status(int64_t, Executor&, Outputs&)>& step);
+                 const std::function<absl::Status(int64_t, Executor&, Outputs&)>& step,
+                 const std::function<void(int64_t)>& before,
+                 const std::function<void(int64_t)>& after);
 /// The fingerprint (TrainingState::Compiled) of the graph executor_for compiled
 /// for these arguments; compiles it if needed.
 uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, GraphKind kind,
