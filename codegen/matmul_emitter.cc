@@ -24,13 +24,12 @@ class MatMulEmitter {
 
   // `column_sum`, when >= 0, is a node that receives the column sums of B,
   // which the tiles of the first row band accumulate as they stream B.
-  MatMulEmitter(E& e, const ir::Shape& a, const ir::Shape& a_at_capacity, int64_t n,
-                Epilogue epilogue = nullptr, NodeId column_sum = -1)
+  MatMulEmitter(E& e, Epilogue epilogue = nullptr, NodeId column_sum = -1)
       : e_(e),
-        a_shape_(a),
-        m_cap_(a_at_capacity[0]),
-        k_cap_(a_at_capacity[1]),
-        n_(n),
+        a_shape_(e.in_type(0).shape),
+        m_cap_(e.graph().at_capacity(a_shape_)[0]),
+        k_cap_(e.graph().at_capacity(a_shape_)[1]),
+        n_(e.in_type(1).shape[1]),
         epilogue_(std::move(epilogue)),
         column_sum_(column_sum) {
     a_transposed_ = e.FoldedTransposeSource(e.id()) >= 0;
@@ -67,7 +66,7 @@ class MatMulEmitter {
     bool parallel = 2.0 * m_cap_ * k_cap_ * n_ >= kParallelFlops && m_cap_ / mr_ * full_n >= 2;
     Value* full_m = b.CreateUDiv(m_, e_.c64(mr_));
     if (parallel) {
-      EmitParallelFullTiles(full_n);
+      EmitParallelFullTiles(full_m, full_n);
     } else {
       e_.For(full_m, [&](Value* it) {
         Value* i0 = b.CreateMul(it, e_.c64(mr_));
@@ -118,7 +117,7 @@ class MatMulEmitter {
   // The full tiles, numbered row-major, go to kiln_parallel_for in fixed
   // contiguous parts. Every tile is computed whole by one thread, so results
   // do not depend on the number of threads.
-  void EmitParallelFullTiles(int64_t full_n) {
+  void EmitParallelFullTiles(Value* full_m, int64_t full_n) {
     auto& b = e_.b();
     llvm::Type* ptr = b.getPtrTy();
     llvm::Module& m = *b.GetInsertBlock()->getModule();
@@ -144,7 +143,8 @@ class MatMulEmitter {
         b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot + 1)), e_.i64());
     e_.set_buffers(inner, seed, rows);
     BindBuffers();
-    Value* full_m = b.CreateUDiv(m_, e_.c64(mr_));
+    // The task's own M (its rows come from the context).
+    Value* task_full_m = b.CreateUDiv(m_, e_.c64(mr_));
     int64_t nr = nv_ * w_;
     // Tiles go row band by row band (t -> band t / full_n, column strip
     // t % full_n), except when B is larger than L2: then they go strip by
@@ -170,8 +170,8 @@ class MatMulEmitter {
     b.SetInsertPoint(loop);
     llvm::PHINode* t = b.CreatePHI(e_.i64(), 2, "t");
     t->addIncoming(task->getArg(1), pre);
-    Value* band = pack ? b.CreateURem(t, full_m) : b.CreateUDiv(t, e_.c64(full_n));
-    Value* strip = pack ? b.CreateUDiv(t, full_m) : b.CreateURem(t, e_.c64(full_n));
+    Value* band = pack ? b.CreateURem(t, task_full_m) : b.CreateUDiv(t, e_.c64(full_n));
+    Value* strip = pack ? b.CreateUDiv(t, task_full_m) : b.CreateURem(t, e_.c64(full_n));
     Value* i0 = b.CreateMul(band, e_.c64(mr_));
     Value* j0 = b.CreateMul(strip, e_.c64(nr));
     if (pack) PackStrip(j0, packed, packed_strip);
@@ -199,8 +199,7 @@ class MatMulEmitter {
                   b.CreateConstInBoundsGEP1_64(ptr, ctx, slot + 1));
     llvm::FunctionCallee parallel_for =
         m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
-    Value* bands = b.CreateUDiv(m_, e_.c64(mr_));
-    b.CreateCall(parallel_for, {task, ctx, b.CreateMul(bands, e_.c64(full_n))});
+    b.CreateCall(parallel_for, {task, ctx, b.CreateMul(full_m, e_.c64(full_n))});
   }
 
   // Packing pays when B does not fit in L2 (512 KiB per core here) and each
@@ -383,10 +382,7 @@ class MatMulEmitter {
 }  // namespace
 
 void emit_matmul_tiles(Emitter& e, MatMulEpilogue epilogue, NodeId column_sum) {
-  const ir::Shape& a = e.in_type(0).shape;
-  MatMulEmitter(e, a, e.graph().at_capacity(a), e.in_type(1).shape[1], std::move(epilogue),
-                column_sum)
-      .Emit();
+  MatMulEmitter(e, std::move(epilogue), column_sum).Emit();
 }
 
 }  // namespace kiln::codegen
