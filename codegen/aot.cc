@@ -102,6 +102,16 @@ void DefineSerialParallelFor(llvm::Module& m) {
   b.CreateRetVoid();
 }
 
+// Rows the exported step computes at a time: its capacity, or its static batch.
+int64_t RowsPerCall(const ir::Graph& g, const ir::Type& input) {
+  return std::max<int64_t>(g.capacity > 0 ? g.capacity : input.shape[0], 1);
+}
+
+// Floats of one row of `type` (batch first).
+int64_t FloatsPerRow(const ir::Graph& g, const ir::Type& type) {
+  return ir::num_elements(g.at_capacity(type.shape)) / RowsPerCall(g, type);
+}
+
 // Threads an exported call may use: rows are split over at most this many
 // (one per online CPU), each with its own arena.
 constexpr int kMaxWorkers = 8;
@@ -129,9 +139,9 @@ class Driver {
     if (in.dtype != ir::DType::kF32 || out.dtype != ir::DType::kF32 || in.shape.empty()) {
       return absl::InvalidArgumentError("exported graphs take and return f32 rows");
     }
-    batch_ = g_.capacity > 0 ? g_.capacity : in.shape[0];
-    in_row_ = ir::num_elements(g_.at_capacity(in.shape)) / std::max<int64_t>(batch_, 1) * 4;
-    out_row_ = ir::num_elements(g_.at_capacity(out.shape)) / std::max<int64_t>(batch_, 1) * 4;
+    batch_ = RowsPerCall(g_, in);
+    in_row_ = FloatsPerRow(g_, in) * 4;
+    out_row_ = FloatsPerRow(g_, out) * 4;
     llvm::Type* ptr = b_.getPtrTy();
     // struct Work { const float* x; float* y; int64_t begin, end, worker; int32_t status; }
     work_ = llvm::StructType::get(m_.getContext(), {ptr, ptr, b_.getInt64Ty(), b_.getInt64Ty(),
@@ -348,22 +358,7 @@ class Driver {
     row->addIncoming(begin, entry);
     Value* rows = Min(b_.CreateSub(end, row), b_.getInt64(batch_));
     Value* src = b_.CreateGEP(b_.getInt8Ty(), x, b_.CreateMul(row, b_.getInt64(in_row_)));
-    Value* full = polymorphic ? b_.getTrue() : b_.CreateICmpEQ(rows, b_.getInt64(batch_));
-    Value* in_bytes = b_.CreateMul(rows, b_.getInt64(in_row_));
-    llvm::BasicBlock* partial = llvm::BasicBlock::Create(ctx, "partial", f);
-    llvm::BasicBlock* run = llvm::BasicBlock::Create(ctx, "run", f);
-    llvm::BasicBlock* before = b_.GetInsertBlock();
-    b_.CreateCondBr(full, run, partial);
-    b_.SetInsertPoint(partial);
-    if (pad) {
-      b_.CreateMemSet(pad, b_.getInt8(0), batch_ * in_row_, llvm::MaybeAlign(64));
-      b_.CreateMemCpy(pad, llvm::MaybeAlign(64), src, llvm::MaybeAlign(4), in_bytes);
-    }
-    b_.CreateBr(run);
-    b_.SetInsertPoint(run);
-    llvm::PHINode* rows_in = b_.CreatePHI(b_.getPtrTy(), 2, "rows_in");
-    rows_in->addIncoming(src, before);
-    rows_in->addIncoming(pad ? pad : src, partial);
+    Value* rows_in = pad ? PaddedIfPartial(src, rows, pad) : src;
     SetSlot(input, rows_in);
     Value* status =
         b_.CreateCall(step, {table_, b_.getInt64(0), polymorphic ? rows : b_.getInt64(batch_),
@@ -385,6 +380,25 @@ class Driver {
     result_status->addIncoming(b_.getInt32(0), entry);
     result_status->addIncoming(status, tail);
     return result_status;
+  }
+
+  // `src` when it holds a whole batch, else `pad` holding its rows, zeroed past them.
+  Value* PaddedIfPartial(Value* src, Value* rows, Value* pad) {
+    llvm::Function* f = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* partial = llvm::BasicBlock::Create(m_.getContext(), "partial", f);
+    llvm::BasicBlock* run = llvm::BasicBlock::Create(m_.getContext(), "run", f);
+    llvm::BasicBlock* before = b_.GetInsertBlock();
+    b_.CreateCondBr(b_.CreateICmpEQ(rows, b_.getInt64(batch_)), run, partial);
+    b_.SetInsertPoint(partial);
+    b_.CreateMemSet(pad, b_.getInt8(0), batch_ * in_row_, llvm::MaybeAlign(64));
+    b_.CreateMemCpy(pad, llvm::MaybeAlign(64), src, llvm::MaybeAlign(4),
+                    b_.CreateMul(rows, b_.getInt64(in_row_)));
+    b_.CreateBr(run);
+    b_.SetInsertPoint(run);
+    llvm::PHINode* rows_in = b_.CreatePHI(b_.getPtrTy(), 2, "rows_in");
+    rows_in->addIncoming(src, before);
+    rows_in->addIncoming(pad, partial);
+    return rows_in;
   }
 
   const ir::Graph& g_;
@@ -409,7 +423,7 @@ std::string Header(const ir::Graph& g, const AotOptions& o, const std::string& h
                    const std::string& cpu) {
   const ir::Type& in = g.nodes[*Named(g, ir::OpKind::kInput, "x")].type;
   const ir::Type& out = g.nodes[*Named(g, ir::OpKind::kOutput, "predictions")].type;
-  const int64_t batch = g.capacity > 0 ? g.capacity : in.shape[0];
+  const int64_t batch = RowsPerCall(g, in);
   const std::string upper = [&] {
     std::string u = o.name;
     for (char& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -423,9 +437,8 @@ std::string Header(const ir::Graph& g, const AotOptions& o, const std::string& h
                  "_KILN_H_\n#define ", upper, "_KILN_H_\n\n#include <stdint.h>\n\n",
                  "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", "/* Floats per input row, ",
                  ShapeText(in.shape), " row-major, and per output row. */\n", "#define ", upper,
-                 "_INPUT_SIZE ", ir::num_elements(g.at_capacity(in.shape)) / batch, "\n",
-                 "#define ", upper, "_OUTPUT_SIZE ",
-                 ir::num_elements(g.at_capacity(out.shape)) / batch, "\n\n", "int32_t ", fn,
+                 "_INPUT_SIZE ", FloatsPerRow(g, in), "\n", "#define ", upper, "_OUTPUT_SIZE ",
+                 FloatsPerRow(g, out), "\n\n", "int32_t ", fn,
                  "(const float* x, int64_t n, float* y);\n\n",
                  "/* The model's predictions for n rows: x holds n * ", upper,
                  "_INPUT_SIZE floats (row-major,\n", " * as the model's input ",

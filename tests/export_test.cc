@@ -66,12 +66,12 @@ class Export : public ::testing::Test {
     return Shell("cd '" + dir_.string() + "' && cc -O2 -I'" + from.string() + "' main.c '" +
                  (object_from / "blobs.o").string() + "' -lm -o prog 2>build.log");
   }
-  std::vector<float> Predict(const Tensor& x) {
+  std::vector<float> Predict(const Tensor& x, int64_t outputs_per_row = 3) {
     std::ofstream(dir_ / "x.bin", std::ios::binary)
         .write(reinterpret_cast<const char*>(x.raw()), static_cast<std::streamsize>(x.nbytes()));
     EXPECT_EQ(Shell("cd '" + dir_.string() + "' && ./prog " + std::to_string(x.dim(0))), 0);
     std::ifstream in(dir_ / "y.bin", std::ios::binary);
-    std::vector<float> y(static_cast<size_t>(x.dim(0)) * 3);
+    std::vector<float> y(static_cast<size_t>(x.dim(0) * outputs_per_row));
     in.read(reinterpret_cast<char*>(y.data()), static_cast<std::streamsize>(y.size() * 4));
     return y;
   }
@@ -114,6 +114,26 @@ TEST_F(Export, TheObjectNeedsNoLibraryButLibm) {
                 ::testing::AnyOf("memcpy", "memset", "expf", "logf", "tanhf", "log1pf", "sysconf",
                                  "pthread_create", "pthread_join", "_GLOBAL_OFFSET_TABLE_"))
         << "the exported object needs " << symbol;
+  }
+}
+
+// A model whose Dense layer folds the batch into rows (rank-3 inputs) has a
+// static batch: the exported function pads a partial batch with zero rows,
+// and still gives model.predict's bits.
+TEST_F(Export, AStaticBatchModelPadsItsPartialBatch) {
+  set_random_seed(12);
+  Sequential model({layers::Dense(3, "softmax")});
+  model.build({4, 5});
+  model.export_model("blobs", dir_.string(), {.batch_size = 8});
+  ASSERT_EQ(Build(dir_, dir_), 0) << "see " << (dir_ / "build.log");
+  for (int64_t n : {1, 7, 8, 33}) {
+    SCOPED_TRACE(n);
+    Tensor x = Inputs(n);
+    std::vector<float> expected =
+        testing::values(model.predict(x, {.batch_size = 8, .verbose = 0}));
+    std::vector<float> got = Predict(x, 12);
+    ASSERT_EQ(got.size(), expected.size());
+    EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * 4), 0);
   }
 }
 
