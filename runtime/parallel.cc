@@ -124,7 +124,7 @@ class Pool {
     if (threads == 1 || n < 2 || in_chunk) return task(context, 0, n);
     // Steps running on several threads at once take turns with the pool.
     std::lock_guard<std::mutex> caller(run_mu_);
-    if (!adaptive_ || !adaptive) return RunOnPool(task, context, n, threads);
+    if (!adaptive || !adaptive_threads()) return RunOnPool(task, context, n, threads);
     AdaptiveChoice& chooser = choosers_[task];
     const bool parallel = chooser.parallel();
     auto start = std::chrono::steady_clock::now();
@@ -192,9 +192,6 @@ class Pool {
   bool stop_ = false;
   std::shared_ptr<Job> job_;
   std::atomic<int> limit_{1 << 16};
-  // KILN_ADAPTIVE_THREADS=0 turns the choice off (always split), for
-  // measuring what it buys.
-  const bool adaptive_ = adaptive_threads();
   std::unordered_map<ParallelTask, AdaptiveChoice> choosers_;
 };
 
