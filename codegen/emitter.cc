@@ -55,7 +55,10 @@ std::vector<Emitter::Unit> Emitter::Units() const {
       if (std::find(u.roots.begin(), u.roots.end(), r) == u.roots.end()) u.roots.push_back(r);
     };
     for (NodeId m : u.members) {
-      if (!grouped || NeedsStore(m, u.members)) use(m);
+      // A contraction's parts are summed in its own slice.
+      if (!grouped || NeedsStore(m, u.members) || g_.nodes[m].split == ir::Split::kContraction) {
+        use(m);
+      }
       for (NodeId in : g_.nodes[m].inputs) {
         if (std::find(u.members.begin(), u.members.end(), in) == u.members.end()) use(in);
       }

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "ir/memory_plan.h"
+
 namespace kiln::codegen {
 namespace {
 
@@ -40,12 +42,6 @@ class MatMulEmitter {
     vec_ = llvm::FixedVectorType::get(e.f32(), w_);
   }
 
-  // Products of at least this many FLOPs (about 6 us on one core) are split
-  // across the thread pool: below it, handing half to the other core costs
-  // more than it saves. Lowered from 2e6, 32x128x128 went from 15.5 to 12 us,
-  // and the seed-000 and seed-003 steps 5-10 % faster (min of 6 interleaved runs).
-  static constexpr double kParallelFlops = 5e5;
-
   // A = X^T reads X (element (i, p) is X[p, i]); C is absent when only the
   // epilogue reads the product. M and K in the current function's rows.
   void BindBuffers() {
@@ -59,52 +55,100 @@ class MatMulEmitter {
   }
 
   void Emit() {
+    const int64_t strips = Strips();
+    if (e_.node().split == ir::Split::kContraction) return EmitContraction(strips);
+    // Decided for the capacity, which does not change any result.
+    const bool parallel =
+        2.0 * m_cap_ * k_cap_ * n_ >= ir::kSplitFlops && (m_cap_ + mr_ - 1) / mr_ * strips >= 2;
+    if (!parallel) return EmitAllTiles();
+    EmitParallel(strips, ShouldPack() || e_.node().split == ir::Split::kColumns);
+  }
+
+ private:
+  int64_t Strips() const { return (n_ + nv_ * w_ - 1) / (nv_ * w_); }
+
+  // Every tile, serially: the full tiles, the partial column tile of every
+  // full row band, then the partial row band.
+  void EmitAllTiles() {
     auto& b = e_.b();
     int64_t nr = nv_ * w_;
     int64_t full_n = n_ / nr, rem_n = n_ % nr;
-    // Decided for the capacity, which does not change any result.
-    bool parallel = 2.0 * m_cap_ * k_cap_ * n_ >= kParallelFlops && m_cap_ / mr_ * full_n >= 2;
     Value* full_m = b.CreateUDiv(m_, e_.c64(mr_));
-    if (parallel) {
-      EmitParallelFullTiles(full_m, full_n);
-    } else {
-      e_.For(full_m, [&](Value* it) {
-        Value* i0 = b.CreateMul(it, e_.c64(mr_));
-        e_.For(full_n, [&](Value* jt) { TileAt(i0, b.CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
-      });
-    }
-    // The partial column tile of every full row band, then the partial row band.
+    e_.For(full_m, [&](Value* it) {
+      Value* i0 = b.CreateMul(it, e_.c64(mr_));
+      e_.For(full_n, [&](Value* jt) { TileAt(i0, b.CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
+    });
     if (rem_n) e_.For(full_m, [&](Value* it) { ColumnTail(b.CreateMul(it, e_.c64(mr_)), mr_); });
-    Value* i0 = b.CreateMul(full_m, e_.c64(mr_));
-    auto band = [&](Value* first_row, int rows) {
+    PartialBand(b.CreateMul(full_m, e_.c64(mr_)), [&](Value* first_row, int rows) {
       e_.For(full_n,
              [&](Value* jt) { TileAt(first_row, b.CreateMul(jt, e_.c64(nr)), rows, nv_, w_); });
       if (rem_n) ColumnTail(first_row, rows);
-    };
+    });
+  }
+
+  // split=contraction: each part of K is a task that computes every tile
+  // over its rows of B into its own slice (no epilogue); then each tile is
+  // the parts added in order, which the epilogue gets. A thread's parts are
+  // the rows of B (a weight) that it owns.
+  void EmitContraction(int64_t strips) {
+    auto& b = e_.b();
+    EmitTask(e_.c64(ir::kContractionParts), [&](Value* q) {
+      k_begin_ = PartBegin(q);
+      k_end_ = PartBegin(b.CreateAdd(q, e_.c64(1)));
+      part_ = q;
+      EmitAllTiles();
+      part_ = k_begin_ = k_end_ = nullptr;
+    });
+    reduce_ = true;
+    EmitParallel(strips, false);
+    reduce_ = false;
+  }
+
+  // Where part q of the contraction begins: K q / parts, as
+  // ir::contraction_part_begin computes it.
+  Value* PartBegin(Value* q) {
+    auto& b = e_.b();
+    return b.CreateUDiv(b.CreateMul(k_, q), e_.c64(ir::kContractionParts));
+  }
+
+  // Part q's slice: the node's slice holds the parts part_bytes apart.
+  Value* PartBuffer(Value* q) {
+    const int64_t stride = ir::part_bytes(e_.graph(), e_.node()) / 4;
+    return e_.b().CreateInBoundsGEP(e_.f32(), c_, e_.b().CreateMul(q, e_.c64(stride)));
+  }
+
+  // if (cond) then() else otherwise()
+  void If(Value* cond, const std::function<void()>& then,
+          const std::function<void()>& otherwise = nullptr) {
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* yes = llvm::BasicBlock::Create(e_.ctx(), "if", f);
+    llvm::BasicBlock* no = llvm::BasicBlock::Create(e_.ctx(), "if.else", f);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "if.done", f);
+    b.CreateCondBr(cond, yes, no);
+    b.SetInsertPoint(yes);
+    then();
+    b.CreateBr(done);
+    b.SetInsertPoint(no);
+    if (otherwise) otherwise();
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+  }
+
+  // The rows from i0 to M (fewer than mr), as bands `band(first_row, rows)`:
+  // one band when M is static; at run time bands of two rows, then one, so
+  // only two tile shapes are compiled (each element is the same FMA chain in
+  // any tile).
+  void PartialBand(Value* i0, const std::function<void(Value*, int)>& band) {
+    auto& b = e_.b();
     Value* rem_m = b.CreateURem(m_, e_.c64(mr_));
     if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(rem_m)) {
       if (!c->isZero()) band(i0, static_cast<int>(c->getZExtValue()));
       return;
     }
-    // A run-time remainder: bands of two rows, then one, so only two tile
-    // shapes are compiled (each element is the same FMA chain in any tile).
     e_.For(b.CreateLShr(rem_m, 1), [&](Value* q) { band(b.CreateAdd(i0, b.CreateShl(q, 1)), 2); });
     If(b.CreateICmpNE(b.CreateAnd(rem_m, e_.c64(1)), e_.c64(0)),
        [&] { band(b.CreateSub(b.CreateAdd(i0, rem_m), e_.c64(1)), 1); });
-  }
-
- private:
-  // if (cond) body()
-  void If(Value* cond, const std::function<void()>& body) {
-    auto& b = e_.b();
-    llvm::Function* f = b.GetInsertBlock()->getParent();
-    llvm::BasicBlock* then = llvm::BasicBlock::Create(e_.ctx(), "if", f);
-    llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "if.done", f);
-    b.CreateCondBr(cond, then, done);
-    b.SetInsertPoint(then);
-    body();
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
   }
 
   void ColumnTail(Value* i0, int mr) {
@@ -114,18 +158,73 @@ class MatMulEmitter {
     TileAt(i0, e_.c64(n_ / nr * nr), mr, nv, last);
   }
 
-  // The full tiles, numbered row-major, go to kiln_parallel_for in fixed
-  // contiguous parts. Every tile is computed whole by one thread, so results
-  // do not depend on the number of threads.
-  void EmitParallelFullTiles(Value* full_m, int64_t full_n) {
+  // Every tile, partial ones included, is a work item for kiln_parallel_for,
+  // which gives each thread a fixed contiguous share of them first. Items go
+  // column strip by column strip when `by_strip` (the pass split the product
+  // by columns, or B is packed strip by strip), so a thread's share is whole
+  // strips; else row band by row band, so it is a block of rows. Every tile
+  // is computed whole by one thread, so results do not depend on the number
+  // of threads.
+  void EmitParallel(int64_t strips, bool by_strip) {
+    auto& b = e_.b();
+    const int64_t nr = nv_ * w_, full_n = n_ / nr;
+    // When B is larger than L2 a thread first copies each full strip of B to
+    // a contiguous buffer. In place, a strip's rows sit N floats apart; for N
+    // a multiple of 512 they map to a handful of cache sets, and every tile
+    // would fetch the strip from L3 again.
+    const bool pack = !reduce_ && ShouldPack();
+    Value* packed = nullptr;
+    Value* packed_strip = nullptr;
+    EmitTask(b.CreateMul(Bands(), e_.c64(strips)), [&](Value* t) {
+      if (pack && !packed) {
+        llvm::Function* f = b.GetInsertBlock()->getParent();
+        llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+        auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_cap_ * nr));
+        buffer->setAlignment(llvm::Align(64));
+        packed = buffer;
+        packed_strip = entry.CreateAlloca(e_.i64());
+        entry.CreateStore(e_.c64(-1), packed_strip);
+      }
+      Value* bands = Bands();
+      Value* band = by_strip ? b.CreateURem(t, bands) : b.CreateUDiv(t, e_.c64(strips));
+      Value* strip = by_strip ? b.CreateUDiv(t, bands) : b.CreateURem(t, e_.c64(strips));
+      Value* i0 = b.CreateMul(band, e_.c64(mr_));
+      Value* j0 = b.CreateMul(strip, e_.c64(nr));
+      // One tile at (i0, j0): mr rows, or the rows left in a partial band.
+      auto item = [&](int nv, int last) {
+        If(
+            b.CreateICmpULE(b.CreateAdd(i0, e_.c64(mr_)), m_),
+            [&] { TileAt(i0, j0, mr_, nv, last); },
+            [&] {
+              PartialBand(i0, [&](Value* row, int rows) { TileAt(row, j0, rows, nv, last); });
+            });
+      };
+      auto full_strip = [&] {
+        if (pack) PackStrip(j0, packed, packed_strip);
+        packed_ = packed;
+        item(nv_, w_);
+        packed_ = nullptr;
+      };
+      if (full_n == strips) return full_strip();
+      const int64_t rem_n = n_ % nr;
+      const int tail_nv = static_cast<int>((rem_n + w_ - 1) / w_);
+      If(b.CreateICmpULT(strip, e_.c64(full_n)), full_strip,
+         [&] { item(tail_nv, static_cast<int>(rem_n - (tail_nv - 1) * w_)); });
+    });
+  }
+
+  // kiln_parallel_for(task, context, count): `item(t)` is emitted as the body
+  // of a loop over t in a new task function [begin, end). The context holds
+  // the function's buffers (an epilogue may touch any of them), the seed and
+  // the rows, which the task reloads.
+  void EmitTask(Value* count, const std::function<void(Value*)>& item) {
     auto& b = e_.b();
     llvm::Type* ptr = b.getPtrTy();
     llvm::Module& m = *b.GetInsertBlock()->getModule();
-    // The task: void task(ptr context, i64 begin, i64 end); the context holds
-    // the function's buffers (an epilogue may touch any of them) and the seed.
     auto* task_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, e_.i64(), e_.i64()}, false);
+    llvm::Function* outer_fn = b.GetInsertBlock()->getParent();
     auto* task = llvm::Function::Create(task_ty, llvm::Function::InternalLinkage,
-                                        b.GetInsertBlock()->getParent()->getName() + ".tiles", m);
+                                        outer_fn->getName() + ".tiles", m);
     llvm::IRBuilderBase::InsertPoint saved = b.saveIP();
     const std::map<NodeId, Value*> outer = e_.buffers();
     Value* outer_seed = e_.step_seed();
@@ -143,26 +242,6 @@ class MatMulEmitter {
         b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot + 1)), e_.i64());
     e_.set_buffers(inner, seed, rows);
     BindBuffers();
-    // The task's own M (its rows come from the context).
-    Value* task_full_m = b.CreateUDiv(m_, e_.c64(mr_));
-    int64_t nr = nv_ * w_;
-    // Tiles go row band by row band (t -> band t / full_n, column strip
-    // t % full_n), except when B is larger than L2: then they go strip by
-    // strip, and a thread first copies each strip of B to a contiguous
-    // buffer. In place, a strip's rows sit N floats apart; for N a multiple
-    // of 512 they map to a handful of cache sets, and every tile would fetch
-    // the strip from L3 again.
-    bool pack = ShouldPack();
-    Value* packed = nullptr;
-    Value* packed_strip = nullptr;
-    if (pack) {
-      llvm::IRBuilder<> entry(b.GetInsertBlock());
-      auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_cap_ * nr));
-      buffer->setAlignment(llvm::Align(64));
-      packed = buffer;
-      packed_strip = entry.CreateAlloca(e_.i64());
-      b.CreateStore(e_.c64(-1), packed_strip);
-    }
     llvm::BasicBlock* pre = b.GetInsertBlock();
     llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "tiles", task);
     llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "tiles.exit", task);
@@ -170,14 +249,7 @@ class MatMulEmitter {
     b.SetInsertPoint(loop);
     llvm::PHINode* t = b.CreatePHI(e_.i64(), 2, "t");
     t->addIncoming(task->getArg(1), pre);
-    Value* band = pack ? b.CreateURem(t, task_full_m) : b.CreateUDiv(t, e_.c64(full_n));
-    Value* strip = pack ? b.CreateUDiv(t, task_full_m) : b.CreateURem(t, e_.c64(full_n));
-    Value* i0 = b.CreateMul(band, e_.c64(mr_));
-    Value* j0 = b.CreateMul(strip, e_.c64(nr));
-    if (pack) PackStrip(j0, packed, packed_strip);
-    packed_ = packed;
-    TileAt(i0, j0, mr_, nv_, w_);
-    packed_ = nullptr;
+    item(t);
     Value* next = b.CreateAdd(t, e_.c64(1));
     t->addIncoming(next, b.GetInsertBlock());
     b.CreateCondBr(b.CreateICmpULT(next, task->getArg(2)), loop, exit);
@@ -187,8 +259,7 @@ class MatMulEmitter {
     e_.set_buffers(outer, outer_seed, outer_rows);
     BindBuffers();
     // The caller passes the context through a stack array.
-    llvm::Function* f = b.GetInsertBlock()->getParent();
-    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+    llvm::IRBuilder<> entry(&outer_fn->getEntryBlock(), outer_fn->getEntryBlock().begin());
     Value* ctx = entry.CreateAlloca(llvm::ArrayType::get(ptr, outer.size() + 2));
     slot = 0;
     for (const auto& [root, value] : outer) {
@@ -199,8 +270,11 @@ class MatMulEmitter {
                   b.CreateConstInBoundsGEP1_64(ptr, ctx, slot + 1));
     llvm::FunctionCallee parallel_for =
         m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
-    b.CreateCall(parallel_for, {task, ctx, b.CreateMul(full_m, e_.c64(full_n))});
+    b.CreateCall(parallel_for, {task, ctx, count});
   }
+
+  // Row bands of the current function's M, the last one possibly partial.
+  Value* Bands() { return e_.b().CreateUDiv(e_.b().CreateAdd(m_, e_.c64(mr_ - 1)), e_.c64(mr_)); }
 
   // Packing pays when B does not fit in L2 (512 KiB per core here) and each
   // strip is reused by several row bands; measured, it costs time when B
@@ -276,23 +350,61 @@ class MatMulEmitter {
 
   void Tile(Value* i0, Value* j0, int mr, int nv, int last_lanes, bool column_sums) {
     auto& b = e_.b();
+    std::vector<Value*> sums;
+    std::vector<Value*> values =
+        reduce_ ? SumParts(i0, j0, mr, nv, last_lanes)
+                : Products(i0, j0, mr, nv, last_lanes, column_sums && !part_ ? &sums : nullptr);
+    auto value = [&](int r, int v) { return values[r * nv + v]; };
+    if (part_) return StoreTile(values, PartBuffer(part_), i0, j0, mr, nv, last_lanes);
+    for (size_t v = 0; v < sums.size(); ++v) {
+      StoreVector(sums[v], sums_, b.CreateAdd(j0, e_.c64(static_cast<int64_t>(v) * w_)),
+                  v + 1 == sums.size() ? last_lanes : w_);
+    }
+    if (c_) StoreTile(values, c_, i0, j0, mr, nv, last_lanes);
+    if (!epilogue_) return;
+    // The epilogue reads the tile from a scratch array in L1 (mem2reg cannot
+    // keep it in registers across the loop, but it never leaves the core).
+    int64_t stride = nv_ * w_;
     llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+    Value* tile = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), mr_ * stride));
+    for (int r = 0; r < mr; ++r) {
+      for (int v = 0; v < nv; ++v) {
+        b.CreateAlignedStore(value(r, v),
+                             b.CreateConstInBoundsGEP1_64(e_.f32(), tile, r * stride + v * w_),
+                             llvm::Align(4));
+      }
+    }
+    epilogue_(i0, j0, mr, (nv - 1) * w_ + last_lanes, tile, stride);
+  }
+
+  // The tile's mr x nv vectors of A[i0.., k0:k1] B[k0:k1, j0..] (k0:k1 the
+  // part being emitted, else all of K), each a chain of FMAs from zero in
+  // order over k; with `sums`, also B's column sums over those rows.
+  std::vector<Value*> Products(Value* i0, Value* j0, int mr, int nv, int last_lanes,
+                               std::vector<Value*>* sums) {
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    Value* k0 = k_begin_ ? k_begin_ : e_.c64(0);
+    Value* k1 = k_end_ ? k_end_ : k_;
     llvm::BasicBlock* pre = b.GetInsertBlock();
     llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "ktile", f);
     llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "ktile.exit", f);
-    b.CreateBr(loop);
+    // An empty range (a static K of 0, or a part with no rows) gives zeros.
+    b.CreateCondBr(b.CreateICmpULT(k0, k1), loop, exit);
     b.SetInsertPoint(loop);
     llvm::PHINode* p = b.CreatePHI(e_.i64(), 2, "k");
-    p->addIncoming(e_.c64(0), pre);
+    p->addIncoming(k0, pre);
+    Value* zero = llvm::Constant::getNullValue(vec_);
     std::vector<llvm::PHINode*> acc;
     for (int i = 0; i < mr * nv; ++i) {
       acc.push_back(b.CreatePHI(vec_, 2, "acc"));
-      acc.back()->addIncoming(llvm::Constant::getNullValue(vec_), pre);
+      acc.back()->addIncoming(zero, pre);
     }
     std::vector<llvm::PHINode*> sum;
-    for (int v = 0; column_sums && v < nv; ++v) {
+    for (int v = 0; sums && v < nv; ++v) {
       sum.push_back(b.CreatePHI(vec_, 2, "colsum"));
-      sum.back()->addIncoming(llvm::Constant::getNullValue(vec_), pre);
+      sum.back()->addIncoming(zero, pre);
     }
     std::vector<Value*> bv;
     Value* brow =
@@ -300,13 +412,7 @@ class MatMulEmitter {
     for (int v = 0; v < nv; ++v) {
       Value* ptr =
           b.CreateInBoundsGEP(e_.f32(), packed_ ? packed_ : bm_, b.CreateAdd(brow, e_.c64(v * w_)));
-      bool partial = v == nv - 1 && last_lanes < w_;
-      if (partial) {
-        bv.push_back(b.CreateMaskedLoad(vec_, ptr, llvm::Align(4), Mask(last_lanes),
-                                        llvm::Constant::getNullValue(vec_)));
-      } else {
-        bv.push_back(b.CreateAlignedLoad(vec_, ptr, llvm::Align(4)));
-      }
+      bv.push_back(LoadVector(ptr, v == nv - 1 ? last_lanes : w_));
     }
     std::vector<Value*> next(acc.size());
     for (int r = 0; r < mr; ++r) {
@@ -327,41 +433,60 @@ class MatMulEmitter {
     p->addIncoming(pn, latch);
     for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], latch);
     for (size_t v = 0; v < sum.size(); ++v) sum[v]->addIncoming(sum_next[v], latch);
-    b.CreateCondBr(b.CreateICmpULT(pn, k_), loop, exit);
+    b.CreateCondBr(b.CreateICmpULT(pn, k1), loop, exit);
     b.SetInsertPoint(exit);
-    // A run has at least one row, so only a static K can be 0.
-    const bool empty = k_cap_ == 0;
-    auto value = [&](int r, int v) {
-      return !empty ? next[r * nv + v] : llvm::Constant::getNullValue(vec_);
+    auto result = [&](Value* last) {
+      llvm::PHINode* phi = b.CreatePHI(vec_, 2);
+      phi->addIncoming(zero, pre);
+      phi->addIncoming(last, latch);
+      return phi;
     };
-    for (size_t v = 0; v < sum_next.size(); ++v) {
-      Value* total = !empty ? sum_next[v] : llvm::Constant::getNullValue(vec_);
-      StoreVector(total, sums_, b.CreateAdd(j0, e_.c64(static_cast<int64_t>(v) * w_)),
-                  v + 1 == sum_next.size() ? last_lanes : w_);
-    }
-    if (c_) {
-      for (int r = 0; r < mr; ++r) {
-        Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
-        for (int v = 0; v < nv; ++v) {
-          StoreVector(value(r, v), c_, b.CreateAdd(crow, e_.c64(v * w_)),
-                      v == nv - 1 ? last_lanes : w_);
-        }
-      }
-    }
-    if (!epilogue_) return;
-    // The epilogue reads the tile from a scratch array in L1 (mem2reg cannot
-    // keep it in registers across the loop, but it never leaves the core).
-    int64_t stride = nv_ * w_;
-    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-    Value* tile = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), mr_ * stride));
+    std::vector<Value*> out;
+    for (Value* x : next) out.push_back(result(x));
+    for (Value* x : sum_next) sums->push_back(result(x));
+    return out;
+  }
+
+  // The tile of a split=contraction product: its parts' tiles added in order.
+  std::vector<Value*> SumParts(Value* i0, Value* j0, int mr, int nv, int last_lanes) {
+    auto& b = e_.b();
+    std::vector<Value*> out;
     for (int r = 0; r < mr; ++r) {
+      Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
       for (int v = 0; v < nv; ++v) {
-        b.CreateAlignedStore(value(r, v),
-                             b.CreateConstInBoundsGEP1_64(e_.f32(), tile, r * stride + v * w_),
-                             llvm::Align(4));
+        Value* index = b.CreateAdd(crow, e_.c64(v * w_));
+        const int lanes = v == nv - 1 ? last_lanes : w_;
+        Value* total = nullptr;
+        for (int q = 0; q < ir::kContractionParts; ++q) {
+          Value* x = LoadVector(b.CreateInBoundsGEP(e_.f32(), PartBuffer(e_.c64(q)), index), lanes);
+          total = total ? b.CreateFAdd(total, x) : x;
+        }
+        out.push_back(total);
       }
     }
-    epilogue_(i0, j0, mr, (nv - 1) * w_ + last_lanes, tile, stride);
+    return out;
+  }
+
+  // Stores a tile's vectors in `buffer` (row stride N).
+  void StoreTile(const std::vector<Value*>& values, Value* buffer, Value* i0, Value* j0, int mr,
+                 int nv, int last_lanes) {
+    auto& b = e_.b();
+    for (int r = 0; r < mr; ++r) {
+      Value* crow = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e_.c64(r)), e_.c64(n_)), j0);
+      for (int v = 0; v < nv; ++v) {
+        StoreVector(values[r * nv + v], buffer, b.CreateAdd(crow, e_.c64(v * w_)),
+                    v == nv - 1 ? last_lanes : w_);
+      }
+    }
+  }
+
+  // Loads `lanes` floats at `ptr` (the rest of the vector zero).
+  Value* LoadVector(Value* ptr, int lanes) {
+    if (lanes < w_) {
+      return e_.b().CreateMaskedLoad(vec_, ptr, llvm::Align(4), Mask(lanes),
+                                     llvm::Constant::getNullValue(vec_));
+    }
+    return e_.b().CreateAlignedLoad(vec_, ptr, llvm::Align(4));
   }
 
   E& e_;
@@ -375,6 +500,11 @@ class MatMulEmitter {
   NodeId column_sum_;
   Value* sums_ = nullptr;  // the column sum's buffer
   bool a_transposed_ = false;
+  // While emitting a part of a split=contraction product: its index and K range.
+  Value* part_ = nullptr;
+  Value* k_begin_ = nullptr;
+  Value* k_end_ = nullptr;
+  bool reduce_ = false;  // while emitting tiles that add up the parts
   int w_, nv_, mr_;
   llvm::FixedVectorType* vec_;
 };

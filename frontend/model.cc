@@ -307,7 +307,7 @@ void run_batches(const SequentialImpl& impl, TrainingState& state, GraphKind kin
   for (int64_t r = 0; r + 1 < threads; ++r) runs.executors.push_back(replicas[r].get());
   runs.outputs.resize(runs.executors.size());
   runs.busy.reset(new std::atomic<bool>[runs.executors.size()]());
-  parallel_for_coarse(&BatchRuns::Run, &runs, steps);
+  kiln_parallel_for(&BatchRuns::Run, &runs, steps);
   throw_if_error(runs.error);
   for (int64_t s = 0; s < steps; ++s) after(s);
 }

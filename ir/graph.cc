@@ -14,6 +14,20 @@ std::string_view phase_name(Phase phase) {
   return "?";
 }
 
+std::string_view split_name(Split split) {
+  switch (split) {
+    case Split::kNone:
+      return "";
+    case Split::kRows:
+      return "rows";
+    case Split::kColumns:
+      return "columns";
+    case Split::kContraction:
+      return "contraction";
+  }
+  return "?";
+}
+
 void Graph::clear_plan() {
   arena_bytes = -1;
   for (Node& n : nodes) n.storage = Storage{};

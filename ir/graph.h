@@ -40,6 +40,33 @@ struct Storage {
   int64_t offset = -1;
 };
 
+/// How a matmul's work is shared between threads; decided by the partition
+/// pass so that each weight has one owner for a whole step. kRows and
+/// kColumns only order the output tiles (rows: row band by row band, each
+/// thread's share a block of rows; columns: column strip by strip), which no
+/// result depends on. kContraction is part of the value's definition: the
+/// contraction is summed in kContractionParts fixed parts of K, each its own
+/// chain from zero, then the parts are added in order; each thread then
+/// reads only its own rows of B (a weight), and every executor computes
+/// exactly this sum.
+enum class Split : uint8_t { kNone, kRows, kColumns, kContraction };
+
+/// The number of parts a kContraction matmul sums its contraction in.
+inline constexpr int kContractionParts = 4;
+
+/// Where part `part` of a contraction of `k` terms begins (part
+/// kContractionParts: where the last one ends).
+inline int64_t contraction_part_begin(int64_t k, int part) { return k * part / kContractionParts; }
+
+/// Products of fewer FLOPs than this (at the capacity) run on one thread:
+/// below it (about 6 us on one core), handing half to another core costs more
+/// than it saves. Lowered from 2e6, 32x128x128 went from 15.5 to 12 us, and
+/// the seed-000 and seed-003 steps 5-10 % faster (min of 6 interleaved runs).
+inline constexpr double kSplitFlops = 5e5;
+
+/// Text of a split ("rows", "columns", "contraction"; "" for kNone).
+std::string_view split_name(Split split);
+
 /// One op application. Inputs always refer to earlier nodes.
 struct Node {
   OpKind op = OpKind::kConstant;
@@ -54,6 +81,9 @@ struct Node {
   /// that the JIT computes in a single loop (or on each matmul tile), keeping
   /// intermediates in registers; the interpreter ignores it.
   int group = -1;
+  /// For a matmul: how threads share it (the partition pass); kNone: as the
+  /// JIT sees fit, rows.
+  Split split = Split::kNone;
   /// Set by the plan-memory pass; kUnplanned before it.
   Storage storage;
 };

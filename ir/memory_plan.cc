@@ -160,6 +160,9 @@ absl::Status CheckStorageKind(const Graph& g, NodeId id) {
   if (s.kind == StorageKind::kRegister && n.group < 0) {
     return fail("lives in registers but is not in a fusion group");
   }
+  if (n.split == Split::kContraction && s.kind != StorageKind::kArena) {
+    return fail("has split=contraction, so its parts need a slice of the arena");
+  }
   if (s.kind == StorageKind::kNone && n.op != OpKind::kAssign) return fail("has no storage");
   if (s.kind == StorageKind::kConstant && n.op != OpKind::kConstant) {
     return fail("is not a constant");
@@ -317,9 +320,13 @@ absl::Status check_memory_plan(const Graph& g) {
   return CheckNoOverlap(g, unit, end);
 }
 
-int64_t arena_slice_bytes(const Graph& graph, const Node& node) {
+int64_t part_bytes(const Graph& graph, const Node& node) {
   int64_t bytes = num_elements(graph.at_capacity(node.type.shape)) * dtype_size(node.type.dtype);
   return (bytes + 63) / 64 * 64;
+}
+
+int64_t arena_slice_bytes(const Graph& graph, const Node& node) {
+  return part_bytes(graph, node) * (node.split == Split::kContraction ? kContractionParts : 1);
 }
 
 }  // namespace kiln::ir

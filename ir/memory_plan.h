@@ -53,7 +53,12 @@ std::vector<int64_t> last_reads(const Graph& graph, const PlanState& state,
 /// are live at the same time overlap. Errors name the node.
 absl::Status check_memory_plan(const Graph& graph);
 
-/// Bytes a node's value occupies in the arena (its size rounded up to 64).
+/// Bytes of a node's value rounded up to 64: the stride between the parts of
+/// a split=contraction matmul, whose part 0 holds the value once they are summed.
+int64_t part_bytes(const Graph& graph, const Node& node);
+
+/// Bytes a node's value occupies in the arena: part_bytes, once per part of a
+/// split=contraction matmul.
 int64_t arena_slice_bytes(const Graph& graph, const Node& node);
 
 }  // namespace kiln::ir

@@ -166,6 +166,7 @@ class Parser {
       }
       n.group = static_cast<int>(group);
     }
+    if (Accept("split=") && !ParseSplit(&n.split)) return false;
     if (Accept("mem=") && !ParseStorage(*g, &n)) return false;
     g->add(std::move(n));
     return true;
@@ -237,6 +238,20 @@ class Parser {
       }
     }
     return FailAt(token_, str_cat("unknown phase '", excerpt(word), "' (expected fwd, bwd or upd)"))
+        .ok();
+  }
+
+  bool ParseSplit(Split* split) {
+    std::string word;
+    if (!Word(&word)) return false;
+    for (Split s : {Split::kRows, Split::kColumns, Split::kContraction}) {
+      if (split_name(s) == word) {
+        *split = s;
+        return true;
+      }
+    }
+    return FailAt(token_, str_cat("unknown split '", excerpt(word),
+                                  "' (expected rows, columns or contraction)"))
         .ok();
   }
 

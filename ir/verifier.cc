@@ -71,6 +71,14 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
     return absl::InvalidArgumentError(
         "rows needs a batch-polymorphic graph (graph \"NAME\" capacity=N)");
   }
+  if (n.split != Split::kNone && n.op != OpKind::kMatMul) {
+    return absl::InvalidArgumentError(
+        str_cat("split=", split_name(n.split), " is only for matmul, not ", op_name(n.op)));
+  }
+  if (n.split == Split::kContraction && g.nodes[n.inputs[0]].type.shape[1] == kBatch) {
+    return absl::InvalidArgumentError(
+        "split=contraction needs a static contraction, but it is the batch dimension ?");
+  }
   if (n.op == OpKind::kAssign && g.nodes[n.inputs[0]].op != OpKind::kVariable) {
     return absl::InvalidArgumentError("assign target must be a variable");
   }
@@ -101,6 +109,11 @@ absl::Status CheckGroup(const Graph& g, NodeId id, NodeId leader, std::set<int>*
     }
   }
   bool column_sum = id == leader + 1 && is_column_sum_of(g, leader, id);
+  if (column_sum && g.nodes[leader].split == Split::kContraction) {
+    return absl::InvalidArgumentError(
+        str_cat("is the column sum of %", leader,
+                ", which has split=contraction: no part of it streams every row of the operand"));
+  }
   if (!column_sum && !is_fusible(n.op) && !(first && can_lead_group(n.op))) {
     return absl::InvalidArgumentError(
         str_cat("op ", op_name(n.op),

@@ -60,6 +60,13 @@ std::unique_ptr<Pass> make_fuse_dense();
 /// led by a matmul (fuse-dense) are kept.
 std::unique_ptr<Pass> make_fuse_elementwise();
 
+/// "partition": decides how threads share each matmul of at least
+/// ir::kSplitFlops (Node::split, printed split=...), so each weight this step
+/// updates has one owner: the forward product with it is split by its
+/// contraction (the partial sums added in a fixed order), its gradient by
+/// rows, the input gradient through it by columns; other products by rows.
+std::unique_ptr<Pass> make_partition();
+
 /// "plan-memory": decides where every value of the step lives: views alias,
 /// fused updates write in place, group-internal values stay in registers, and
 /// the rest share one arena by liveness (best fit, 64-byte aligned slices,

@@ -6,8 +6,8 @@
 namespace kiln::passes {
 
 std::vector<std::string> pass_names() {
-  return {"infer-shapes", "autodiff",   "data-parallel",    "optimizer",
-          "dce",          "fuse-dense", "fuse-elementwise", "plan-memory"};
+  return {"infer-shapes", "autodiff",         "data-parallel", "optimizer",  "dce",
+          "fuse-dense",   "fuse-elementwise", "partition",     "plan-memory"};
 }
 
 absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
   if (name == "dce") return make_dce();
   if (name == "fuse-dense") return make_fuse_dense();
   if (name == "fuse-elementwise") return make_fuse_elementwise();
+  if (name == "partition") return make_partition();
   if (name == "plan-memory") return make_plan_memory();
   return absl::NotFoundError(
       str_cat("unknown pass '", name, "' (valid passes: ", absl::StrJoin(pass_names(), ", "), ")"));
@@ -33,12 +34,13 @@ std::vector<std::string> training_pipeline(int world_size) {
   std::vector<std::string> names = gradient_pipeline(world_size);
   names.push_back("fuse-dense");
   names.push_back("fuse-elementwise");
+  names.push_back("partition");
   names.push_back("plan-memory");
   return names;
 }
 
 std::vector<std::string> inference_pipeline() {
-  return {"infer-shapes", "dce", "fuse-dense", "fuse-elementwise", "plan-memory"};
+  return {"infer-shapes", "dce", "fuse-dense", "fuse-elementwise", "partition", "plan-memory"};
 }
 
 absl::StatusOr<PassManager> build_pipeline(const std::vector<std::string>& names,

@@ -60,7 +60,11 @@ std::vector<bool> RegisterValues(const ir::Graph& g) {
       if (g.nodes[in].group < 0 || g.nodes[in].group != node.group) read_outside[in] = true;
     }
   }
-  for (size_t i = 0; i < n; ++i) in_register[i] = g.nodes[i].group >= 0 && !read_outside[i];
+  // A contraction's parts are summed in memory, which its slice provides.
+  for (size_t i = 0; i < n; ++i) {
+    in_register[i] =
+        g.nodes[i].group >= 0 && !read_outside[i] && g.nodes[i].split != ir::Split::kContraction;
+  }
   return in_register;
 }
 

@@ -234,17 +234,42 @@ void MatMulPlain(const float* x, const float* w, float* y, int64_t m, int64_t k,
   MatMulLoops<false>(x, w, y, m, k, n);
 }
 
-absl::Status KernelMatMul(const Args& a) {
-  int64_t m = a.in_shape(0)[0], k = a.in_shape(0)[1], n = a.in_shape(1)[1];
-  std::fill_n(a.fout(), m * n, 0.0f);
+// y = x[:, k0:k1] w[k0:k1, :], each element one fused chain from zero.
+void MatMulRange(const float* x, const float* w, float* y, int64_t m, int64_t k, int64_t n,
+                 int64_t k0, int64_t k1) {
+  std::fill_n(y, m * n, 0.0f);
+  // x's columns k0.. with x's row stride k: a view as an m x (k1 - k0) matrix
+  // would need a stride, so the rows are gathered first (cheap next to the product).
+  std::vector<float> part;
+  const float* xs = x;
+  if (k0 != 0 || k1 != k) {
+    part.resize(static_cast<size_t>(m * (k1 - k0)));
+    for (int64_t i = 0; i < m; ++i) std::copy(x + i * k + k0, x + i * k + k1, &part[i * (k1 - k0)]);
+    xs = part.data();
+  }
 #if defined(__x86_64__)
   static const bool fma = __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2");
-  if (fma) {
-    MatMulFma(a.f(0), a.f(1), a.fout(), m, k, n);
+  if (fma) return MatMulFma(xs, w + k0 * n, y, m, k1 - k0, n);
+#endif
+  MatMulPlain(xs, w + k0 * n, y, m, k1 - k0, n);
+}
+
+absl::Status KernelMatMul(const Args& a) {
+  int64_t m = a.in_shape(0)[0], k = a.in_shape(0)[1], n = a.in_shape(1)[1];
+  if (a.node.split != ir::Split::kContraction) {
+    MatMulRange(a.f(0), a.f(1), a.fout(), m, k, n, 0, k);
     return absl::OkStatus();
   }
-#endif
-  MatMulPlain(a.f(0), a.f(1), a.fout(), m, k, n);
+  // The parts of the contraction, each summed on its own, then added in order.
+  std::vector<float> part(static_cast<size_t>(m * n));
+  for (int q = 0; q < ir::kContractionParts; ++q) {
+    float* y = q == 0 ? a.fout() : part.data();
+    MatMulRange(a.f(0), a.f(1), y, m, k, n, ir::contraction_part_begin(k, q),
+                ir::contraction_part_begin(k, q + 1));
+    if (q > 0) {
+      for (int64_t i = 0; i < m * n; ++i) a.fout()[i] += part[static_cast<size_t>(i)];
+    }
+  }
   return absl::OkStatus();
 }
 

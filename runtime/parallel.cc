@@ -8,11 +8,14 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "runtime/distributed.h"
 #include "support/env.h"
+
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 namespace kiln {
 namespace {
@@ -57,6 +60,35 @@ class SpinThenYield {
 // pool is busy with the outer one.
 thread_local bool in_chunk = false;
 
+// The caller's floating-point mode (MXCSR: flush-to-zero, denormals-are-zero,
+// rounding), which a helper takes on while it runs the caller's chunks: a
+// tile must round the same on any thread, and a helper that kept subnormals
+// would also run its half of a kernel many times slower.
+class FloatMode {
+ public:
+#if defined(__x86_64__)
+  FloatMode() : csr_(_mm_getcsr()) {}
+  // Sets this mode on the calling thread while `Scope` lives.
+  class Scope {
+   public:
+    explicit Scope(const FloatMode& mode) : saved_(_mm_getcsr()) { _mm_setcsr(mode.csr_); }
+    ~Scope() { _mm_setcsr(saved_); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    unsigned saved_;
+  };
+
+ private:
+  unsigned csr_;
+#else
+  struct Scope {
+    explicit Scope(const FloatMode&) {}
+  };
+#endif
+};
+
 // One kernel split into chunks. Threads claim chunks, so none is ever waited
 // for before it starts: the caller runs whatever nobody has taken. A helper
 // that wakes late finds every chunk of an old job claimed and does nothing,
@@ -72,6 +104,7 @@ struct Job {
   // Runs the chunks `thread` can claim: first its own share, then the others'
   // leftovers, starting after its share so threads rarely collide.
   void Work(int thread) {
+    FloatMode::Scope mode(float_mode);
     const int first = parts * thread / threads;
     for (int k = 0; k < parts; ++k) {
       const int p = (first + k) % parts;
@@ -91,6 +124,7 @@ struct Job {
     while (remaining.load(std::memory_order_acquire) > 0) wait.pause();
   }
 
+  const FloatMode float_mode;  // the caller's, taken when the job is made
   const ParallelTask task;
   void* const context;
   const int64_t n;
@@ -119,23 +153,12 @@ class Pool {
 
   int threads() const { return threads_; }
 
-  void Run(ParallelTask task, void* context, int64_t n, bool adaptive) {
+  void Run(ParallelTask task, void* context, int64_t n) {
     const int threads = std::min(threads_, limit_.load(std::memory_order_relaxed));
     if (threads == 1 || n < 2 || in_chunk) return task(context, 0, n);
     // Steps running on several threads at once take turns with the pool.
     std::lock_guard<std::mutex> caller(run_mu_);
-    if (!adaptive || !adaptive_threads()) return RunOnPool(task, context, n, threads);
-    AdaptiveChoice& chooser = choosers_[task];
-    const bool parallel = chooser.parallel();
-    auto start = std::chrono::steady_clock::now();
-    if (parallel) {
-      RunOnPool(task, context, n, threads);
-    } else {
-      task(context, 0, n);
-    }
-    chooser.record(
-        parallel,
-        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count());
+    RunOnPool(task, context, n, threads);
   }
 
   void set_limit(int threads) { limit_.store(threads < 1 ? threads_ : threads); }
@@ -192,7 +215,6 @@ class Pool {
   bool stop_ = false;
   std::shared_ptr<Job> job_;
   std::atomic<int> limit_{1 << 16};
-  std::unordered_map<ParallelTask, AdaptiveChoice> choosers_;
 };
 
 Pool& GlobalPool() {
@@ -236,11 +258,7 @@ bool adaptive_threads() {
 }
 
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n) {
-  GlobalPool().Run(task, context, n, /*adaptive=*/true);
-}
-
-void parallel_for_coarse(ParallelTask task, void* context, int64_t n) {
-  GlobalPool().Run(task, context, n, /*adaptive=*/false);
+  GlobalPool().Run(task, context, n);
 }
 
 int parallel_threads() { return GlobalPool().threads(); }

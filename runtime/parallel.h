@@ -15,17 +15,14 @@ using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
 /// chunk, so results do not depend on the number of threads or on timing.
 /// Threads: KILN_NUM_THREADS, else this process's share of the machine's
 /// cores (all of them, or their share when mpirun starts several here).
-/// Each kernel (task) runs on the pool or on the caller alone, whichever its
-/// recent runs measured faster, so a busy core never makes it slower than one
-/// thread for long (KILN_ADAPTIVE_THREADS=0: always on the pool).
+/// Parallel loops inside a task (a step's kernels inside a split over
+/// batches) run inline on their thread. Whether a step uses the pool at all
+/// is the executor's choice (AdaptiveChoice), made for whole steps: the
+/// partition pass gives each weight one owner for a whole step, which a
+/// kernel run on one thread alone would undo for the kernels after it.
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 
-/// kiln_parallel_for for coarse work (whole batches of a forward pass), which
-/// a split always pays for: always on the pool, no adaptive choice. Parallel
-/// loops inside its tasks (a step's kernels) run inline on their thread.
-void parallel_for_coarse(ParallelTask task, void* context, int64_t n);
-
-/// Whether something (a kernel, a whole step) runs faster on the pool or on
+/// Whether something (a whole step) runs faster on the pool or on
 /// its caller alone depends on the machine of the moment: a busy core, or
 /// cores far apart, make the split lose. This keeps a moving average of the
 /// way it runs and a measurement of the other way, probed now and then to

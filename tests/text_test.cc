@@ -501,7 +501,7 @@ TEST(VerifierErrors, PassManagerRejectsInvalidInputAndNamesFailingPass) {
   EXPECT_EQ(
       unknown.status().message(),
       "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, data-parallel, optimizer, dce, "
-      "fuse-dense, fuse-elementwise, plan-memory)");
+      "fuse-dense, fuse-elementwise, partition, plan-memory)");
 }
 
 }  // namespace

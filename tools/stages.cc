@@ -28,12 +28,12 @@ absl::Status RunGradientPipeline(StageContext& context) {
   return RunPasses(context, passes::gradient_pipeline(context.world_size));
 }
 absl::Status RunFusion(StageContext& context) { return RunPasses(context, FusionPasses(1)); }
-std::vector<std::string> PlanningPasses(int) { return {"plan-memory"}; }
+std::vector<std::string> PlanningPasses(int) { return {"partition", "plan-memory"}; }
 absl::Status RunPlanning(StageContext& context) { return RunPasses(context, PlanningPasses(1)); }
 
 absl::Status Emit(StageContext& context, JitArtifact what) {
   // The JIT compiles planned graphs only; an unplanned one (a .kir file
-  // written before plan-memory) is planned as the pipeline would.
+  // written before plan-memory) is partitioned and planned as the pipeline would.
   if (!context.graph.planned()) {
     if (auto s = RunPlanning(context); !s.ok()) return s;
   }
@@ -66,7 +66,8 @@ const std::vector<Stage>& stages() {
        passes::gradient_pipeline, RunGradientPipeline},
       {"fused", "the training step with its fusion groups (fused=N)", FusionPasses, RunFusion},
       {"planned",
-       "the fused step with its memory plan (mem=..., arena=BYTES): what the JIT compiles",
+       "the fused step with its thread partition (split=...) and memory plan (mem=..., "
+       "arena=BYTES): what the JIT compiles",
        PlanningPasses, RunPlanning},
       {"llvm", "the LLVM IR the JIT makes of the fused step, after O3", NoPasses, EmitLlvm},
       {"asm", "the host assembly of the step", NoPasses, EmitAsm},
