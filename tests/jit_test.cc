@@ -15,6 +15,10 @@
 #include <sstream>
 #include <thread>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 #include "ir/builder.h"
 #include "ir/memory_plan.h"
 #include "ir/strings.h"
@@ -65,13 +69,16 @@ KILN_PER_ISA(JitTarget);
 KILN_PER_ISA(FusionJit);
 KILN_PER_ISA(ParallelJit);
 
-void ExpectClose(const Tensor& jit, const Tensor& ref, const std::string& what) {
+// `relative`: the tolerance (0: the same values exactly).
+void ExpectClose(const Tensor& jit, const Tensor& ref, const std::string& what,
+                 float relative = 1e-5f) {
   ASSERT_EQ(jit.shape(), ref.shape()) << what;
   ASSERT_EQ(jit.dtype(), ref.dtype()) << what;
+  const float absolute = relative > 0 ? 1e-7f : 0.0f;
   for (int64_t i = 0; i < jit.size(); ++i) {
     float a = jit.as_float(i), b = ref.as_float(i);
     if ((std::isnan(a) && std::isnan(b)) || a == b) continue;  // equal infinities too
-    ASSERT_LE(std::fabs(a - b), 1e-5f * std::max(std::fabs(a), std::fabs(b)) + 1e-7f)
+    ASSERT_LE(std::fabs(a - b), relative * std::max(std::fabs(a), std::fabs(b)) + absolute)
         << what << " element " << i << ": jit " << a << " vs interpreter " << b;
   }
 }
@@ -92,8 +99,9 @@ Tensor Random(const ir::Type& type, Rng& rng, float lo, float hi) {
 // Runs `graph` on both executors with the same random inputs and variables
 // and compares every output and every variable afterwards; a
 // batch-polymorphic graph runs at its capacity, then with a single row.
-// Graphs built here skip the pipeline, so they are planned as plan-memory would.
-void Compare(ir::Graph graph, float lo = -2, float hi = 2, int steps = 1) {
+// Graphs built here skip the pipeline, so they are planned as plan-memory
+// would. `relative`: the tolerance (0: exactly the interpreter's values).
+void Compare(ir::Graph graph, float lo = -2, float hi = 2, int steps = 1, float relative = 1e-5f) {
   if (!graph.planned()) passes::plan_memory(graph);
   testing::expect_round_trip(graph);
   Rng rng(7);
@@ -129,10 +137,10 @@ void Compare(ir::Graph graph, float lo = -2, float hi = 2, int steps = 1) {
       auto s = (*jit)->run(feeds, jit_vars, 99 + step, &jit_out);
       ASSERT_TRUE(s.ok()) << s << " (" << at << ")";
       for (const auto& [name, t] : ref_out) {
-        ExpectClose(jit_out.at(name), t, "output " + name + " at " + at);
+        ExpectClose(jit_out.at(name), t, "output " + name + " at " + at, relative);
       }
       for (const auto& [name, t] : ref_vars.all()) {
-        ExpectClose(*jit_vars.find(name), *t, "variable " + name + " at " + at);
+        ExpectClose(*jit_vars.find(name), *t, "variable " + name + " at " + at, relative);
       }
     }
   }
@@ -677,6 +685,36 @@ TEST(Parallel, TheAdaptiveChoiceFollowsTheFasterWay) {
   EXPECT_GT(run(1000, 50, 100), 900);   // now the pool is faster
 }
 
+#if defined(__x86_64__)
+// Helpers run the caller's chunks in the caller's floating-point mode (a step
+// runs with flush-to-zero): a tile rounds the same whichever thread runs it,
+// and a helper never slows down on subnormals the caller would flush.
+TEST(Parallel, HelpersTakeTheCallersFloatingPointMode) {
+  if (parallel_threads() < 2) GTEST_SKIP() << "one thread: no helper to check";
+  struct Seen {
+    std::thread::id caller;
+    std::vector<unsigned> mode = std::vector<unsigned>(64);
+    std::atomic<int> elsewhere{0};
+  } seen{std::this_thread::get_id()};
+  auto task = [](void* context, int64_t begin, int64_t end) {
+    auto* s = static_cast<Seen*>(context);
+    for (int64_t i = begin; i < end; ++i) {
+      s->mode[i] = _mm_getcsr() & 0x8040;  // flush-to-zero, denormals-are-zero
+      if (std::this_thread::get_id() != s->caller) ++s->elsewhere;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // so helpers join in
+    }
+  };
+  const unsigned saved = _mm_getcsr();
+  _mm_setcsr(saved | 0x8040);
+  for (int round = 0; round < 20 && seen.elsewhere == 0; ++round)
+    kiln_parallel_for(task, &seen, 64);
+  _mm_setcsr(saved);
+  ASSERT_GT(seen.elsewhere.load(), 0) << "no helper ran a chunk";
+  for (unsigned mode : seen.mode) EXPECT_EQ(mode, 0x8040u);
+  EXPECT_EQ(_mm_getcsr(), saved);
+}
+#endif
+
 // Inside RunInline a parallel loop runs on the calling thread only.
 TEST(Parallel, RunInlineKeepsTasksOnTheCallingThread) {
   const std::thread::id me = std::this_thread::get_id();
@@ -691,6 +729,114 @@ TEST(Parallel, RunInlineKeepsTasksOnTheCallingThread) {
     for (int round = 0; round < 20; ++round) kiln_parallel_for(task, &state, 64);
   }
   EXPECT_EQ(elsewhere.load(), 0);
+}
+
+// Every split of a matmul gives the interpreter's values bit for bit: rows and
+// columns only order the tiles, and a contraction split is the same sum of
+// parts in both executors. Odd sizes leave partial tiles and unequal parts.
+TEST_P(ParallelJit, EverySplitMatchesTheInterpreterExactly) {
+  const std::vector<std::array<int64_t, 3>> shapes = {
+      {1, 37, 13}, {7, 301, 203}, {67, 301, 203}, {785, 33, 129}, {32, 784, 128}, {3, 5, 2}};
+  for (auto [m, k, n] : shapes) {
+    for (ir::Split split : {ir::Split::kRows, ir::Split::kColumns, ir::Split::kContraction}) {
+      SCOPED_TRACE(str_cat(m, "x", k, "x", n, " split=", ir::split_name(split)));
+      // Through a bias and a relu, so a contraction's epilogue reads the summed parts.
+      const ir::Shape out = {m, n};
+      ir::Graph g = OneOp({{DType::kF32, {m, k}}, {DType::kF32, {k, n}}, {DType::kF32, out}},
+                          [&out](ir::Builder& b, auto x) {
+                            return b.max(b.add(b.matmul(x[0], x[1]), x[2]), b.constant(0, out));
+                          });
+      for (ir::Node& node : g.nodes) {
+        if (node.op == ir::OpKind::kMatMul) node.split = split;
+      }
+      g.clear_plan();  // a contraction needs room for its parts
+      absl::Status ran = passes::build_pipeline({"fuse-dense", "plan-memory"})->run(g);
+      ASSERT_TRUE(ran.ok()) << ran;
+      const ir::Node& product = g.nodes[g.nodes_of(ir::OpKind::kMatMul)[0]];
+      ASSERT_EQ(product.split, split);
+      ASSERT_GE(product.group, 0);  // with its epilogue
+      Compare(g, -2, 2, 1, /*relative=*/0);
+    }
+  }
+}
+
+// A contraction split differs from one chain over K only in rounding: the
+// parts are summed on their own, then added in order.
+TEST(Partition, AContractionIsItsPartsAddedInOrder) {
+  const int64_t k = 10;  // parts of 2, 3, 2 and 3 terms
+  ir::Graph g;
+  ir::Builder b(&g);
+  b.output("y", b.matmul(b.input("a", {DType::kF32, {1, k}}), b.input("w", {DType::kF32, {k, 1}})));
+  g.nodes[g.nodes_of(ir::OpKind::kMatMul)[0]].split = ir::Split::kContraction;
+  passes::plan_memory(g);
+  Tensor a(kiln::DType::kF32, {1, k}), w(kiln::DType::kF32, {k, 1});
+  // Terms whose order of addition shows: 1e8 and -1e8 cancel only within a part.
+  const float terms[k] = {1e8f, 1, -1e8f, 3, 5, 1e8f, -1e8f, 7, 11, 13};
+  for (int64_t i = 0; i < k; ++i) a.data<float>()[i] = terms[i], w.data<float>()[i] = 1;
+  float expected = 0;
+  for (int q = 0; q < ir::kContractionParts; ++q) {
+    float part = 0;
+    for (int64_t i = ir::contraction_part_begin(k, q); i < ir::contraction_part_begin(k, q + 1);
+         ++i) {
+      part = std::fma(terms[i], 1.0f, part);
+    }
+    expected = q == 0 ? part : expected + part;
+  }
+  for (auto& engine : {make_interpreter(), Jit()}) {
+    auto exec = engine->compile(g);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    VariableStore vars;
+    Outputs out;
+    ASSERT_TRUE((*exec)->run({{"a", &a}, {"w", &w}}, vars, 0, &out).ok());
+    EXPECT_EQ(out.at("y").data<float>()[0], expected);
+  }
+}
+
+// The partition pass gives each weight the step updates one owner: the
+// forward product with it is split by its contraction, its gradient by rows,
+// the input gradient through it by columns; the plan prints with the IR.
+TEST(Partition, EachUpdatedWeightHasOneOwnerInTheStep) {
+  set_random_seed(1);
+  Sequential model({Flatten({28, 28}), Dense(128, "relu"), Dense(128, "relu"), Dense(10)});
+  model.compile("adam", losses::SparseCategoricalCrossentropy{.from_logits = true});
+  const std::string train = model.ir(32, true);
+  auto graph = ir::parse(train);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  std::map<std::string, std::vector<ir::Split>> by_layer;
+  for (const ir::Node& n : graph->nodes) {
+    if (n.op == ir::OpKind::kMatMul)
+      by_layer[str_cat(n.layer, " ", ir::phase_name(n.phase))].push_back(n.split);
+  }
+  using S = ir::Split;
+  // 784x128 and 128x128 weights are owned; the 128x10 one is too small to matter.
+  EXPECT_EQ(by_layer["dense fwd"], std::vector<S>{S::kContraction});
+  EXPECT_EQ(by_layer["dense bwd"], std::vector<S>{S::kRows});
+  EXPECT_EQ(by_layer["dense_1 fwd"], std::vector<S>{S::kContraction});
+  // dense_1's backward: the input gradient through its weight, then its weight gradient.
+  EXPECT_EQ(by_layer["dense_1 bwd"], (std::vector<S>{S::kColumns, S::kRows}));
+  EXPECT_EQ(by_layer["dense_2 fwd"], std::vector<S>{S::kNone});
+  EXPECT_THAT(train, HasSubstr("split=contraction"));
+  // Prediction updates no weight: its products are split by rows.
+  auto predict = ir::parse(model.ir(32, false));
+  ASSERT_TRUE(predict.ok()) << predict.status();
+  for (const ir::Node& n : predict->nodes) {
+    if (n.op == ir::OpKind::kMatMul) EXPECT_NE(n.split, S::kContraction) << n.layer;
+  }
+}
+
+// A contraction's parts never see all rows of B, so none computes B's
+// column sums (a bias gradient fused into the weight gradient's tiles).
+TEST(Partition, AContractionCannotLeadAColumnSum) {
+  auto g = ir::parse(R"(graph "g" {
+    %0 = input {name="x"} : f32[2,2] @input fwd
+    %1 = matmul %0, %0 : f32[2,2] @l fwd fused=0 split=contraction
+    %2 = reduce_sum %0 {axis=0} : f32[2] @l fwd fused=0
+    %3 = neg %1 : f32[2,2] @l fwd fused=0
+  })");
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_THAT(std::string(ir::verify(*g).message()),
+              HasSubstr("%2 = reduce_sum (layer l, fwd): is the column sum of %1, which has "
+                        "split=contraction"));
 }
 
 TEST_P(ParallelJit, SplitMatMulsMatchTheInterpreter) {

@@ -61,6 +61,25 @@ const int kRegistered = add({
            {"{dir}/alias.kir:3:39: error:", "mem=%99 names no node"}),
     IrCase("ir/fused-id-negative", "fneg.kir", Kir("  %1 = neg %0 : f32[4] @l fwd fused=-1"),
            {"{dir}/fneg.kir:3:37: error:", "fusion group id -1 is out of range"}),
+    IrCase("ir/unknown-split", "split.kir",
+           Kir("  %1 = matmul %0, %0 : f32[4] @l fwd split=diagonal"),
+           {"{dir}/split.kir:3:44: error:",
+            "unknown split 'diagonal' (expected rows, columns or contraction)"}),
+    IrCase("ir/split-of-no-matmul", "nosplit.kir", Kir("  %1 = neg %0 : f32[4] @l fwd split=rows"),
+           {"%1 = neg", "split=rows is only for matmul, not neg"}, "--verify-each=true"),
+    IrCase("ir/contraction-over-the-batch", "batchk.kir",
+           "graph \"g\" capacity=4 {\n"
+           "  %0 = input {name=\"x\"} : f32[3,?] @input fwd\n"
+           "  %1 = input {name=\"w\"} : f32[?,5] @input fwd\n"
+           "  %2 = matmul %0, %1 : f32[3,5] @l fwd split=contraction\n}\n",
+           {"%2 = matmul", "split=contraction needs a static contraction"}, "--verify-each=true"),
+    IrCase("ir/contraction-in-registers", "reg.kir",
+           "graph \"g\" arena=0 {\n"
+           "  %0 = input {name=\"x\"} : f32[2,3] @input fwd mem=bound\n"
+           "  %1 = input {name=\"w\"} : f32[3,5] @input fwd mem=bound\n"
+           "  %2 = matmul %0, %1 : f32[2,5] @l fwd fused=0 split=contraction mem=reg\n"
+           "  %3 = neg %2 : f32[2,5] @l fwd fused=0 mem=reg\n}\n",
+           {"%2 (matmul): has split=contraction, so its parts need a slice of the arena"}, ""),
     // C: sizes and ids that do not fit.
     IrCase("ir/negative-dimension", "dim.kir", Kir("  %1 = neg %0 : f32[4,-2] @l fwd"),
            {"{dir}/dim.kir:3:23: error:", "dimension -2 is negative (the batch dimension is ?)"}),
