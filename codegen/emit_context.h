@@ -188,6 +188,13 @@ class Emitter {
     rows_ = rows;
   }
   bool has_buffer(NodeId id) const { return params_.count(plan_.root[id]) > 0; }
+  // kiln_parallel_for over [0, count): `item(t)` becomes the body of a loop
+  // over t in a new task function, which reloads the current function's
+  // buffers, seed and rows from a context the caller fills; `rebind` runs
+  // whenever those change (entering the task and returning from it), for
+  // emitters that cache values derived from them.
+  void ParallelFor(Value* count, const std::function<void(Value*)>& item,
+                   const std::function<void()>& rebind = nullptr);
   // Computes the fused members that follow a matmul at element (row, col) of
   // its result, whose value there is `product`; stores those read elsewhere.
   void EmitEpilogueElement(const std::vector<NodeId>& members, Value* row, Value* col,

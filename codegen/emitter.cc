@@ -240,6 +240,66 @@ void Emitter::EmitEpilogueGroup(const std::vector<NodeId>& group) {
   emit_matmul_tiles(*this, members.size() > 1 ? MatMulEpilogue(epilogue) : nullptr, column_sum);
 }
 
+// The context holds every buffer of the current function (an epilogue may
+// touch any of them), then the seed and the rows.
+void Emitter::ParallelFor(Value* count, const std::function<void(Value*)>& item,
+                          const std::function<void()>& rebind) {
+  auto& b = b_;
+  llvm::Type* ptr = b.getPtrTy();
+  llvm::Module& m = *b.GetInsertBlock()->getModule();
+  auto* task_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64(), i64()}, false);
+  llvm::Function* outer_fn = b.GetInsertBlock()->getParent();
+  auto* task = llvm::Function::Create(task_ty, llvm::Function::InternalLinkage,
+                                      outer_fn->getName() + ".tiles", m);
+  llvm::IRBuilderBase::InsertPoint saved = b.saveIP();
+  const std::map<NodeId, Value*> outer = buffers();
+  Value* outer_seed = step_seed();
+  Value* outer_rows = rows();
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", task));
+  Value* context = task->getArg(0);
+  std::map<NodeId, Value*> inner;
+  uint64_t slot = 0;
+  for (const auto& [root, value] : outer) {
+    inner[root] = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot++));
+  }
+  Value* seed =
+      b.CreatePtrToInt(b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot)), i64());
+  Value* task_rows = b.CreatePtrToInt(
+      b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot + 1)), i64());
+  set_buffers(inner, seed, task_rows);
+  if (rebind) rebind();
+  llvm::BasicBlock* pre = b.GetInsertBlock();
+  llvm::BasicBlock* loop = llvm::BasicBlock::Create(ctx_, "tiles", task);
+  llvm::BasicBlock* exit = llvm::BasicBlock::Create(ctx_, "tiles.exit", task);
+  b.CreateCondBr(b.CreateICmpULT(task->getArg(1), task->getArg(2)), loop, exit);
+  b.SetInsertPoint(loop);
+  llvm::PHINode* t = b.CreatePHI(i64(), 2, "t");
+  t->addIncoming(task->getArg(1), pre);
+  item(t);
+  Value* next = b.CreateAdd(t, c64(1));
+  t->addIncoming(next, b.GetInsertBlock());
+  b.CreateCondBr(b.CreateICmpULT(next, task->getArg(2)), loop, exit);
+  b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+  b.restoreIP(saved);
+  set_buffers(outer, outer_seed, outer_rows);
+  if (rebind) rebind();
+  // The caller passes the context through a stack array.
+  llvm::IRBuilder<> entry(&outer_fn->getEntryBlock(), outer_fn->getEntryBlock().begin());
+  Value* context_array = entry.CreateAlloca(llvm::ArrayType::get(ptr, outer.size() + 2));
+  slot = 0;
+  for (const auto& [root, value] : outer) {
+    b.CreateStore(value, b.CreateConstInBoundsGEP1_64(ptr, context_array, slot++));
+  }
+  b.CreateStore(b.CreateIntToPtr(outer_seed, ptr),
+                b.CreateConstInBoundsGEP1_64(ptr, context_array, slot));
+  b.CreateStore(b.CreateIntToPtr(outer_rows, ptr),
+                b.CreateConstInBoundsGEP1_64(ptr, context_array, slot + 1));
+  llvm::FunctionCallee parallel_for =
+      m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, i64());
+  b.CreateCall(parallel_for, {task, context_array, count});
+}
+
 // void epilogue(ptr noalias buffers..., ptr noalias tile, i64 i0, i64 j0, i64 seed, i64 rows)
 llvm::Function* Emitter::EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
                                           int64_t stride) {

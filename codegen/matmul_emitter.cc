@@ -92,13 +92,16 @@ class MatMulEmitter {
   // the rows of B (a weight) that it owns.
   void EmitContraction(int64_t strips) {
     auto& b = e_.b();
-    EmitTask(e_.c64(ir::kContractionParts), [&](Value* q) {
-      k_begin_ = PartBegin(q);
-      k_end_ = PartBegin(b.CreateAdd(q, e_.c64(1)));
-      part_ = q;
-      EmitAllTiles();
-      part_ = k_begin_ = k_end_ = nullptr;
-    });
+    e_.ParallelFor(
+        e_.c64(ir::kContractionParts),
+        [&](Value* q) {
+          k_begin_ = PartBegin(q);
+          k_end_ = PartBegin(b.CreateAdd(q, e_.c64(1)));
+          part_ = q;
+          EmitAllTiles();
+          part_ = k_begin_ = k_end_ = nullptr;
+        },
+        [this] { BindBuffers(); });
     reduce_ = true;
     EmitParallel(strips, false);
     reduce_ = false;
@@ -175,102 +178,45 @@ class MatMulEmitter {
     const bool pack = !reduce_ && ShouldPack();
     Value* packed = nullptr;
     Value* packed_strip = nullptr;
-    EmitTask(b.CreateMul(Bands(), e_.c64(strips)), [&](Value* t) {
-      if (pack && !packed) {
-        llvm::Function* f = b.GetInsertBlock()->getParent();
-        llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-        auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_cap_ * nr));
-        buffer->setAlignment(llvm::Align(64));
-        packed = buffer;
-        packed_strip = entry.CreateAlloca(e_.i64());
-        entry.CreateStore(e_.c64(-1), packed_strip);
-      }
-      Value* bands = Bands();
-      Value* band = by_strip ? b.CreateURem(t, bands) : b.CreateUDiv(t, e_.c64(strips));
-      Value* strip = by_strip ? b.CreateUDiv(t, bands) : b.CreateURem(t, e_.c64(strips));
-      Value* i0 = b.CreateMul(band, e_.c64(mr_));
-      Value* j0 = b.CreateMul(strip, e_.c64(nr));
-      // One tile at (i0, j0): mr rows, or the rows left in a partial band.
-      auto item = [&](int nv, int last) {
-        If(
-            b.CreateICmpULE(b.CreateAdd(i0, e_.c64(mr_)), m_),
-            [&] { TileAt(i0, j0, mr_, nv, last); },
-            [&] {
-              PartialBand(i0, [&](Value* row, int rows) { TileAt(row, j0, rows, nv, last); });
-            });
-      };
-      auto full_strip = [&] {
-        if (pack) PackStrip(j0, packed, packed_strip);
-        packed_ = packed;
-        item(nv_, w_);
-        packed_ = nullptr;
-      };
-      if (full_n == strips) return full_strip();
-      const int64_t rem_n = n_ % nr;
-      const int tail_nv = static_cast<int>((rem_n + w_ - 1) / w_);
-      If(b.CreateICmpULT(strip, e_.c64(full_n)), full_strip,
-         [&] { item(tail_nv, static_cast<int>(rem_n - (tail_nv - 1) * w_)); });
-    });
-  }
-
-  // kiln_parallel_for(task, context, count): `item(t)` is emitted as the body
-  // of a loop over t in a new task function [begin, end). The context holds
-  // the function's buffers (an epilogue may touch any of them), the seed and
-  // the rows, which the task reloads.
-  void EmitTask(Value* count, const std::function<void(Value*)>& item) {
-    auto& b = e_.b();
-    llvm::Type* ptr = b.getPtrTy();
-    llvm::Module& m = *b.GetInsertBlock()->getModule();
-    auto* task_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, e_.i64(), e_.i64()}, false);
-    llvm::Function* outer_fn = b.GetInsertBlock()->getParent();
-    auto* task = llvm::Function::Create(task_ty, llvm::Function::InternalLinkage,
-                                        outer_fn->getName() + ".tiles", m);
-    llvm::IRBuilderBase::InsertPoint saved = b.saveIP();
-    const std::map<NodeId, Value*> outer = e_.buffers();
-    Value* outer_seed = e_.step_seed();
-    Value* outer_rows = e_.rows();
-    b.SetInsertPoint(llvm::BasicBlock::Create(e_.ctx(), "entry", task));
-    Value* context = task->getArg(0);
-    std::map<NodeId, Value*> inner;
-    uint64_t slot = 0;
-    for (const auto& [root, value] : outer) {
-      inner[root] = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot++));
-    }
-    Value* seed = b.CreatePtrToInt(
-        b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot)), e_.i64());
-    Value* rows = b.CreatePtrToInt(
-        b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, context, slot + 1)), e_.i64());
-    e_.set_buffers(inner, seed, rows);
-    BindBuffers();
-    llvm::BasicBlock* pre = b.GetInsertBlock();
-    llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "tiles", task);
-    llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "tiles.exit", task);
-    b.CreateCondBr(b.CreateICmpULT(task->getArg(1), task->getArg(2)), loop, exit);
-    b.SetInsertPoint(loop);
-    llvm::PHINode* t = b.CreatePHI(e_.i64(), 2, "t");
-    t->addIncoming(task->getArg(1), pre);
-    item(t);
-    Value* next = b.CreateAdd(t, e_.c64(1));
-    t->addIncoming(next, b.GetInsertBlock());
-    b.CreateCondBr(b.CreateICmpULT(next, task->getArg(2)), loop, exit);
-    b.SetInsertPoint(exit);
-    b.CreateRetVoid();
-    b.restoreIP(saved);
-    e_.set_buffers(outer, outer_seed, outer_rows);
-    BindBuffers();
-    // The caller passes the context through a stack array.
-    llvm::IRBuilder<> entry(&outer_fn->getEntryBlock(), outer_fn->getEntryBlock().begin());
-    Value* ctx = entry.CreateAlloca(llvm::ArrayType::get(ptr, outer.size() + 2));
-    slot = 0;
-    for (const auto& [root, value] : outer) {
-      b.CreateStore(value, b.CreateConstInBoundsGEP1_64(ptr, ctx, slot++));
-    }
-    b.CreateStore(b.CreateIntToPtr(outer_seed, ptr), b.CreateConstInBoundsGEP1_64(ptr, ctx, slot));
-    b.CreateStore(b.CreateIntToPtr(outer_rows, ptr),
-                  b.CreateConstInBoundsGEP1_64(ptr, ctx, slot + 1));
-    llvm::FunctionCallee parallel_for =
-        m.getOrInsertFunction("kiln_parallel_for", b.getVoidTy(), ptr, ptr, e_.i64());
-    b.CreateCall(parallel_for, {task, ctx, count});
+    e_.ParallelFor(
+        b.CreateMul(Bands(), e_.c64(strips)),
+        [&](Value* t) {
+          if (pack && !packed) {
+            llvm::Function* f = b.GetInsertBlock()->getParent();
+            llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+            auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_cap_ * nr));
+            buffer->setAlignment(llvm::Align(64));
+            packed = buffer;
+            packed_strip = entry.CreateAlloca(e_.i64());
+            entry.CreateStore(e_.c64(-1), packed_strip);
+          }
+          Value* bands = Bands();
+          Value* band = by_strip ? b.CreateURem(t, bands) : b.CreateUDiv(t, e_.c64(strips));
+          Value* strip = by_strip ? b.CreateUDiv(t, bands) : b.CreateURem(t, e_.c64(strips));
+          Value* i0 = b.CreateMul(band, e_.c64(mr_));
+          Value* j0 = b.CreateMul(strip, e_.c64(nr));
+          // One tile at (i0, j0): mr rows, or the rows left in a partial band.
+          auto item = [&](int nv, int last) {
+            If(
+                b.CreateICmpULE(b.CreateAdd(i0, e_.c64(mr_)), m_),
+                [&] { TileAt(i0, j0, mr_, nv, last); },
+                [&] {
+                  PartialBand(i0, [&](Value* row, int rows) { TileAt(row, j0, rows, nv, last); });
+                });
+          };
+          auto full_strip = [&] {
+            if (pack) PackStrip(j0, packed, packed_strip);
+            packed_ = packed;
+            item(nv_, w_);
+            packed_ = nullptr;
+          };
+          if (full_n == strips) return full_strip();
+          const int64_t rem_n = n_ % nr;
+          const int tail_nv = static_cast<int>((rem_n + w_ - 1) / w_);
+          If(b.CreateICmpULT(strip, e_.c64(full_n)), full_strip,
+             [&] { item(tail_nv, static_cast<int>(rem_n - (tail_nv - 1) * w_)); });
+        },
+        [this] { BindBuffers(); });
   }
 
   // Row bands of the current function's M, the last one possibly partial.

@@ -163,15 +163,39 @@ void EmitBroadcast(E& e) {
   e.Define(e.Load(d, e.in(0), src));
 }
 
+// Bands of kTransposeBand input rows: a band reads whole rows and writes
+// whole cache lines of the output (its columns i0.. of every output row),
+// where a row-by-row loop would write each output line a float at a time.
+// Large transposes split their bands over threads: a thread's bands are a
+// block of rows, as the weight gradient's row bands are, so a weight's
+// transpose reads the rows its owner wrote.
+constexpr int64_t kTransposeBand = 16;
+constexpr int64_t kParallelTranspose = 16384;  // elements
+
 void EmitTranspose(E& e) {
-  const ir::Shape& shape = e.in_type(0).shape;
-  Value* rows = e.Dim(shape, 0);
-  DType d = e.node().type.dtype;
-  e.ForShape(shape, [&](Value* flat, const std::vector<Value*>& idx) {
-    auto& b = e.b();
-    Value* dst = b.CreateAdd(b.CreateMul(idx[1], rows), idx[0]);
-    e.Store(d, e.Load(d, e.in(0), flat), e.out(), dst);
-  });
+  const ir::Shape shape = e.in_type(0).shape;
+  const DType d = e.node().type.dtype;
+  auto& b = e.b();
+  auto band = [&](Value* t) {
+    Value* rows = e.Dim(shape, 0);
+    Value* i0 = b.CreateMul(t, e.c64(kTransposeBand));
+    Value* i1 = b.CreateSelect(b.CreateICmpULT(b.CreateAdd(i0, e.c64(kTransposeBand)), rows),
+                               b.CreateAdd(i0, e.c64(kTransposeBand)), rows);
+    e.For(e.Dim(shape, 1), [&](Value* j) {
+      e.For(b.CreateSub(i1, i0), [&](Value* di) {
+        Value* i = b.CreateAdd(i0, di);
+        Value* from = b.CreateAdd(b.CreateMul(i, e.Dim(shape, 1)), j);
+        e.Store(d, e.Load(d, e.in(0), from), e.out(), b.CreateAdd(b.CreateMul(j, rows), i));
+      });
+    });
+  };
+  Value* bands =
+      b.CreateUDiv(b.CreateAdd(e.Dim(shape, 0), e.c64(kTransposeBand - 1)), e.c64(kTransposeBand));
+  if (ir::num_elements(e.graph().at_capacity(shape)) >= kParallelTranspose) {
+    e.ParallelFor(bands, band);
+  } else {
+    e.For(bands, band);
+  }
 }
 
 void EmitMatMul(E& e) { emit_matmul_tiles(e); }

@@ -318,12 +318,29 @@ uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, Graph
   return state.executors.at(ExecutorKey(impl, kind, batch, input)).fingerprint;
 }
 
+// Below this, a gather is a few microseconds on one thread.
+constexpr int64_t kParallelGatherBytes = 32 << 10;
+
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
                  Tensor* dst) {
-  size_t row = src.dim(0) ? src.nbytes() / src.dim(0) : 0;
-  for (int64_t i = begin; i < end; ++i) {
-    std::memcpy(dst->raw() + (i - begin) * row, src.raw() + order[i] * row, row);
+  struct Rows {
+    const std::byte* from;
+    std::byte* to;
+    const int64_t* order;
+    size_t bytes;
+  } rows{src.raw(), dst->raw(), order.data() + begin, src.dim(0) ? src.nbytes() / src.dim(0) : 0};
+  auto copy = [](void* context, int64_t first, int64_t last) {
+    auto* r = static_cast<Rows*>(context);
+    for (int64_t i = first; i < last; ++i) {
+      std::memcpy(r->to + i * r->bytes, r->from + r->order[i] * r->bytes, r->bytes);
+    }
+  };
+  // Random rows of a large dataset come from DRAM one latency at a time: a
+  // batch of them (a seed-001 batch is 100 KB) gathers faster on every core.
+  if ((end - begin) * rows.bytes >= kParallelGatherBytes) {
+    return kiln_parallel_for(copy, &rows, end - begin);
   }
+  copy(&rows, 0, end - begin);
 }
 
 }  // namespace detail
