@@ -51,7 +51,7 @@ class StepBatches {
     Resize(local.x, x_all_, rows);
     Resize(local.y, y_all_, rows);
     if (last > first) {
-      detail::gather_rows(x_all_, order, begin + first, begin + last, &local.x);
+      detail::gather_rows(x_all_, order, begin + first, begin + last, &local.x, &threads_);
       detail::gather_rows(y_all_, order, begin + first, begin + last, &local.y);
     } else {
       std::memset(local.x.raw(), 0, local.x.nbytes());
@@ -74,6 +74,7 @@ class StepBatches {
   const Tensor& y_all_;
   distributed::World w_;
   Local slots_[2];
+  AdaptiveChoice threads_;  // whether gathering x splits over the pool
 };
 
 void Shuffle(std::vector<int64_t>& order, Rng& rng) {

@@ -322,7 +322,7 @@ uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, Graph
 constexpr int64_t kParallelGatherBytes = 32 << 10;
 
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
-                 Tensor* dst) {
+                 Tensor* dst, AdaptiveChoice* threads) {
   struct Rows {
     const std::byte* from;
     std::byte* to;
@@ -335,12 +335,22 @@ void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t b
       std::memcpy(r->to + i * r->bytes, r->from + r->order[i] * r->bytes, r->bytes);
     }
   };
-  // Random rows of a large dataset come from DRAM one latency at a time: a
-  // batch of them (a seed-001 batch is 100 KB) gathers faster on every core.
-  if ((end - begin) * rows.bytes >= kParallelGatherBytes) {
-    return kiln_parallel_for(copy, &rows, end - begin);
+  if (!threads || (end - begin) * static_cast<int64_t>(rows.bytes) < kParallelGatherBytes ||
+      parallel_threads() < 2) {
+    return copy(&rows, 0, end - begin);
   }
-  copy(&rows, 0, end - begin);
+  // A busy core makes the split lose: a helper descheduled while it holds
+  // rows holds up the step.
+  const bool parallel = threads->parallel();
+  auto start = std::chrono::steady_clock::now();
+  if (parallel) {
+    kiln_parallel_for(copy, &rows, end - begin);
+  } else {
+    copy(&rows, 0, end - begin);
+  }
+  threads->record(
+      parallel,
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count());
 }
 
 }  // namespace detail

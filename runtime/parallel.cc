@@ -13,6 +13,9 @@
 #include "runtime/distributed.h"
 #include "support/env.h"
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
@@ -183,8 +186,7 @@ class Pool {
     absl::StatusOr<int> n = env_int("KILN_NUM_THREADS", 0, 1, 256);
     if (!n.ok()) std::cerr << "kiln: " << n.status().message() << "; using the default\n";
     if (n.ok() && *n >= 1) return *n;
-    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    return std::max(1, cores / distributed::local_size());
+    return default_threads();
   }
 
   void Help(int thread) {
@@ -259,6 +261,18 @@ bool adaptive_threads() {
 
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n) {
   GlobalPool().Run(task, context, n);
+}
+
+int default_threads() {
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int allowed = machine;
+#if defined(__linux__)
+  // mpirun binds each process to its cores (one core each for two or fewer
+  // processes, by default); a pool wider than its mask would time-share them.
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) allowed = std::max(1, CPU_COUNT(&mask));
+#endif
+  return std::max(1, std::min(allowed, machine / distributed::local_size()));
 }
 
 int parallel_threads() { return GlobalPool().threads(); }

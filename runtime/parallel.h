@@ -13,8 +13,7 @@ using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
 /// the caller runs every chunk nobody has started, so a descheduled thread
 /// delays at most the chunk it holds. Each index is computed by exactly one
 /// chunk, so results do not depend on the number of threads or on timing.
-/// Threads: KILN_NUM_THREADS, else this process's share of the machine's
-/// cores (all of them, or their share when mpirun starts several here).
+/// Threads: KILN_NUM_THREADS, else default_threads().
 /// Parallel loops inside a task (a step's kernels inside a split over
 /// batches) run inline on their thread. Whether a step uses the pool at all
 /// is the executor's choice (AdaptiveChoice), made for whole steps: the
@@ -65,6 +64,12 @@ bool adaptive_threads();
 
 /// The number of threads of the pool kiln_parallel_for uses.
 int parallel_threads();
+
+/// The pool's threads unless KILN_NUM_THREADS says otherwise: the cores this
+/// process may run on (its CPU affinity mask, which mpirun's binding narrows),
+/// and at most its share of the machine when mpirun starts several processes
+/// on it.
+int default_threads();
 
 /// Uses at most `threads` of the pool from now on (below 1: all of them);
 /// for benchmarks that compare thread counts in one process.

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <kiln/kiln.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -718,6 +719,17 @@ TEST(Parallel, HelpersTakeTheCallersFloatingPointMode) {
   EXPECT_EQ(_mm_getcsr(), saved);
 }
 #endif
+
+// Without KILN_NUM_THREADS the pool has a thread per core this process may
+// run on (ctest also runs this under `taskset -c 0`, as mpirun binds a process).
+TEST(Parallel, ThreadsDefaultToTheCoresThisProcessMayUse) {
+  if (std::getenv("KILN_NUM_THREADS")) GTEST_SKIP() << "KILN_NUM_THREADS is set";
+  cpu_set_t mask;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(mask), &mask), 0);
+  EXPECT_EQ(parallel_threads(), default_threads());
+  EXPECT_LE(parallel_threads(), CPU_COUNT(&mask));
+  EXPECT_GE(parallel_threads(), 1);
+}
 
 // Inside RunInline a parallel loop runs on the calling thread only.
 TEST(Parallel, RunInlineKeepsTasksOnTheCallingThread) {
