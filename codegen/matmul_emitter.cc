@@ -1,6 +1,7 @@
 // The register-tiled matmul micro-kernel: register tiles accumulated over the
-// whole K loop, split across the thread pool when the product is large, with
-// B packed strip by strip when it does not fit in L2.
+// whole K loop (or over each part of it, for split=contraction), split across
+// the thread pool as the partition pass planned when the product is large,
+// with B packed strip by strip when it does not fit in L2.
 #include "codegen/matmul_emitter.h"
 
 #include <map>
@@ -19,7 +20,8 @@ namespace {
 // be the batch dimension, known at run time: the loops then run to the
 // run's rows, and a partial row band is covered by two- and one-row tiles. Each
 // element is the same chain of FMAs over K whatever the tile and the
-// capacity, so results depend only on the rows.
+// capacity (with split=contraction, the same chains over the same parts of
+// K, added in the same order), so results depend only on the rows.
 class MatMulEmitter {
  public:
   using Epilogue = MatMulEpilogue;

@@ -50,6 +50,8 @@ class Partition : public Pass {
                           const std::vector<bool>& row_owned) {
     const ir::Node& a = g.nodes[m.inputs[0]];
     const ir::Node& b = g.nodes[m.inputs[1]];
+    // Unverified IR (passes run without --verify-each) may lie about ranks.
+    if (a.type.shape.size() != 2 || b.type.shape.size() != 2) return ir::Split::kNone;
     const int64_t k = a.type.shape[1], n = b.type.shape[1];
     // A weight this step updates, large enough that where it lives matters.
     // Decided from the weight alone: a contraction split changes the sum's
