@@ -91,7 +91,8 @@ class MatMulEmitter {
   // split=contraction: each part of K is a task that computes every tile
   // over its rows of B into its own slice (no epilogue); then each tile is
   // the parts added in order, which the epilogue gets. A thread's parts are
-  // the rows of B (a weight) that it owns.
+  // the rows of B (a weight) that it owns. EmitAllTiles and EmitParallel
+  // serve both phases (part_ and reduce_ say which).
   void EmitContraction(int64_t strips) {
     auto& b = e_.b();
     e_.ParallelFor(
@@ -104,8 +105,14 @@ class MatMulEmitter {
           part_ = k_begin_ = k_end_ = nullptr;
         },
         [this] { BindBuffers(); });
+    // Adding the parts is one pass over them: split only when that pass is
+    // as large as a product worth splitting (a split costs a hand-off).
     reduce_ = true;
-    EmitParallel(strips, false);
+    if (static_cast<double>(ir::kContractionParts) * m_cap_ * n_ >= ir::kSplitFlops) {
+      EmitParallel(strips, false);
+    } else {
+      EmitAllTiles();
+    }
     reduce_ = false;
   }
 

@@ -228,8 +228,8 @@ Pool& GlobalPool() {
 
 bool AdaptiveChoice::parallel() {
   if (probe_left_ > 0) return probe_way_;
-  if (++calls_ < next_probe_) return faster();
-  probe_way_ = par_ns_ == kUnknown || !faster();
+  if (++calls_ < next_probe_) return way_;
+  probe_way_ = par_ns_ == kUnknown || (ser_ns_ != kUnknown && !way_);
   probe_left_ = 2;
   return probe_way_;
 }
@@ -237,18 +237,25 @@ bool AdaptiveChoice::parallel() {
 void AdaptiveChoice::record(bool parallel, double ns) {
   if (probe_left_ > 0) {
     if (--probe_left_ == 1) return;  // the warm-up call
-    const bool was_faster = faster();
     (parallel ? par_ns_ : ser_ns_) = ns;
     if (par_ns_ == kUnknown || ser_ns_ == kUnknown) {
       next_probe_ = calls_;  // measure the other way at once
       return;
     }
-    interval_ = faster() != was_faster ? kFirstInterval : std::min(interval_ * 2, kMaxInterval);
+    const bool before = way_;
+    Decide();
+    interval_ = way_ != before ? kFirstInterval : std::min(interval_ * 2, kMaxInterval);
     next_probe_ = calls_ + interval_;
     return;
   }
   double& average = parallel ? par_ns_ : ser_ns_;
   average += (ns - average) / 8;
+  Decide();
+}
+
+void AdaptiveChoice::Decide() {
+  const double mine = way_ ? par_ns_ : ser_ns_, other = way_ ? ser_ns_ : par_ns_;
+  if (other < mine * (1 - kMargin)) way_ = !way_;
 }
 
 RunInline::RunInline() : saved_(in_chunk) { in_chunk = true; }

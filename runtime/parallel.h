@@ -21,13 +21,16 @@ using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
 /// kernel run on one thread alone would undo for the kernels after it.
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 
-/// Whether something (a whole step) runs faster on the pool or on
-/// its caller alone depends on the machine of the moment: a busy core, or
-/// cores far apart, make the split lose. This keeps a moving average of the
-/// way it runs and a measurement of the other way, probed now and then to
-/// notice a change; the slower the other way keeps proving, the more rarely
-/// it is probed. A probe runs two calls the other way and keeps the second:
-/// the first pays for waking helpers that slept meanwhile. Not thread-safe.
+/// Whether something (a whole step) runs faster on the pool or on its caller
+/// alone depends on the machine of the moment: a busy core, or cores far
+/// apart, make the split lose. This keeps a moving average of the way it runs
+/// and a measurement of the other way, probed now and then to notice a change;
+/// the slower the other way keeps proving, the more rarely it is probed. It
+/// switches only when the other way is faster by kMargin: near a tie, noise
+/// would otherwise flip it back and forth, and each switch costs (the data
+/// the step's owners keep in their caches moves). A probe runs two calls the
+/// other way and keeps the second: the first pays for waking helpers that
+/// slept meanwhile. Not thread-safe.
 class AdaptiveChoice {
  public:
   /// Whether this call should use the pool.
@@ -36,13 +39,15 @@ class AdaptiveChoice {
   void record(bool parallel, double ns);
 
  private:
-  static constexpr double kUnknown = 1e300;
+  static constexpr double kUnknown = 1e300, kMargin = 0.1;
   static constexpr uint64_t kFirstInterval = 16, kMaxInterval = 1024;
-  bool faster() const { return par_ns_ <= ser_ns_; }
+  // Switches the way when the other is faster by kMargin.
+  void Decide();
   double par_ns_ = kUnknown, ser_ns_ = kUnknown;
   uint64_t calls_ = 0, next_probe_ = 0, interval_ = kFirstInterval;
   int probe_left_ = 0;
   bool probe_way_ = true;
+  bool way_ = true;  // the way calls run between probes
 };
 
 /// While alive, kiln_parallel_for on this thread runs its tasks inline, on

@@ -688,6 +688,8 @@ TEST(Parallel, TheAdaptiveChoiceFollowsTheFasterWay) {
   };
   EXPECT_LT(run(1000, 200, 100), 100);  // alone is faster: the pool only for probes
   EXPECT_GT(run(1000, 50, 100), 900);   // now the pool is faster
+  EXPECT_GT(run(1000, 100, 95), 900);   // alone 5 % faster: within the margin, it stays
+  EXPECT_LT(run(1000, 100, 80), 100);   // alone 20 % faster: it switches
 }
 
 #if defined(__x86_64__)
