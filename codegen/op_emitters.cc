@@ -163,34 +163,88 @@ void EmitBroadcast(E& e) {
   e.Define(e.Load(d, e.in(0), src));
 }
 
-// Bands of kTransposeBand input rows: a band reads whole rows and writes
-// whole cache lines of the output (its columns i0.. of every output row),
-// where a row-by-row loop would write each output line a float at a time.
-// Large transposes split their bands over threads: a thread's bands are a
-// block of rows, as the weight gradient's row bands are, so a weight's
-// transpose reads the rows its owner wrote.
-constexpr int64_t kTransposeBand = 16;
-constexpr int64_t kParallelTranspose = 16384;  // elements
+// Transposes of at least this many elements split their row bands over
+// threads: a thread's bands are a block of rows, as the weight gradient's row
+// bands are, so a weight's transpose reads the rows its owner wrote.
+constexpr int64_t kParallelTranspose = 16384;
 
+// Transposes `rows` (W vectors of W lanes) in registers: log2(W) stages, each
+// interleaving pairs of vectors b apart in blocks of b lanes, after which
+// rows[c] holds column c.
+void TransposeInRegisters(E& e, std::vector<Value*>& rows) {
+  const int w = static_cast<int>(rows.size());
+  for (int b = w / 2; b >= 1; b /= 2) {
+    std::vector<int> lo(w), hi(w);
+    for (int p = 0; p < w; ++p) {
+      lo[p] = (p & b) == 0 ? p : w + p - b;
+      hi[p] = (p & b) == 0 ? p + b : w + p;
+    }
+    for (int i = 0; i < w; ++i) {
+      if (i & b) continue;
+      Value* x = rows[i];
+      Value* y = rows[i + b];
+      rows[i] = e.b().CreateShuffleVector(x, y, lo);
+      rows[i + b] = e.b().CreateShuffleVector(x, y, hi);
+    }
+  }
+}
+
+// out[j, i] = in[i, j] in bands of W input rows (W the vector width): each
+// W x W block is W vector loads, a transpose in registers and W vector
+// stores; the columns past the last whole block, and a last band of fewer
+// than W rows, go element by element.
 void EmitTranspose(E& e) {
   const ir::Shape shape = e.in_type(0).shape;
   const DType d = e.node().type.dtype;
+  const int w = e.width();
   auto& b = e.b();
-  auto band = [&](Value* t) {
+  auto* vec = llvm::FixedVectorType::get(e.elem(d), w);
+  auto scalar = [&](Value* i0, Value* i_count, Value* j0, Value* j_count) {
     Value* rows = e.Dim(shape, 0);
-    Value* i0 = b.CreateMul(t, e.c64(kTransposeBand));
-    Value* i1 = b.CreateSelect(b.CreateICmpULT(b.CreateAdd(i0, e.c64(kTransposeBand)), rows),
-                               b.CreateAdd(i0, e.c64(kTransposeBand)), rows);
-    e.For(e.Dim(shape, 1), [&](Value* j) {
-      e.For(b.CreateSub(i1, i0), [&](Value* di) {
+    Value* cols = e.Dim(shape, 1);
+    e.For(j_count, [&](Value* dj) {
+      e.For(i_count, [&](Value* di) {
         Value* i = b.CreateAdd(i0, di);
-        Value* from = b.CreateAdd(b.CreateMul(i, e.Dim(shape, 1)), j);
-        e.Store(d, e.Load(d, e.in(0), from), e.out(), b.CreateAdd(b.CreateMul(j, rows), i));
+        Value* j = b.CreateAdd(j0, dj);
+        e.Store(d, e.Load(d, e.in(0), b.CreateAdd(b.CreateMul(i, cols), j)), e.out(),
+                b.CreateAdd(b.CreateMul(j, rows), i));
       });
     });
   };
-  Value* bands =
-      b.CreateUDiv(b.CreateAdd(e.Dim(shape, 0), e.c64(kTransposeBand - 1)), e.c64(kTransposeBand));
+  auto band = [&](Value* t) {
+    Value* rows = e.Dim(shape, 0);
+    Value* cols = e.Dim(shape, 1);
+    Value* i0 = b.CreateMul(t, e.c64(w));
+    Value* blocks = b.CreateUDiv(cols, e.c64(w));
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* whole = llvm::BasicBlock::Create(e.ctx(), "band.whole", f);
+    llvm::BasicBlock* part = llvm::BasicBlock::Create(e.ctx(), "band.part", f);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(e.ctx(), "band.done", f);
+    b.CreateCondBr(b.CreateICmpULE(b.CreateAdd(i0, e.c64(w)), rows), whole, part);
+    b.SetInsertPoint(whole);
+    e.For(blocks, [&](Value* block) {
+      Value* j0 = b.CreateMul(block, e.c64(w));
+      std::vector<Value*> v(w);
+      for (int r = 0; r < w; ++r) {
+        Value* from = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e.c64(r)), cols), j0);
+        v[r] =
+            b.CreateAlignedLoad(vec, b.CreateInBoundsGEP(e.elem(d), e.in(0), from), llvm::Align(4));
+      }
+      TransposeInRegisters(e, v);
+      for (int c = 0; c < w; ++c) {
+        Value* to = b.CreateAdd(b.CreateMul(b.CreateAdd(j0, e.c64(c)), rows), i0);
+        b.CreateAlignedStore(v[c], b.CreateInBoundsGEP(e.elem(d), e.out(), to), llvm::Align(4));
+      }
+    });
+    Value* tail = b.CreateMul(blocks, e.c64(w));
+    scalar(i0, e.c64(w), tail, b.CreateSub(cols, tail));
+    b.CreateBr(done);
+    b.SetInsertPoint(part);
+    scalar(i0, b.CreateSub(rows, i0), e.c64(0), cols);
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+  };
+  Value* bands = b.CreateUDiv(b.CreateAdd(e.Dim(shape, 0), e.c64(w - 1)), e.c64(w));
   if (ir::num_elements(e.graph().at_capacity(shape)) >= kParallelTranspose) {
     e.ParallelFor(bands, band);
   } else {

@@ -258,6 +258,13 @@ TEST_P(JitOps, LayoutOps) {
     return b.broadcast(x[0], {3, 4, 5}, {0, 2});
   }));
   Compare(OneOp({kOdd}, [](ir::Builder& b, auto x) { return b.transpose(x[0]); }));
+  // Whole blocks of the vector width (8 or 16), blocks with a partial band and
+  // column tail, and other element types.
+  for (ir::Type t : {ir::Type{DType::kF32, {16, 16}}, ir::Type{DType::kF32, {40, 33}},
+                     ir::Type{DType::kI32, {19, 37}}, ir::Type{DType::kU8, {33, 48}}}) {
+    Compare(OneOp({t}, [](ir::Builder& b, auto x) { return b.transpose(x[0]); }), 0, 100, 1,
+            /*relative=*/0);
+  }
   // Large enough to split its bands over threads, with a partial last band.
   Compare(
       OneOp({{DType::kF32, {301, 203}}}, [](ir::Builder& b, auto x) { return b.transpose(x[0]); }),
