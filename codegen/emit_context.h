@@ -111,6 +111,23 @@ class Emitter {
   }
   void For(int64_t n, const std::function<void(Value*)>& body) { For(c64(n), body); }
 
+  // if (cond) then() else otherwise()
+  void If(Value* cond, const std::function<void()>& then,
+          const std::function<void()>& otherwise = nullptr) {
+    llvm::Function* f = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* yes = llvm::BasicBlock::Create(ctx_, "if", f);
+    llvm::BasicBlock* no = llvm::BasicBlock::Create(ctx_, "if.else", f);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(ctx_, "if.done", f);
+    b_.CreateCondBr(cond, yes, no);
+    b_.SetInsertPoint(yes);
+    then();
+    b_.CreateBr(done);
+    b_.SetInsertPoint(no);
+    if (otherwise) otherwise();
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+
   // Nested loops over `shape`; body gets the flat row-major index and the indices.
   void ForShape(const ir::Shape& shape,
                 const std::function<void(Value*, const std::vector<Value*>&)>& body) {

@@ -63,7 +63,7 @@ class MatMulEmitter {
     const bool parallel =
         2.0 * m_cap_ * k_cap_ * n_ >= ir::kSplitFlops && (m_cap_ + mr_ - 1) / mr_ * strips >= 2;
     if (!parallel) return EmitAllTiles();
-    EmitParallel(strips, ShouldPack() || e_.node().split == ir::Split::kColumns);
+    EmitParallel(strips);
   }
 
  private:
@@ -109,7 +109,7 @@ class MatMulEmitter {
     // as large as a product worth splitting (a split costs a hand-off).
     reduce_ = true;
     if (static_cast<double>(ir::kContractionParts) * m_cap_ * n_ >= ir::kSplitFlops) {
-      EmitParallel(strips, false);
+      EmitParallel(strips);
     } else {
       EmitAllTiles();
     }
@@ -129,24 +129,6 @@ class MatMulEmitter {
     return e_.b().CreateInBoundsGEP(e_.f32(), c_, e_.b().CreateMul(q, e_.c64(stride)));
   }
 
-  // if (cond) then() else otherwise()
-  void If(Value* cond, const std::function<void()>& then,
-          const std::function<void()>& otherwise = nullptr) {
-    auto& b = e_.b();
-    llvm::Function* f = b.GetInsertBlock()->getParent();
-    llvm::BasicBlock* yes = llvm::BasicBlock::Create(e_.ctx(), "if", f);
-    llvm::BasicBlock* no = llvm::BasicBlock::Create(e_.ctx(), "if.else", f);
-    llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "if.done", f);
-    b.CreateCondBr(cond, yes, no);
-    b.SetInsertPoint(yes);
-    then();
-    b.CreateBr(done);
-    b.SetInsertPoint(no);
-    if (otherwise) otherwise();
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
-  }
-
   // The rows from i0 to M (fewer than mr), as bands `band(first_row, rows)`:
   // one band when M is static; at run time bands of two rows, then one, so
   // only two tile shapes are compiled (each element is the same FMA chain in
@@ -159,8 +141,8 @@ class MatMulEmitter {
       return;
     }
     e_.For(b.CreateLShr(rem_m, 1), [&](Value* q) { band(b.CreateAdd(i0, b.CreateShl(q, 1)), 2); });
-    If(b.CreateICmpNE(b.CreateAnd(rem_m, e_.c64(1)), e_.c64(0)),
-       [&] { band(b.CreateSub(b.CreateAdd(i0, rem_m), e_.c64(1)), 1); });
+    e_.If(b.CreateICmpNE(b.CreateAnd(rem_m, e_.c64(1)), e_.c64(0)),
+          [&] { band(b.CreateSub(b.CreateAdd(i0, rem_m), e_.c64(1)), 1); });
   }
 
   void ColumnTail(Value* i0, int mr) {
@@ -172,12 +154,12 @@ class MatMulEmitter {
 
   // Every tile, partial ones included, is a work item for kiln_parallel_for,
   // which gives each thread a fixed contiguous share of them first. Items go
-  // column strip by column strip when `by_strip` (the pass split the product
-  // by columns, or B is packed strip by strip), so a thread's share is whole
+  // column strip by column strip when the pass split the product by columns
+  // or B is packed strip by strip, so a thread's share is whole
   // strips; else row band by row band, so it is a block of rows. Every tile
   // is computed whole by one thread, so results do not depend on the number
   // of threads.
-  void EmitParallel(int64_t strips, bool by_strip) {
+  void EmitParallel(int64_t strips) {
     auto& b = e_.b();
     const int64_t nr = nv_ * w_, full_n = n_ / nr;
     // When B is larger than L2 a thread first copies each full strip of B to
@@ -185,6 +167,7 @@ class MatMulEmitter {
     // a multiple of 512 they map to a handful of cache sets, and every tile
     // would fetch the strip from L3 again.
     const bool pack = !reduce_ && ShouldPack();
+    const bool by_strip = pack || e_.node().split == ir::Split::kColumns;
     Value* packed = nullptr;
     Value* packed_strip = nullptr;
     e_.ParallelFor(
@@ -206,7 +189,7 @@ class MatMulEmitter {
           Value* j0 = b.CreateMul(strip, e_.c64(nr));
           // One tile at (i0, j0): mr rows, or the rows left in a partial band.
           auto item = [&](int nv, int last) {
-            If(
+            e_.If(
                 b.CreateICmpULE(b.CreateAdd(i0, e_.c64(mr_)), m_),
                 [&] { TileAt(i0, j0, mr_, nv, last); },
                 [&] {
@@ -222,8 +205,8 @@ class MatMulEmitter {
           if (full_n == strips) return full_strip();
           const int64_t rem_n = n_ % nr;
           const int tail_nv = static_cast<int>((rem_n + w_ - 1) / w_);
-          If(b.CreateICmpULT(strip, e_.c64(full_n)), full_strip,
-             [&] { item(tail_nv, static_cast<int>(rem_n - (tail_nv - 1) * w_)); });
+          e_.If(b.CreateICmpULT(strip, e_.c64(full_n)), full_strip,
+                [&] { item(tail_nv, static_cast<int>(rem_n - (tail_nv - 1) * w_)); });
         },
         [this] { BindBuffers(); });
   }

@@ -216,33 +216,28 @@ void EmitTranspose(E& e) {
     Value* cols = e.Dim(shape, 1);
     Value* i0 = b.CreateMul(t, e.c64(w));
     Value* blocks = b.CreateUDiv(cols, e.c64(w));
-    llvm::Function* f = b.GetInsertBlock()->getParent();
-    llvm::BasicBlock* whole = llvm::BasicBlock::Create(e.ctx(), "band.whole", f);
-    llvm::BasicBlock* part = llvm::BasicBlock::Create(e.ctx(), "band.part", f);
-    llvm::BasicBlock* done = llvm::BasicBlock::Create(e.ctx(), "band.done", f);
-    b.CreateCondBr(b.CreateICmpULE(b.CreateAdd(i0, e.c64(w)), rows), whole, part);
-    b.SetInsertPoint(whole);
-    e.For(blocks, [&](Value* block) {
-      Value* j0 = b.CreateMul(block, e.c64(w));
-      std::vector<Value*> v(w);
-      for (int r = 0; r < w; ++r) {
-        Value* from = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e.c64(r)), cols), j0);
-        v[r] =
-            b.CreateAlignedLoad(vec, b.CreateInBoundsGEP(e.elem(d), e.in(0), from), llvm::Align(4));
-      }
-      TransposeInRegisters(e, v);
-      for (int c = 0; c < w; ++c) {
-        Value* to = b.CreateAdd(b.CreateMul(b.CreateAdd(j0, e.c64(c)), rows), i0);
-        b.CreateAlignedStore(v[c], b.CreateInBoundsGEP(e.elem(d), e.out(), to), llvm::Align(4));
-      }
-    });
-    Value* tail = b.CreateMul(blocks, e.c64(w));
-    scalar(i0, e.c64(w), tail, b.CreateSub(cols, tail));
-    b.CreateBr(done);
-    b.SetInsertPoint(part);
-    scalar(i0, b.CreateSub(rows, i0), e.c64(0), cols);
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
+    e.If(
+        b.CreateICmpULE(b.CreateAdd(i0, e.c64(w)), rows),
+        [&] {
+          e.For(blocks, [&](Value* block) {
+            Value* j0 = b.CreateMul(block, e.c64(w));
+            std::vector<Value*> v(w);
+            for (int r = 0; r < w; ++r) {
+              Value* from = b.CreateAdd(b.CreateMul(b.CreateAdd(i0, e.c64(r)), cols), j0);
+              v[r] = b.CreateAlignedLoad(vec, b.CreateInBoundsGEP(e.elem(d), e.in(0), from),
+                                         llvm::Align(4));
+            }
+            TransposeInRegisters(e, v);
+            for (int c = 0; c < w; ++c) {
+              Value* to = b.CreateAdd(b.CreateMul(b.CreateAdd(j0, e.c64(c)), rows), i0);
+              b.CreateAlignedStore(v[c], b.CreateInBoundsGEP(e.elem(d), e.out(), to),
+                                   llvm::Align(4));
+            }
+          });
+          Value* tail = b.CreateMul(blocks, e.c64(w));
+          scalar(i0, e.c64(w), tail, b.CreateSub(cols, tail));
+        },
+        [&] { scalar(i0, b.CreateSub(rows, i0), e.c64(0), cols); });
   };
   Value* bands = b.CreateUDiv(b.CreateAdd(e.Dim(shape, 0), e.c64(w - 1)), e.c64(w));
   if (ir::num_elements(e.graph().at_capacity(shape)) >= kParallelTranspose) {
