@@ -180,21 +180,38 @@ class Emitter {
     return b_.CreateXor(x, b_.CreateLShr(x, 31));
   }
 
-  /// For a matmul whose first operand is a transpose that only feeds matmuls
-  /// as their first operand, the transpose's operand (read transposed in the
-  /// tiles, so the transpose is never materialised); else -1.
-  NodeId FoldedTransposeSource(NodeId matmul) const {
-    NodeId t = g_.nodes[matmul].inputs[0];
+  /// For operand `k` (0: A, 1: B) of a matmul, when it is a folded
+  /// transpose: the transpose's operand, which the tiles read transposed (the
+  /// transpose is never materialised); else -1.
+  NodeId FoldedTransposeSource(NodeId matmul, int k) const {
+    NodeId t = g_.nodes[matmul].inputs[k];
     return IsFoldedTranspose(t) ? g_.nodes[t].inputs[0] : -1;
   }
+  /// A transpose is folded when only matmuls read it, each as one operand. As
+  /// B it is packed strip by strip (a transpose of W x W register blocks per
+  /// strip), which needs a strip to fit the packing buffer and the product's
+  /// K not to be split into parts.
   bool IsFoldedTranspose(NodeId t) const {
     if (g_.nodes[t].op != OpKind::kTranspose || consumers_[t].empty()) return false;
     for (NodeId c : consumers_[t]) {
       const ir::Node& n = g_.nodes[c];
-      if (n.op != OpKind::kMatMul || n.inputs[0] != t || n.inputs[1] == t) return false;
+      if (n.op != OpKind::kMatMul || (n.inputs[0] == t) == (n.inputs[1] == t)) return false;
+      const int64_t k = g_.at_capacity(g_.nodes[t].type.shape)[0];
+      if (n.inputs[1] == t && (n.split == ir::Split::kContraction ||
+                               (k + kMaxWidth) * kMaxStripColumns * 4 > kMaxPackedStripBytes)) {
+        return false;
+      }
     }
     return true;
   }
+  /// The largest strip of B the matmul tiles pack (on the task's stack), and
+  /// the widest strip: 4 vectors of the widest registers.
+  static constexpr int64_t kMaxPackedStripBytes = 256 << 10;
+  static constexpr int64_t kMaxWidth = 16, kMaxStripColumns = 4 * kMaxWidth;
+
+  /// Transposes `rows` (W vectors of W lanes) in registers: afterwards rows[c]
+  /// holds what was column c.
+  void TransposeInRegisters(std::vector<Value*>& rows);
 
   // The buffers of the current function (root -> pointer), its step seed and
   // row count; a parallel task re-binds them to values it loads from its context.

@@ -62,8 +62,8 @@ std::vector<Emitter::Unit> Emitter::Units() const {
       for (NodeId in : g_.nodes[m].inputs) {
         if (std::find(u.members.begin(), u.members.end(), in) == u.members.end()) use(in);
       }
-      if (g_.nodes[m].op == OpKind::kMatMul && FoldedTransposeSource(m) >= 0) {
-        use(FoldedTransposeSource(m));
+      for (int k = 0; k < 2 && g_.nodes[m].op == OpKind::kMatMul; ++k) {
+        if (FoldedTransposeSource(m, k) >= 0) use(FoldedTransposeSource(m, k));
       }
     }
     const ir::Node& n = g_.nodes[id];
@@ -238,6 +238,26 @@ void Emitter::EmitEpilogueGroup(const std::vector<NodeId>& group) {
     b_.CreateCall(body, args);
   };
   emit_matmul_tiles(*this, members.size() > 1 ? MatMulEpilogue(epilogue) : nullptr, column_sum);
+}
+
+// log2(W) stages, each interleaving pairs of vectors b apart in blocks of b
+// lanes.
+void Emitter::TransposeInRegisters(std::vector<Value*>& rows) {
+  const int w = static_cast<int>(rows.size());
+  for (int b = w / 2; b >= 1; b /= 2) {
+    std::vector<int> lo(w), hi(w);
+    for (int p = 0; p < w; ++p) {
+      lo[p] = (p & b) == 0 ? p : w + p - b;
+      hi[p] = (p & b) == 0 ? p + b : w + p;
+    }
+    for (int i = 0; i < w; ++i) {
+      if (i & b) continue;
+      Value* x = rows[i];
+      Value* y = rows[i + b];
+      rows[i] = b_.CreateShuffleVector(x, y, lo);
+      rows[i + b] = b_.CreateShuffleVector(x, y, hi);
+    }
+  }
 }
 
 // The context holds every buffer of the current function (an epilogue may

@@ -36,7 +36,8 @@ class MatMulEmitter {
         n_(e.in_type(1).shape[1]),
         epilogue_(std::move(epilogue)),
         column_sum_(column_sum) {
-    a_transposed_ = e.FoldedTransposeSource(e.id()) >= 0;
+    a_transposed_ = e.FoldedTransposeSource(e.id(), 0) >= 0;
+    b_transposed_ = e.FoldedTransposeSource(e.id(), 1) >= 0;
     BindBuffers();
     w_ = e.width();
     nv_ = w_ >= 16 ? 4 : 2;
@@ -44,14 +45,16 @@ class MatMulEmitter {
     vec_ = llvm::FixedVectorType::get(e.f32(), w_);
   }
 
-  // A = X^T reads X (element (i, p) is X[p, i]); C is absent when only the
-  // epilogue reads the product. M and K in the current function's rows.
+  // A = X^T reads X (element (i, p) is X[p, i]), B = Y^T reads Y; C is
+  // absent when only the epilogue reads the product. M and K in the current
+  // function's rows.
   void BindBuffers() {
     m_ = e_.Dim(a_shape_, 0);
     k_ = e_.Dim(a_shape_, 1);
-    NodeId source = e_.FoldedTransposeSource(e_.id());
-    a_ = source >= 0 ? e_.buf(source) : e_.in(0);
-    bm_ = e_.in(1);
+    NodeId a_source = e_.FoldedTransposeSource(e_.id(), 0);
+    NodeId b_source = e_.FoldedTransposeSource(e_.id(), 1);
+    a_ = a_source >= 0 ? e_.buf(a_source) : e_.in(0);
+    bm_ = b_source >= 0 ? e_.buf(b_source) : e_.in(1);
     c_ = e_.has_buffer(e_.id()) ? e_.out() : nullptr;
     sums_ = column_sum_ >= 0 ? e_.buf(column_sum_) : nullptr;
   }
@@ -62,8 +65,9 @@ class MatMulEmitter {
     // Decided for the capacity, which does not change any result.
     const bool parallel =
         2.0 * m_cap_ * k_cap_ * n_ >= ir::kSplitFlops && (m_cap_ + mr_ - 1) / mr_ * strips >= 2;
-    if (!parallel) return EmitAllTiles();
-    EmitParallel(strips);
+    // A transposed B is read from packed strips only, so tiles go strip by strip.
+    if (!parallel && !b_transposed_) return EmitAllTiles();
+    EmitItems(strips, parallel);
   }
 
  private:
@@ -91,7 +95,7 @@ class MatMulEmitter {
   // split=contraction: each part of K is a task that computes every tile
   // over its rows of B into its own slice (no epilogue); then each tile is
   // the parts added in order, which the epilogue gets. A thread's parts are
-  // the rows of B (a weight) that it owns. EmitAllTiles and EmitParallel
+  // the rows of B (a weight) that it owns. EmitAllTiles and EmitItems
   // serve both phases (part_ and reduce_ say which).
   void EmitContraction(int64_t strips) {
     auto& b = e_.b();
@@ -109,7 +113,7 @@ class MatMulEmitter {
     // as large as a product worth splitting (a split costs a hand-off).
     reduce_ = true;
     if (static_cast<double>(ir::kContractionParts) * m_cap_ * n_ >= ir::kSplitFlops) {
-      EmitParallel(strips);
+      EmitItems(strips, true);
     } else {
       EmitAllTiles();
     }
@@ -152,63 +156,69 @@ class MatMulEmitter {
     TileAt(i0, e_.c64(n_ / nr * nr), mr, nv, last);
   }
 
-  // Every tile, partial ones included, is a work item for kiln_parallel_for,
-  // which gives each thread a fixed contiguous share of them first. Items go
-  // column strip by column strip when the pass split the product by columns
-  // or B is packed strip by strip, so a thread's share is whole
-  // strips; else row band by row band, so it is a block of rows. Every tile
-  // is computed whole by one thread, so results do not depend on the number
-  // of threads.
-  void EmitParallel(int64_t strips) {
+  // Every tile, partial ones included, is a work item, for kiln_parallel_for
+  // when `parallel` (which gives each thread a fixed contiguous share of them
+  // first). Items go column strip by column strip when the pass split the
+  // product by columns or B is packed strip by strip, so a thread's share is
+  // whole strips; else row band by row band, so it is a block of rows. Every
+  // tile is computed whole by one thread, so results do not depend on the
+  // number of threads.
+  void EmitItems(int64_t strips, bool parallel) {
     auto& b = e_.b();
     const int64_t nr = nv_ * w_, full_n = n_ / nr;
     // When B is larger than L2 a thread first copies each full strip of B to
     // a contiguous buffer. In place, a strip's rows sit N floats apart; for N
     // a multiple of 512 they map to a handful of cache sets, and every tile
-    // would fetch the strip from L3 again.
-    const bool pack = !reduce_ && ShouldPack();
+    // would fetch the strip from L3 again. A transposed B is always packed,
+    // the partial strip too.
+    const bool pack = b_transposed_ || (!reduce_ && ShouldPack());
     const bool by_strip = pack || e_.node().split == ir::Split::kColumns;
     Value* packed = nullptr;
     Value* packed_strip = nullptr;
-    e_.ParallelFor(
-        b.CreateMul(Bands(), e_.c64(strips)),
-        [&](Value* t) {
-          if (pack && !packed) {
-            llvm::Function* f = b.GetInsertBlock()->getParent();
-            llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-            auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), k_cap_ * nr));
-            buffer->setAlignment(llvm::Align(64));
-            packed = buffer;
-            packed_strip = entry.CreateAlloca(e_.i64());
-            entry.CreateStore(e_.c64(-1), packed_strip);
-          }
-          Value* bands = Bands();
-          Value* band = by_strip ? b.CreateURem(t, bands) : b.CreateUDiv(t, e_.c64(strips));
-          Value* strip = by_strip ? b.CreateUDiv(t, bands) : b.CreateURem(t, e_.c64(strips));
-          Value* i0 = b.CreateMul(band, e_.c64(mr_));
-          Value* j0 = b.CreateMul(strip, e_.c64(nr));
-          // One tile at (i0, j0): mr rows, or the rows left in a partial band.
-          auto item = [&](int nv, int last) {
-            e_.If(
-                b.CreateICmpULE(b.CreateAdd(i0, e_.c64(mr_)), m_),
-                [&] { TileAt(i0, j0, mr_, nv, last); },
-                [&] {
-                  PartialBand(i0, [&](Value* row, int rows) { TileAt(row, j0, rows, nv, last); });
-                });
-          };
-          auto full_strip = [&] {
-            if (pack) PackStrip(j0, packed, packed_strip);
-            packed_ = packed;
-            item(nv_, w_);
-            packed_ = nullptr;
-          };
-          if (full_n == strips) return full_strip();
-          const int64_t rem_n = n_ % nr;
-          const int tail_nv = static_cast<int>((rem_n + w_ - 1) / w_);
-          e_.If(b.CreateICmpULT(strip, e_.c64(full_n)), full_strip,
-                [&] { item(tail_nv, static_cast<int>(rem_n - (tail_nv - 1) * w_)); });
-        },
-        [this] { BindBuffers(); });
+    auto body = [&](Value* t) {
+      if (pack && !packed) {
+        llvm::Function* f = b.GetInsertBlock()->getParent();
+        llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+        // W rows more than K: a transposed strip is packed in blocks of W rows.
+        auto* buffer = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), (k_cap_ + w_) * nr));
+        buffer->setAlignment(llvm::Align(64));
+        packed = buffer;
+        packed_strip = entry.CreateAlloca(e_.i64());
+        entry.CreateStore(e_.c64(-1), packed_strip);
+      }
+      Value* bands = Bands();
+      Value* band = by_strip ? b.CreateURem(t, bands) : b.CreateUDiv(t, e_.c64(strips));
+      Value* strip = by_strip ? b.CreateUDiv(t, bands) : b.CreateURem(t, e_.c64(strips));
+      Value* i0 = b.CreateMul(band, e_.c64(mr_));
+      Value* j0 = b.CreateMul(strip, e_.c64(nr));
+      // One tile at (i0, j0): mr rows, or the rows left in a partial band.
+      auto item = [&](int nv, int last) {
+        e_.If(
+            b.CreateICmpULE(b.CreateAdd(i0, e_.c64(mr_)), m_),
+            [&] { TileAt(i0, j0, mr_, nv, last); },
+            [&] {
+              PartialBand(i0, [&](Value* row, int rows) { TileAt(row, j0, rows, nv, last); });
+            });
+      };
+      // The tile of a strip of `cols` columns.
+      auto strip_item = [&](int64_t cols) {
+        const int nv = static_cast<int>((cols + w_ - 1) / w_);
+        if (pack) PackStrip(j0, cols, packed, packed_strip);
+        packed_ = pack ? packed : nullptr;
+        item(nv, static_cast<int>(cols - (nv - 1) * w_));
+        packed_ = nullptr;
+      };
+      if (full_n == strips) return strip_item(nr);
+      e_.If(
+          b.CreateICmpULT(strip, e_.c64(full_n)), [&] { strip_item(nr); },
+          [&] { strip_item(n_ % nr); });
+    };
+    Value* count = b.CreateMul(Bands(), e_.c64(strips));
+    if (parallel) {
+      e_.ParallelFor(count, body, [this] { BindBuffers(); });
+    } else {
+      e_.For(count, body);
+    }
   }
 
   // Row bands of the current function's M, the last one possibly partial.
@@ -218,34 +228,82 @@ class MatMulEmitter {
   // strip is reused by several row bands; measured, it costs time when B
   // fits. The strip buffer lives on the task's stack, so it is bounded.
   bool ShouldPack() const {
-    const int64_t strip_bytes = k_cap_ * nv_ * w_ * 4;
-    return m_cap_ / mr_ >= 2 && k_cap_ * n_ * 4 > (512 << 10) && strip_bytes <= (256 << 10);
+    const int64_t strip_bytes = (k_cap_ + w_) * nv_ * w_ * 4;
+    return m_cap_ / mr_ >= 2 && k_cap_ * n_ * 4 > (512 << 10) &&
+           strip_bytes <= E::kMaxPackedStripBytes;
   }
 
-  // Copies strip B[:, j0 : j0 + nr] to `packed` (row stride nr) unless it holds it already.
-  void PackStrip(Value* j0, Value* packed, Value* packed_strip) {
+  // Copies B[:, j0 : j0 + cols] to `packed` (row stride nv w) unless it
+  // holds it already. Only a transposed B packs a partial strip.
+  void PackStrip(Value* j0, int64_t cols, Value* packed, Value* packed_strip) {
     auto& b = e_.b();
     llvm::Function* f = b.GetInsertBlock()->getParent();
     llvm::BasicBlock* copy = llvm::BasicBlock::Create(e_.ctx(), "pack", f);
     llvm::BasicBlock* done = llvm::BasicBlock::Create(e_.ctx(), "pack.done", f);
     b.CreateCondBr(b.CreateICmpNE(b.CreateLoad(e_.i64(), packed_strip), j0), copy, done);
     b.SetInsertPoint(copy);
-    const int64_t nr = nv_ * w_;
-    e_.For(k_, [&](Value* p) {
-      Value* from = b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
-      Value* to = b.CreateMul(p, e_.c64(nr));
-      for (int v = 0; v < nv_; ++v) {
-        Value* x = b.CreateAlignedLoad(
-            vec_, b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(from, e_.c64(v * w_))),
-            llvm::Align(4));
-        b.CreateAlignedStore(x,
-                             b.CreateInBoundsGEP(e_.f32(), packed, b.CreateAdd(to, e_.c64(v * w_))),
-                             llvm::Align(32));
-      }
-    });
+    if (b_transposed_) {
+      PackTransposed(j0, cols, packed);
+    } else {
+      const int64_t nr = nv_ * w_;
+      e_.For(k_, [&](Value* p) {
+        Value* from = b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
+        Value* to = b.CreateMul(p, e_.c64(nr));
+        for (int v = 0; v < nv_; ++v) {
+          Value* x = b.CreateAlignedLoad(
+              vec_, b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(from, e_.c64(v * w_))),
+              llvm::Align(4));
+          b.CreateAlignedStore(
+              x, b.CreateInBoundsGEP(e_.f32(), packed, b.CreateAdd(to, e_.c64(v * w_))),
+              llvm::Align(32));
+        }
+      });
+    }
     b.CreateStore(j0, packed_strip);
     b.CreateBr(done);
     b.SetInsertPoint(done);
+  }
+
+  // B = Y^T: column j of B is row j of Y (K floats). Each W x W block of Y's
+  // rows j0.. and columns p0.. is W row loads, a transpose in registers and W
+  // stores into packed rows p0..p0+W; the last block of K loads only the
+  // columns left (packed rows past K get zeros nobody reads), and rows past
+  // the strip's `cols` are zeros.
+  void PackTransposed(Value* j0, int64_t cols, Value* packed) {
+    auto& b = e_.b();
+    const int64_t nr = nv_ * w_;
+    auto block = [&](Value* p0, int64_t c0, Value* lanes) {
+      std::vector<Value*> v(w_, llvm::Constant::getNullValue(vec_));
+      for (int r = 0; r < w_ && c0 + r < cols; ++r) {
+        Value* row = b.CreateAdd(j0, e_.c64(c0 + r));
+        Value* ptr = b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(b.CreateMul(row, k_), p0));
+        if (lanes) {
+          v[r] = b.CreateMaskedLoad(vec_, ptr, llvm::Align(4), LaneMask(lanes),
+                                    llvm::Constant::getNullValue(vec_));
+        } else {
+          v[r] = b.CreateAlignedLoad(vec_, ptr, llvm::Align(4));
+        }
+      }
+      e_.TransposeInRegisters(v);
+      for (int c = 0; c < w_; ++c) {
+        Value* to = b.CreateAdd(b.CreateMul(b.CreateAdd(p0, e_.c64(c)), e_.c64(nr)), e_.c64(c0));
+        b.CreateAlignedStore(v[c], b.CreateInBoundsGEP(e_.f32(), packed, to), llvm::Align(32));
+      }
+    };
+    Value* full = b.CreateUDiv(k_, e_.c64(w_));
+    Value* rem = b.CreateURem(k_, e_.c64(w_));
+    for (int64_t c0 = 0; c0 < cols; c0 += w_) {
+      e_.For(full, [&](Value* kb) { block(b.CreateMul(kb, e_.c64(w_)), c0, nullptr); });
+      e_.If(b.CreateICmpNE(rem, e_.c64(0)), [&] { block(b.CreateMul(full, e_.c64(w_)), c0, rem); });
+    }
+  }
+
+  // The first `lanes` lanes (a run-time count below W).
+  Value* LaneMask(Value* lanes) {
+    auto& b = e_.b();
+    std::vector<llvm::Constant*> index;
+    for (int i = 0; i < w_; ++i) index.push_back(b.getInt64(i));
+    return b.CreateICmpULT(llvm::ConstantVector::get(index), b.CreateVectorSplat(w_, lanes));
   }
 
   // Stores the first `lanes` lanes of `x` at element `index` of `buffer`.
@@ -437,7 +495,7 @@ class MatMulEmitter {
   Value* packed_ = nullptr;  // while emitting a tile of a packed strip: the strip
   NodeId column_sum_;
   Value* sums_ = nullptr;  // the column sum's buffer
-  bool a_transposed_ = false;
+  bool a_transposed_ = false, b_transposed_ = false;
   // While emitting a part of a split=contraction product: its index and K range.
   Value* part_ = nullptr;
   Value* k_begin_ = nullptr;

@@ -168,27 +168,6 @@ void EmitBroadcast(E& e) {
 // bands are, so a weight's transpose reads the rows its owner wrote.
 constexpr int64_t kParallelTranspose = 16384;
 
-// Transposes `rows` (W vectors of W lanes) in registers: log2(W) stages, each
-// interleaving pairs of vectors b apart in blocks of b lanes, after which
-// rows[c] holds column c.
-void TransposeInRegisters(E& e, std::vector<Value*>& rows) {
-  const int w = static_cast<int>(rows.size());
-  for (int b = w / 2; b >= 1; b /= 2) {
-    std::vector<int> lo(w), hi(w);
-    for (int p = 0; p < w; ++p) {
-      lo[p] = (p & b) == 0 ? p : w + p - b;
-      hi[p] = (p & b) == 0 ? p + b : w + p;
-    }
-    for (int i = 0; i < w; ++i) {
-      if (i & b) continue;
-      Value* x = rows[i];
-      Value* y = rows[i + b];
-      rows[i] = e.b().CreateShuffleVector(x, y, lo);
-      rows[i + b] = e.b().CreateShuffleVector(x, y, hi);
-    }
-  }
-}
-
 // out[j, i] = in[i, j] in bands of W input rows (W the vector width): each
 // W x W block is W vector loads, a transpose in registers and W vector
 // stores; the columns past the last whole block, and a last band of fewer
@@ -227,7 +206,7 @@ void EmitTranspose(E& e) {
               v[r] = b.CreateAlignedLoad(vec, b.CreateInBoundsGEP(e.elem(d), e.in(0), from),
                                          llvm::Align(4));
             }
-            TransposeInRegisters(e, v);
+            e.TransposeInRegisters(v);
             for (int c = 0; c < w; ++c) {
               Value* to = b.CreateAdd(b.CreateMul(b.CreateAdd(j0, e.c64(c)), rows), i0);
               b.CreateAlignedStore(v[c], b.CreateInBoundsGEP(e.elem(d), e.out(), to),

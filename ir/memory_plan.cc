@@ -62,6 +62,13 @@ Uses find_uses(const Graph& g, const PlanState& w) {
       if (node.op == OpKind::kAssign && k == 0) continue;
       NodeId& last = u.last_reader[w.root[in]];
       last = std::max(last, id);
+      // The JIT may fold a transpose into the matmul reading it, which then
+      // reads the transpose's operand: no in-place update of that operand
+      // may come before this read.
+      if (g.nodes[in].op == OpKind::kTranspose) {
+        NodeId& source_last = u.last_reader[w.root[g.nodes[in].inputs[0]]];
+        source_last = std::max(source_last, id);
+      }
     }
   }
   return u;

@@ -248,9 +248,17 @@ void AdaptiveChoice::record(bool parallel, double ns) {
     next_probe_ = calls_ + interval_;
     return;
   }
+  // A lone call far slower than the average (a helper whose vCPU the host
+  // took away for milliseconds) moves it by at most an eighth; a lasting
+  // change (a busy core) still moves it within a few calls.
   double& average = parallel ? par_ns_ : ser_ns_;
-  average += (ns - average) / 8;
+  average += (std::min(ns, 2 * average) - average) / 8;
+  const bool before = way_;
   Decide();
+  if (way_ != before) {  // things changed: look at the other way again soon
+    interval_ = kFirstInterval;
+    next_probe_ = calls_ + interval_;
+  }
 }
 
 void AdaptiveChoice::Decide() {

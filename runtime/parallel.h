@@ -28,9 +28,11 @@ extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 /// the slower the other way keeps proving, the more rarely it is probed. It
 /// switches only when the other way is faster by kMargin: near a tie, noise
 /// would otherwise flip it back and forth, and each switch costs (the data
-/// the step's owners keep in their caches moves). A probe runs two calls the
-/// other way and keeps the second: the first pays for waking helpers that
-/// slept meanwhile. Not thread-safe.
+/// the step's owners keep in their caches moves). A call counts at most twice
+/// the average, so one stalled call cannot flip it, and after a switch the
+/// other way is probed again soon. A probe runs two calls the other way and
+/// keeps the second: the first pays for waking helpers that slept meanwhile.
+/// Not thread-safe.
 class AdaptiveChoice {
  public:
   /// Whether this call should use the pool.

@@ -697,6 +697,14 @@ TEST(Parallel, TheAdaptiveChoiceFollowsTheFasterWay) {
   EXPECT_GT(run(1000, 50, 100), 900);   // now the pool is faster
   EXPECT_GT(run(1000, 100, 95), 900);   // alone 5 % faster: within the margin, it stays
   EXPECT_LT(run(1000, 100, 80), 100);   // alone 20 % faster: it switches
+  EXPECT_GT(run(1000, 50, 100), 900);   // and back
+  // One call 40 times slower than usual (the host took a helper's vCPU away)
+  // does not send the next thousand calls to the slower way.
+  EXPECT_EQ(run(1, 2000, 100), 1);
+  EXPECT_GT(run(1000, 50, 100), 990);
+  // A lasting slowdown of the pool (another process on its core) does, at once.
+  EXPECT_LT(run(20, 300, 100), 12);
+  EXPECT_LT(run(1000, 300, 100), 100);
 }
 
 #if defined(__x86_64__)
@@ -822,7 +830,8 @@ TEST(Partition, AContractionIsItsPartsAddedInOrder) {
 // the input gradient through it by columns; the plan prints with the IR.
 TEST(Partition, EachUpdatedWeightHasOneOwnerInTheStep) {
   set_random_seed(1);
-  Sequential model({Flatten({28, 28}), Dense(128, "relu"), Dense(128, "relu"), Dense(10)});
+  Sequential model(
+      {Flatten({28, 28}), Dense(256, "relu"), Dense(128, "relu"), Dense(128, "relu"), Dense(10)});
   model.compile("adam", losses::SparseCategoricalCrossentropy{.from_logits = true});
   const std::string train = model.ir(32, true);
   auto graph = ir::parse(train);
@@ -843,7 +852,10 @@ TEST(Partition, EachUpdatedWeightHasOneOwnerInTheStep) {
   EXPECT_EQ(by_layer["dense_1 fwd"], std::vector<S>{S::kContraction});
   // dense_1's backward: the input gradient through its weight, then its weight gradient.
   EXPECT_EQ(by_layer["dense_1 bwd"], (std::vector<S>{S::kColumns, S::kRows}));
-  EXPECT_EQ(by_layer["dense_2 fwd"], std::vector<S>{S::kNone});
+  // A weight of 64 KiB stays in either core's L2: shared, its products go by rows.
+  EXPECT_EQ(by_layer["dense_2 fwd"], std::vector<S>{S::kRows});
+  EXPECT_EQ(by_layer["dense_2 bwd"], (std::vector<S>{S::kRows, S::kRows}));
+  EXPECT_EQ(by_layer["dense_3 fwd"], std::vector<S>{S::kNone});
   EXPECT_THAT(train, HasSubstr("split=contraction"));
   // Prediction updates no weight: its products are split by rows.
   auto predict = ir::parse(model.ir(32, false));
@@ -900,6 +912,50 @@ TEST_P(JitOps, TransposedOperandsAreReadInPlace) {
   ASSERT_TRUE(text.ok());
   EXPECT_THAT(*text, HasSubstr(".matmul_"));
   EXPECT_THAT(*text, ::testing::Not(HasSubstr(".transpose_")));
+}
+
+// As the second operand (an input gradient dY W^T), a transpose is packed
+// strip by strip from its operand's rows: K not a multiple of the vector
+// width, a partial strip, one row, and a product split over threads all give
+// the interpreter's values bit for bit.
+TEST_P(JitOps, TransposedSecondOperandsArePackedFromTheirSource) {
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 13, 37},    {7, 40, 130}, {32, 128, 128},
+                                                      {67, 301, 203}, {3, 16, 64},  {5, 1, 3}};
+  for (auto [m, k, n] : shapes) {
+    SCOPED_TRACE(str_cat(m, "x", k, "x", n));
+    Compare(OneOp({{DType::kF32, {m, k}}, {DType::kF32, {n, k}}},
+                  [](ir::Builder& b, auto x) { return b.matmul(x[0], b.transpose(x[1])); }),
+            -2, 2, 1, /*relative=*/0);
+  }
+  auto text =
+      jit_artifact(OneOp({{DType::kF32, {7, 40}}, {DType::kF32, {130, 40}}},
+                         [](ir::Builder& b, auto x) { return b.matmul(x[0], b.transpose(x[1])); }),
+                   JitArtifact::kLlvmIr);
+  ASSERT_TRUE(text.ok());
+  EXPECT_THAT(*text, ::testing::Not(HasSubstr(".transpose_")));
+  // Read as both operands of one product, it is materialised.
+  Compare(OneOp({{DType::kF32, {9, 9}}}, [](ir::Builder& b, auto x) {
+    NodeId t = b.transpose(x[0]);
+    return b.matmul(t, t);
+  }));
+}
+
+// A folded transpose is read where its matmul runs: a weight the step updates
+// in place after the transpose but before that matmul must keep its old value
+// until then, so the update is not done in place.
+TEST_P(JitOps, AFoldedTransposeReadsItsSourceBeforeAnInPlaceUpdate) {
+  ir::Graph g;
+  ir::Builder b(&g);
+  NodeId w = b.variable("w", {5, 4}, true, "zeros");
+  NodeId x = b.input("x", {DType::kF32, {3, 4}});
+  NodeId d = b.input("d", {DType::kF32, {5, 4}});
+  NodeId t = b.transpose(w);
+  b.assign(w, b.sub(w, b.mul(d, d)));
+  b.output("y", b.matmul(x, t));  // x W^T with the old W, after the update
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  absl::Status ran = passes::build_pipeline({"fuse-elementwise", "plan-memory"})->run(g);
+  ASSERT_TRUE(ran.ok()) << ran;
+  Compare(g, -2, 2, 1, /*relative=*/0);
 }
 
 }  // namespace
