@@ -253,12 +253,7 @@ void AdaptiveChoice::record(bool parallel, double ns) {
   // change (a busy core) still moves it within a few calls.
   double& average = parallel ? par_ns_ : ser_ns_;
   average += (std::min(ns, 2 * average) - average) / 8;
-  const bool before = way_;
   Decide();
-  if (way_ != before) {  // things changed: look at the other way again soon
-    interval_ = kFirstInterval;
-    next_probe_ = calls_ + interval_;
-  }
 }
 
 void AdaptiveChoice::Decide() {

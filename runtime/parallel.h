@@ -29,8 +29,7 @@ extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 /// switches only when the other way is faster by kMargin: near a tie, noise
 /// would otherwise flip it back and forth, and each switch costs (the data
 /// the step's owners keep in their caches moves). A call counts at most twice
-/// the average, so one stalled call cannot flip it, and after a switch the
-/// other way is probed again soon. A probe runs two calls the other way and
+/// the average, so one stalled call cannot flip it. A probe runs two calls the other way and
 /// keeps the second: the first pays for waking helpers that slept meanwhile.
 /// Not thread-safe.
 class AdaptiveChoice {
