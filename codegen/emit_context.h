@@ -48,6 +48,8 @@ class Emitter {
   Value* in(size_t i) const { return buf(node().inputs[i]); }
   Value* out() const { return buf(id_); }
   Value* buf(NodeId id) const { return params_.at(plan_.root[id]); }
+  // Whether node `id`'s storage is a table of row addresses (StepHooks::row_tables).
+  bool IsRowTable(NodeId id) const { return hooks_.row_tables && row_tables_[plan_.root[id]]; }
   llvm::IRBuilder<>& b() { return b_; }
 
   llvm::Type* f32() { return b_.getFloatTy(); }
@@ -268,6 +270,7 @@ class Emitter {
   int width_;
   int part_, parts_;
   StepHooks hooks_;
+  std::vector<bool> row_tables_;  // row_table_inputs(g_)
   llvm::Module& m_;
   llvm::LLVMContext& ctx_;
   llvm::IRBuilder<> b_;

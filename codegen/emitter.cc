@@ -85,6 +85,7 @@ std::vector<Emitter::Unit> Emitter::Units() const {
 }
 
 absl::Status Emitter::Emit(const char* name) {
+  row_tables_ = row_table_inputs(g_);
   consumers_.assign(g_.nodes.size(), {});
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     for (NodeId in : g_.nodes[i].inputs) consumers_[in].push_back(static_cast<NodeId>(i));
@@ -388,6 +389,51 @@ llvm::Function* Emitter::NodeFunction(const Unit& unit, const std::string& name)
   }
   b_.CreateRet(b_.getInt32(0));
   return f;
+}
+
+namespace {
+
+// Whether every reader of `id` (whose first axis is the batch) reads it as
+// the rows of a matmul's first operand, as row_table_inputs() describes.
+bool ReadAsRows(const ir::Graph& g, const std::vector<std::vector<NodeId>>& consumers, NodeId id) {
+  auto first_operand_only = [&](NodeId c, NodeId of) {
+    const ir::Node& n = g.nodes[c];
+    return n.op == OpKind::kMatMul && n.inputs[0] == of && n.inputs[1] != of;
+  };
+  if (consumers[id].empty()) return false;
+  for (NodeId c : consumers[id]) {
+    const ir::Node& n = g.nodes[c];
+    const bool rank2 = g.nodes[id].type.shape.size() == 2;
+    if (n.op == OpKind::kReshape && !n.type.shape.empty() && n.type.shape[0] == ir::kBatch &&
+        ir::batch_axis(n.type.shape) == 0 && ReadAsRows(g, consumers, c)) {
+      continue;
+    }
+    if (rank2 && first_operand_only(c, id)) continue;
+    if (rank2 && n.op == OpKind::kTranspose && !consumers[c].empty() &&
+        std::all_of(consumers[c].begin(), consumers[c].end(),
+                    [&](NodeId m) { return first_operand_only(m, c); })) {
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<bool> row_table_inputs(const ir::Graph& graph) {
+  std::vector<std::vector<NodeId>> consumers(graph.nodes.size());
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (NodeId in : graph.nodes[i].inputs) consumers[in].push_back(static_cast<NodeId>(i));
+  }
+  std::vector<bool> rows(graph.nodes.size(), false);
+  for (NodeId id : graph.nodes_of(OpKind::kInput)) {
+    const ir::Node& n = graph.nodes[id];
+    rows[id] = n.type.dtype == DType::kF32 && n.type.shape.size() >= 2 &&
+               n.type.shape[0] == ir::kBatch && ir::batch_axis(n.type.shape) == 0 &&
+               ReadAsRows(graph, consumers, id);
+  }
+  return rows;
 }
 
 BufferPlan buffer_plan(const ir::Graph& graph) {

@@ -45,11 +45,20 @@ BufferPlan buffer_plan(const ir::Graph& graph);
 /// kiln_check_numerics(%numerics, node) for each f32 value a kernel stores and
 /// returns 2 when one is not finite; with `hooks.profile` it calls
 /// kiln_profile_mark(%profile, first node) after each kernel. Otherwise
-/// %numerics and %profile are unused.
+/// %numerics and %profile are unused. With `hooks.row_tables`, %table[i] of
+/// each input row_table_inputs() marks is an array of the addresses of its
+/// rows instead (so a batch is read where the dataset holds it).
 struct StepHooks {
   bool check_numerics = false;
   bool profile = false;
+  bool row_tables = false;
 };
+
+/// The inputs that only matmuls read, as the rows of their first operand
+/// (directly, through reshapes that keep the rows, or through a transpose
+/// they read as their first operand): f32 inputs whose first axis is the
+/// batch. The tiles can read such an input through a table of row addresses.
+std::vector<bool> row_table_inputs(const ir::Graph& graph);
 absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
                        const char* name, int part, int parts, StepHooks hooks,
                        llvm::Module& module);

@@ -91,6 +91,8 @@ class JitExecutor : public Executor {
     if (profiled_) profile_.ns.assign(graph_.nodes.size(), 0.0);
     const size_t n = graph_.nodes.size();
     buffers_.resize(n);
+    row_tables_ = codegen::row_table_inputs(graph_);
+    rows_of_.resize(n);
     table_.assign(n, nullptr);
     // One allocation for every intermediate, at compile time: a step allocates nothing.
     arena_ = Tensor(DType::kU8, {std::max<int64_t>(plan_.arena_bytes, 1)});
@@ -175,7 +177,13 @@ class JitExecutor : public Executor {
 
  private:
   absl::Status Bind(ir::NodeId id, int64_t rows, const Feeds& feeds, VariableStore& variables) {
-    absl::StatusOr<std::byte*> storage = bind_leaf(graph_.nodes[id], rows, feeds, variables);
+    if (row_tables_[id]) {
+      if (auto s = bind_rows(graph_.nodes[id], rows, feeds, &rows_of_[id]); !s.ok()) return s;
+      table_[id] = rows_of_[id].data();
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::byte*> storage =
+        bind_leaf(graph_.nodes[id], rows, feeds, variables, &buffers_[id]);
     if (!storage.ok()) return storage.status();
     table_[id] = *storage;
     return absl::OkStatus();
@@ -191,7 +199,10 @@ class JitExecutor : public Executor {
   // Points into table_ and plan_, so it is filled once they are final.
   NumericsCheck numerics_;
   Tensor arena_;
-  std::vector<Tensor> buffers_;
+  std::vector<Tensor> buffers_;  // constants; inputs fed as listed rows of another tensor
+  // The inputs the step reads through tables of row addresses, and the tables.
+  std::vector<bool> row_tables_;
+  std::vector<std::vector<const std::byte*>> rows_of_;
   std::vector<void*> table_;
   std::vector<ir::NodeId> bound_, outputs_;
 };
@@ -353,7 +364,7 @@ class JitEngine : public Engine {
       m.setDataLayout(jit_->getDataLayout());
       m.setTargetTriple(jit_->getTargetTriple().str());
       if (auto s = codegen::emit_step(graph, l.plan, target_.width, l.function.c_str(), p, parts,
-                                      {options_.check_numerics, options_.profile}, m);
+                                      {options_.check_numerics, options_.profile, true}, m);
           !s.ok()) {
         return s;
       }

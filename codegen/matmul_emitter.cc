@@ -36,7 +36,9 @@ class MatMulEmitter {
         n_(e.in_type(1).shape[1]),
         epilogue_(std::move(epilogue)),
         column_sum_(column_sum) {
-    a_transposed_ = e.FoldedTransposeSource(e.id(), 0) >= 0;
+    const NodeId a_source = e.FoldedTransposeSource(e.id(), 0);
+    a_transposed_ = a_source >= 0;
+    a_rows_ = e.IsRowTable(a_transposed_ ? a_source : e.node().inputs[0]);
     b_transposed_ = e.FoldedTransposeSource(e.id(), 1) >= 0;
     BindBuffers();
     w_ = e.width();
@@ -412,10 +414,7 @@ class MatMulEmitter {
     }
     std::vector<Value*> next(acc.size());
     for (int r = 0; r < mr; ++r) {
-      Value* row = b.CreateAdd(i0, e_.c64(r));
-      Value* index = a_transposed_ ? b.CreateAdd(b.CreateMul(p, m_), row)
-                                   : b.CreateAdd(b.CreateMul(row, k_), p);
-      Value* a = b.CreateVectorSplat(w_, e_.Load(DType::kF32, a_, index));
+      Value* a = b.CreateVectorSplat(w_, LoadA(b.CreateAdd(i0, e_.c64(r)), p));
       for (int v = 0; v < nv; ++v) {
         // llvm.fma, not fmuladd: always fused, so results match the interpreter.
         next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_}, {a, bv[v], acc[r * nv + v]});
@@ -441,6 +440,21 @@ class MatMulEmitter {
     for (Value* x : next) out.push_back(result(x));
     for (Value* x : sum_next) sums->push_back(result(x));
     return out;
+  }
+
+  // Element (i, p) of A: X[i, p], or X[p, i] when A = X^T; through X's table
+  // of row addresses when X is an input read row by row (the row's address
+  // is loop-invariant in the k loop when A is not transposed).
+  Value* LoadA(Value* i, Value* p) {
+    auto& b = e_.b();
+    Value* row = a_transposed_ ? p : i;
+    Value* column = a_transposed_ ? i : p;
+    if (!a_rows_) {
+      return e_.Load(DType::kF32, a_,
+                     b.CreateAdd(b.CreateMul(row, a_transposed_ ? m_ : k_), column));
+    }
+    Value* address = b.CreateLoad(b.getPtrTy(), b.CreateInBoundsGEP(b.getPtrTy(), a_, row));
+    return e_.Load(DType::kF32, address, column);
   }
 
   // The tile of a split=contraction product: its parts' tiles added in order.
@@ -496,6 +510,7 @@ class MatMulEmitter {
   NodeId column_sum_;
   Value* sums_ = nullptr;  // the column sum's buffer
   bool a_transposed_ = false, b_transposed_ = false;
+  bool a_rows_ = false;  // A (or X, for A = X^T) is read through a table of row addresses
   // While emitting a part of a split=contraction product: its index and K range.
   Value* part_ = nullptr;
   Value* k_begin_ = nullptr;

@@ -29,14 +29,17 @@ struct Running {
   }
 };
 
-// This process's rows of each global batch, gathered into reused tensors, and
-// their share of the batch (the data-parallel step's "shard_weight" input). A
-// process whose share of a short last batch is empty runs one zero row with
-// weight 0, so it still joins the step's collectives.
+// This process's rows of each global batch and their share of the batch (the
+// data-parallel step's "shard_weight" input). x is fed as the list of its
+// rows, which the JIT reads where they are (the interpreter gathers them); y,
+// a few bytes a row, is gathered into a reused tensor. A process whose share
+// of a short last batch is empty runs one zero row with weight 0, so it
+// still joins the step's collectives.
 class StepBatches {
  public:
   struct Local {
     Tensor x, y, weight{DType::kF32, {}};
+    Feed x_rows;  // rows of the whole x, or x (the zero row)
   };
 
   StepBatches(const Tensor& x_all, const Tensor& y_all, distributed::World w)
@@ -47,15 +50,17 @@ class StepBatches {
     const int64_t rows = std::max<int64_t>(last - first, 1);
     // Two sets of tensors, so the full batches and the short last one each
     // keep theirs from epoch to epoch.
-    Local& local = slots_[0].x.rank() == 0 || slots_[0].x.dim(0) == rows ? slots_[0] : slots_[1];
-    Resize(local.x, x_all_, rows);
+    Local& local = slots_[0].y.rank() == 0 || slots_[0].y.dim(0) == rows ? slots_[0] : slots_[1];
     Resize(local.y, y_all_, rows);
     if (last > first) {
-      detail::gather_rows(x_all_, order, begin + first, begin + last, &local.x, &threads_);
+      local.x_rows =
+          Feed(&x_all_, std::span<const int64_t>(order).subspan(begin + first, last - first));
       detail::gather_rows(y_all_, order, begin + first, begin + last, &local.y);
     } else {
+      Resize(local.x, x_all_, rows);
       std::memset(local.x.raw(), 0, local.x.nbytes());
       std::memset(local.y.raw(), 0, local.y.nbytes());
+      local.x_rows = Feed(&local.x);
     }
     local.weight.data<float>()[0] =
         static_cast<float>(static_cast<double>(last - first) / static_cast<double>(end - begin));
@@ -74,7 +79,6 @@ class StepBatches {
   const Tensor& y_all_;
   distributed::World w_;
   Local slots_[2];
-  AdaptiveChoice threads_;  // whether gathering x splits over the pool
 };
 
 void Shuffle(std::vector<int64_t>& order, Rng& rng) {
@@ -174,12 +178,12 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_in, const FitOption
         int batch = static_cast<int>(step);
         detail::notify(cbs, this, [&](Callback& cb) { cb.on_train_batch_begin(batch, {}); });
         Executor& exec = detail::executor_for(*impl_, *state_, detail::GraphKind::kTrain,
-                                              local.x.dim(0), x_all.dtype());
+                                              local.y.dim(0), x_all.dtype());
         // Dropout masks differ between processes, as their rows do.
         uint64_t seed = epoch_rng.next_u64();
         if (w.size > 1) seed = mix64(seed ^ static_cast<uint64_t>(w.rank));
         absl::Status ran =
-            exec.run({{"x", &local.x}, {"y", &local.y}, {"shard_weight", &local.weight}},
+            exec.run({{"x", local.x_rows}, {"y", &local.y}, {"shard_weight", &local.weight}},
                      state_->store, seed, &outputs);
         if (!ran.ok()) {
           // Where in training it happened: a check-numerics failure names the

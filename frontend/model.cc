@@ -318,39 +318,12 @@ uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, Graph
   return state.executors.at(ExecutorKey(impl, kind, batch, input)).fingerprint;
 }
 
-// Below this, a gather is a few microseconds on one thread.
-constexpr int64_t kParallelGatherBytes = 32 << 10;
-
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
-                 Tensor* dst, AdaptiveChoice* threads) {
-  struct Rows {
-    const std::byte* from;
-    std::byte* to;
-    const int64_t* order;
-    size_t bytes;
-  } rows{src.raw(), dst->raw(), order.data() + begin, src.dim(0) ? src.nbytes() / src.dim(0) : 0};
-  auto copy = [](void* context, int64_t first, int64_t last) {
-    auto* r = static_cast<Rows*>(context);
-    for (int64_t i = first; i < last; ++i) {
-      std::memcpy(r->to + i * r->bytes, r->from + r->order[i] * r->bytes, r->bytes);
-    }
-  };
-  if (!threads || (end - begin) * static_cast<int64_t>(rows.bytes) < kParallelGatherBytes ||
-      parallel_threads() < 2) {
-    return copy(&rows, 0, end - begin);
+                 Tensor* dst) {
+  const size_t bytes = src.dim(0) ? src.nbytes() / src.dim(0) : 0;
+  for (int64_t i = begin; i < end; ++i) {
+    std::memcpy(dst->raw() + (i - begin) * bytes, src.raw() + order[i] * bytes, bytes);
   }
-  // A busy core makes the split lose: a helper descheduled while it holds
-  // rows holds up the step.
-  const bool parallel = threads->parallel();
-  auto start = std::chrono::steady_clock::now();
-  if (parallel) {
-    kiln_parallel_for(copy, &rows, end - begin);
-  } else {
-    copy(&rows, 0, end - begin);
-  }
-  threads->record(
-      parallel,
-      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count());
 }
 
 }  // namespace detail

@@ -109,11 +109,9 @@ void share_rank0_state(TrainingState& state);
 /// Whether this process writes files and prints progress: rank 0 of the job.
 bool is_chief();
 /// Copies rows `order[begin..end)` of `src` into `dst` (whose axis 0 is end -
-/// begin); with `threads`, a large gather is split over the thread pool when
-/// that has measured faster (random rows come from DRAM one latency at a
-/// time), else it runs on this thread.
+/// begin): the labels of a batch (its inputs are fed as listed rows).
 void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
-                 Tensor* dst, AdaptiveChoice* threads = nullptr);
+                 Tensor* dst);
 /// Calls `hook` on every callback after pointing it at `model`.
 template <typename Hook>
 void notify(const std::vector<std::shared_ptr<Callback>>& callbacks, Sequential* model, Hook hook) {

@@ -3,7 +3,10 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "ir/graph.h"
@@ -12,8 +15,22 @@
 
 namespace kiln {
 
-/// Input tensors by input-node name; the executor does not keep them.
-using Feeds = std::map<std::string, const Tensor*, std::less<>>;
+/// One input of a run: all of `tensor`, or, when `rows` is set, the rows of
+/// `tensor` it lists, in that order. A batch taken from a dataset is fed
+/// that way without copying it first: the JIT reads a matmul's rows where
+/// they are, the interpreter gathers them.
+struct Feed {
+  Feed() = default;
+  /// All of `t` (implicit, so feeds read {{"x", &t}}).
+  Feed(const Tensor* t) : tensor(t) {}  // NOLINT(google-explicit-constructor)
+  /// Rows `r` of `t`, along its first axis, which must be the input's batch axis.
+  Feed(const Tensor* t, std::span<const int64_t> r) : tensor(t), rows(r) {}
+  const Tensor* tensor = nullptr;
+  std::optional<std::span<const int64_t>> rows;
+};
+
+/// Inputs by input-node name; the executor keeps none of them.
+using Feeds = std::map<std::string, Feed, std::less<>>;
 /// Output tensors by output-node name; reused between steps when shapes match.
 using Outputs = std::map<std::string, Tensor, std::less<>>;
 
@@ -25,9 +42,16 @@ absl::StatusOr<int64_t> run_rows(const ir::Graph& graph, const Feeds& feeds);
 
 /// The storage an `input` or `variable` node reads in one run of `rows` rows:
 /// the fed tensor or the variable, checked against the node's declared type
-/// (its batch dimension taken as `rows`). Errors name it.
+/// (its batch dimension taken as `rows`). A feed of listed rows is copied
+/// into `*gathered` (reused from run to run). Errors name the input.
 absl::StatusOr<std::byte*> bind_leaf(const ir::Node& node, int64_t rows, const Feeds& feeds,
-                                     VariableStore& variables);
+                                     VariableStore& variables, Tensor* gathered);
+
+/// For an input read row by row: the address of each of its `rows` rows (of
+/// the fed tensor, or of the rows a feed lists) in `table`, checked as
+/// bind_leaf checks. Errors name the input.
+absl::Status bind_rows(const ir::Node& node, int64_t rows, const Feeds& feeds,
+                       std::vector<const std::byte*>* table);
 
 /// A graph prepared for repeated execution.
 class Executor {

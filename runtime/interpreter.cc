@@ -474,7 +474,8 @@ class Interpreter : public Executor {
   }
 
   absl::Status Bind(ir::NodeId id, const Feeds& feeds, VariableStore& variables) {
-    absl::StatusOr<std::byte*> storage = bind_leaf(symbolic_.nodes[id], rows_, feeds, variables);
+    absl::StatusOr<std::byte*> storage =
+        bind_leaf(symbolic_.nodes[id], rows_, feeds, variables, &buffers_[id]);
     if (!storage.ok()) return storage.status();
     ptrs_[id] = *storage;
     return absl::OkStatus();

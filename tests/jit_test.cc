@@ -1154,3 +1154,128 @@ TEST(Profile, EveryKernelOfTheStepIsTimed) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// Rows `rows` of `all`, copied into a batch of their own.
+Tensor Gathered(const Tensor& all, const std::vector<int64_t>& rows) {
+  Shape shape = all.shape();
+  shape[0] = static_cast<int64_t>(rows.size());
+  Tensor batch(all.dtype(), shape);
+  const size_t bytes = all.nbytes() / all.dim(0);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(batch.raw() + i * bytes, all.raw() + rows[i] * bytes, bytes);
+  }
+  return batch;
+}
+
+// A batch fed as a list of rows of the whole dataset (as fit feeds x) gives
+// what the same rows copied into a batch give, bit for bit: the JIT reads the
+// matmuls' rows where they are (x through Flatten into a Dense layer and, in
+// the backward pass, transposed into its weight gradient), the interpreter
+// and inputs read otherwise copy them. One row, repeats and odd counts too.
+TEST_P(JitOps, ListedRowsAreTheRowsTheyList) {
+  set_random_seed(3);
+  Sequential model({Flatten({4, 5}), Dense(13, "relu"), Dense(3)});
+  model.compile("adam", losses::SparseCategoricalCrossentropy{.from_logits = true});
+  model.build({4, 5});
+  auto train = ir::parse(model.ir(8, true));
+  ASSERT_TRUE(train.ok()) << train.status();
+  // x read by something else than a matmul too: its rows are copied.
+  ir::Graph other =
+      OneOp({{DType::kF32, {ir::kBatch, 6}}, {DType::kF32, {6, 3}}}, [](ir::Builder& b, auto x) {
+        return b.add(b.matmul(x[0], x[1]), b.matmul(b.exp(x[0]), x[1]));
+      });
+  other.capacity = 8;
+  other.clear_plan();
+  passes::plan_memory(other);
+  Rng rng(11);
+  const Tensor w = Random({DType::kF32, {6, 3}}, rng, -1, 1);
+  for (const ir::Graph* graph : {&*train, &other}) {
+    const ir::Node& x = graph->nodes[graph->nodes_of(ir::OpKind::kInput)[0]];
+    const std::string& x_name = ir::attr_string(x.attrs, "name");
+    ir::Shape all_shape = x.type.shape;
+    all_shape[0] = 20;
+    const Tensor x_all = Random({DType::kF32, all_shape}, rng, -1, 1);
+    for (const std::vector<int64_t>& rows : std::vector<std::vector<int64_t>>{
+             {17, 3, 3, 0, 19, 8, 11}, {5}, {0, 1, 2, 3, 4, 5, 6, 7}}) {
+      SCOPED_TRACE(str_cat(graph->name, ", ", rows.size(), " rows"));
+      const Tensor x_batch = Gathered(x_all, rows);
+      Tensor y(kiln::DType::kI32, {static_cast<int64_t>(rows.size())});
+      for (int64_t i = 0; i < y.size(); ++i) y.data<int32_t>()[i] = static_cast<int32_t>(i % 3);
+      // The other input: the labels, or the second matmul operand.
+      const std::pair<std::string, const Tensor*> second =
+          graph == &other ? std::make_pair(std::string("in1"), &w) : std::make_pair("y", &y);
+      Outputs reference;  // the interpreter's, which the JIT matches as everywhere
+      for (auto& engine : {make_interpreter(), Jit()}) {
+        auto exec = engine->compile(*graph);
+        ASSERT_TRUE(exec.ok()) << exec.status();
+        VariableStore listed_vars;
+        Rng init(2);
+        ASSERT_TRUE(listed_vars.initialize(*graph, init).ok());
+        VariableStore batch_vars = CopyOf(listed_vars);
+        const Feeds listed{{x_name, Feed(&x_all, rows)}, {second.first, second.second}};
+        const Feeds batch{{x_name, &x_batch}, {second.first, second.second}};
+        Outputs listed_out, batch_out;
+        auto s = (*exec)->run(listed, listed_vars, 5, &listed_out);
+        ASSERT_TRUE(s.ok()) << s;
+        s = (*exec)->run(batch, batch_vars, 5, &batch_out);
+        ASSERT_TRUE(s.ok()) << s;
+        for (const auto& [name, t] : batch_out) ExpectClose(listed_out.at(name), t, name, 0);
+        if (reference.empty()) reference = listed_out;
+        for (const auto& [name, t] : reference) ExpectClose(listed_out.at(name), t, name);
+        for (const auto& [name, t] : batch_vars.all()) {
+          ExpectClose(*listed_vars.find(name), *t, name, 0);
+        }
+      }
+    }
+  }
+}
+
+// Listed rows that are not rows of the fed tensor are clear errors, before
+// anything runs: a row outside it, rows of another shape, and rows of an
+// input whose batch axis is not its first.
+TEST(Feeds, ListedRowsOutsideTheTensorAreClearErrors) {
+  ir::Graph g = OneOp({{DType::kF32, {ir::kBatch, 6}}, {DType::kF32, {6, 3}}},
+                      [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); });
+  g.capacity = 4;
+  g.clear_plan();
+  passes::plan_memory(g);
+  Tensor all(kiln::DType::kF32, {10, 6}), narrow(kiln::DType::kF32, {10, 5}),
+      w(kiln::DType::kF32, {6, 3});
+  const std::vector<int64_t> outside = {2, 9, 10}, negative = {-1}, fine = {1, 2};
+  for (auto& engine : {make_interpreter(), Jit()}) {
+    auto exec = engine->compile(g);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    VariableStore vars;
+    Outputs out;
+    auto s = (*exec)->run({{"in0", Feed(&all, outside)}, {"in1", &w}}, vars, 0, &out);
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("input \"in0\": row 10 (listed at 2) is outside [0, 10)"));
+    s = (*exec)->run({{"in0", Feed(&all, negative)}, {"in1", &w}}, vars, 0, &out);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("row -1 (listed at 0) is outside [0, 10)"));
+    s = (*exec)->run({{"in0", Feed(&narrow, fine)}, {"in1", &w}}, vars, 0, &out);
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("\"in0\" lists 2 rows of f32[10,5], expected f32[2,6]"));
+    EXPECT_TRUE((*exec)->run({{"in0", Feed(&all, fine)}, {"in1", &w}}, vars, 0, &out).ok());
+  }
+  ir::Graph columns = OneOp({{DType::kF32, {6, ir::kBatch}}, {DType::kF32, {3, 6}}},
+                            [](ir::Builder& b, auto x) { return b.exp(x[0]); });
+  columns.capacity = 4;
+  columns.clear_plan();
+  passes::plan_memory(columns);
+  Tensor w2(kiln::DType::kF32, {3, 6});
+  for (auto& engine : {make_interpreter(), Jit()}) {
+    auto exec = engine->compile(columns);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    VariableStore vars;
+    Outputs out;
+    auto s = (*exec)->run({{"in0", Feed(&all, fine)}, {"in1", &w2}}, vars, 0, &out);
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("only rows along a first batch axis can be listed"));
+  }
+}
+
+}  // namespace
+}  // namespace kiln
