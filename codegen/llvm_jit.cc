@@ -3,6 +3,7 @@
 // that runs the compiled step. With perf_map.cc, the only file that includes
 // the ORC headers, and the only one with the PassBuilder (they are slow to
 // compile); the target choice is in target.cc.
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -262,9 +263,15 @@ class JitEngine : public Engine {
       status[i] = EmitObject(*l.parts[i].module, **tm, &objects[i]);
       part_ms[i] = ms(part_start);
     };
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i; (i = next.fetch_add(1)) < l.parts.size();) build(i);
+    };
     std::vector<std::thread> threads;
-    for (size_t i = 1; i < l.parts.size(); ++i) threads.emplace_back(build, i);
-    build(0);
+    for (int i = 1; i < std::min<int>(CompileThreads(), l.parts.size()); ++i) {
+      threads.emplace_back(work);
+    }
+    work();
     for (std::thread& t : threads) t.join();
     for (const absl::Status& st : status) {
       if (!st.ok()) return st;
@@ -283,8 +290,8 @@ class JitEngine : public Engine {
       for (double p : part_ms) str_append(&parts, parts.empty() ? "" : " + ", FormatMs(p));
       std::cerr << "kiln: jit compile of graph " << graph.name << ": emit " << FormatMs(emit_ms)
                 << " ms, optimise and codegen " << FormatMs(build_ms) << " ms (parts " << parts
-                << " ms on " << l.parts.size() << " threads), link " << FormatMs(ms(linked))
-                << " ms\n";
+                << " ms on " << std::min<int>(CompileThreads(), l.parts.size())
+                << " threads), link " << FormatMs(ms(linked)) << " ms\n";
       LogArena(graph, l.plan);
     }
     return std::unique_ptr<Executor>(
@@ -333,8 +340,13 @@ class JitEngine : public Engine {
     codegen::BufferPlan plan;
   };
 
-  // One part per thread of the pool: compiling is as parallel as running.
-  static int NumParts() { return std::max(1, parallel_threads()); }
+  // Compiling is as parallel as running: the pool's threads take parts from
+  // a queue, three parts per thread, so that a part whose kernels take
+  // longer to compile than their size suggests does not hold up the rest
+  // (one part per thread made a seed-001 compile wait 40 ms for its slower
+  // half).
+  static int CompileThreads() { return std::max(1, parallel_threads()); }
+  static int NumParts() { return CompileThreads() > 1 ? 3 * CompileThreads() : 1; }
 
   // Emits and verifies the modules of `graph` for this engine's target.
   static absl::Status CheckCompilable(const ir::Graph& graph) {

@@ -267,39 +267,43 @@ class MatMulEmitter {
   }
 
   // B = Y^T: column j of B is row j of Y (K floats). Each W x W block of Y's
-  // rows j0.. and columns p0.. is W row loads, a transpose in registers and W
-  // stores into packed rows p0..p0+W; the last block of K loads only the
-  // columns left (packed rows past K get zeros nobody reads), and rows past
-  // the strip's `cols` are zeros.
+  // rows j0 + c0.. and columns p0.. is W row loads, a transpose in registers
+  // and W stores into packed rows p0..p0+W. One masked body serves every
+  // block (emitting one per kind of block made the step take twice as long
+  // to compile): a last block of K loads only the columns left (packed rows
+  // past K get zeros nobody reads), and rows past the strip's `cols` load
+  // nothing, so their columns of the strip are zeros.
   void PackTransposed(Value* j0, int64_t cols, Value* packed) {
     auto& b = e_.b();
     const int64_t nr = nv_ * w_;
-    auto block = [&](Value* p0, int64_t c0, Value* lanes) {
-      std::vector<Value*> v(w_, llvm::Constant::getNullValue(vec_));
-      for (int r = 0; r < w_ && c0 + r < cols; ++r) {
-        Value* row = b.CreateAdd(j0, e_.c64(c0 + r));
-        Value* ptr = b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(b.CreateMul(row, k_), p0));
-        if (lanes) {
-          v[r] = b.CreateMaskedLoad(vec_, ptr, llvm::Align(4), LaneMask(lanes),
+    Value* k_blocks = b.CreateUDiv(b.CreateAdd(k_, e_.c64(w_ - 1)), e_.c64(w_));
+    e_.For((cols + w_ - 1) / w_, [&](Value* cb) {
+      Value* c0 = b.CreateMul(cb, e_.c64(w_));
+      e_.For(k_blocks, [&](Value* kb) {
+        Value* p0 = b.CreateMul(kb, e_.c64(w_));
+        Value* lanes = LaneMask(b.CreateSub(k_, p0));
+        Value* none = llvm::Constant::getNullValue(lanes->getType());
+        std::vector<Value*> v(w_);
+        for (int r = 0; r < w_; ++r) {
+          Value* c = b.CreateAdd(c0, e_.c64(r));
+          Value* row = b.CreateAdd(j0, c);
+          Value* ptr = b.CreateInBoundsGEP(e_.f32(), bm_, b.CreateAdd(b.CreateMul(row, k_), p0));
+          Value* mask = cols % w_ == 0
+                            ? lanes
+                            : b.CreateSelect(b.CreateICmpULT(c, e_.c64(cols)), lanes, none);
+          v[r] = b.CreateMaskedLoad(vec_, ptr, llvm::Align(4), mask,
                                     llvm::Constant::getNullValue(vec_));
-        } else {
-          v[r] = b.CreateAlignedLoad(vec_, ptr, llvm::Align(4));
         }
-      }
-      e_.TransposeInRegisters(v);
-      for (int c = 0; c < w_; ++c) {
-        Value* to = b.CreateAdd(b.CreateMul(b.CreateAdd(p0, e_.c64(c)), e_.c64(nr)), e_.c64(c0));
-        b.CreateAlignedStore(v[c], b.CreateInBoundsGEP(e_.f32(), packed, to), llvm::Align(32));
-      }
-    };
-    Value* full = b.CreateUDiv(k_, e_.c64(w_));
-    Value* rem = b.CreateURem(k_, e_.c64(w_));
-    for (int64_t c0 = 0; c0 < cols; c0 += w_) {
-      e_.For(full, [&](Value* kb) { block(b.CreateMul(kb, e_.c64(w_)), c0, nullptr); });
-      e_.If(b.CreateICmpNE(rem, e_.c64(0)), [&] { block(b.CreateMul(full, e_.c64(w_)), c0, rem); });
-    }
+        e_.TransposeInRegisters(v);
+        for (int c = 0; c < w_; ++c) {
+          Value* to = b.CreateAdd(b.CreateMul(b.CreateAdd(p0, e_.c64(c)), e_.c64(nr)), c0);
+          b.CreateAlignedStore(v[c], b.CreateInBoundsGEP(e_.f32(), packed, to), llvm::Align(32));
+        }
+      });
+    });
   }
 
+  // The first `lanes` lanes (a run-time count; all of them from W up).
   // The first `lanes` lanes (a run-time count below W).
   Value* LaneMask(Value* lanes) {
     auto& b = e_.b();
