@@ -202,11 +202,13 @@ class MatMulEmitter {
               PartialBand(i0, [&](Value* row, int rows) { TileAt(row, j0, rows, nv, last); });
             });
       };
-      // The tile of a strip of `cols` columns.
+      // The tile of a strip of `cols` columns. A partial strip of B in place
+      // is read where it is (copying whole vectors of it would read past B).
       auto strip_item = [&](int64_t cols) {
         const int nv = static_cast<int>((cols + w_ - 1) / w_);
-        if (pack) PackStrip(j0, cols, packed, packed_strip);
-        packed_ = pack ? packed : nullptr;
+        const bool packs = pack && (b_transposed_ || cols == nr);
+        if (packs) PackStrip(j0, cols, packed, packed_strip);
+        packed_ = packs ? packed : nullptr;
         item(nv, static_cast<int>(cols - (nv - 1) * w_));
         packed_ = nullptr;
       };

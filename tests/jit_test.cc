@@ -886,6 +886,9 @@ TEST_P(ParallelJit, SplitMatMulsMatchTheInterpreter) {
                 [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); }));
   Compare(OneOp({{DType::kF32, {785, 33}}, {DType::kF32, {33, 129}}},
                 [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); }));
+  // B larger than L2, so its full strips are packed; the partial strip is not.
+  Compare(OneOp({{DType::kF32, {13, 600}}, {DType::kF32, {600, 250}}},
+                [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); }));
 }
 
 }  // namespace
