@@ -1161,6 +1161,14 @@ TEST(Profile, EveryKernelOfTheStepIsTimed) {
 namespace kiln {
 namespace {
 
+// `graph` made batch-polymorphic up to `capacity` rows, and planned again.
+ir::Graph WithCapacity(ir::Graph graph, int64_t capacity) {
+  graph.capacity = capacity;
+  graph.clear_plan();
+  passes::plan_memory(graph);
+  return graph;
+}
+
 // Rows `rows` of `all`, copied into a batch of their own.
 Tensor Gathered(const Tensor& all, const std::vector<int64_t>& rows) {
   Shape shape = all.shape();
@@ -1187,12 +1195,11 @@ TEST_P(JitOps, ListedRowsAreTheRowsTheyList) {
   ASSERT_TRUE(train.ok()) << train.status();
   // x read by something else than a matmul too: its rows are copied.
   ir::Graph other =
-      OneOp({{DType::kF32, {ir::kBatch, 6}}, {DType::kF32, {6, 3}}}, [](ir::Builder& b, auto x) {
-        return b.add(b.matmul(x[0], x[1]), b.matmul(b.exp(x[0]), x[1]));
-      });
-  other.capacity = 8;
-  other.clear_plan();
-  passes::plan_memory(other);
+      WithCapacity(OneOp({{DType::kF32, {ir::kBatch, 6}}, {DType::kF32, {6, 3}}},
+                         [](ir::Builder& b, auto x) {
+                           return b.add(b.matmul(x[0], x[1]), b.matmul(b.exp(x[0]), x[1]));
+                         }),
+                   8);
   Rng rng(11);
   const Tensor w = Random({DType::kF32, {6, 3}}, rng, -1, 1);
   for (const ir::Graph* graph : {&*train, &other}) {
@@ -1236,47 +1243,47 @@ TEST_P(JitOps, ListedRowsAreTheRowsTheyList) {
   }
 }
 
+// The status of one run of `graph` with `feeds` on each executor.
+std::vector<absl::Status> RunOnBoth(const ir::Graph& graph, const Feeds& feeds) {
+  std::vector<absl::Status> status;
+  for (auto& engine : {make_interpreter(), Jit()}) {
+    auto exec = engine->compile(graph);
+    if (!exec.ok()) return {exec.status()};
+    VariableStore vars;
+    Outputs out;
+    status.push_back((*exec)->run(feeds, vars, 0, &out));
+  }
+  return status;
+}
+
 // Listed rows that are not rows of the fed tensor are clear errors, before
 // anything runs: a row outside it, rows of another shape, and rows of an
 // input whose batch axis is not its first.
 TEST(Feeds, ListedRowsOutsideTheTensorAreClearErrors) {
-  ir::Graph g = OneOp({{DType::kF32, {ir::kBatch, 6}}, {DType::kF32, {6, 3}}},
-                      [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); });
-  g.capacity = 4;
-  g.clear_plan();
-  passes::plan_memory(g);
+  ir::Graph rows = WithCapacity(OneOp({{DType::kF32, {ir::kBatch, 6}}, {DType::kF32, {6, 3}}},
+                                      [](ir::Builder& b, auto x) { return b.matmul(x[0], x[1]); }),
+                                4);
+  ir::Graph columns = WithCapacity(OneOp({{DType::kF32, {6, ir::kBatch}}, {DType::kF32, {3, 6}}},
+                                         [](ir::Builder& b, auto x) { return b.exp(x[0]); }),
+                                   4);
   Tensor all(kiln::DType::kF32, {10, 6}), narrow(kiln::DType::kF32, {10, 5}),
-      w(kiln::DType::kF32, {6, 3});
+      w(kiln::DType::kF32, {6, 3}), w2(kiln::DType::kF32, {3, 6});
   const std::vector<int64_t> outside = {2, 9, 10}, negative = {-1}, fine = {1, 2};
-  for (auto& engine : {make_interpreter(), Jit()}) {
-    auto exec = engine->compile(g);
-    ASSERT_TRUE(exec.ok()) << exec.status();
-    VariableStore vars;
-    Outputs out;
-    auto s = (*exec)->run({{"in0", Feed(&all, outside)}, {"in1", &w}}, vars, 0, &out);
-    EXPECT_THAT(std::string(s.message()),
-                HasSubstr("input \"in0\": row 10 (listed at 2) is outside [0, 10)"));
-    s = (*exec)->run({{"in0", Feed(&all, negative)}, {"in1", &w}}, vars, 0, &out);
-    EXPECT_THAT(std::string(s.message()), HasSubstr("row -1 (listed at 0) is outside [0, 10)"));
-    s = (*exec)->run({{"in0", Feed(&narrow, fine)}, {"in1", &w}}, vars, 0, &out);
-    EXPECT_THAT(std::string(s.message()),
-                HasSubstr("\"in0\" lists 2 rows of f32[10,5], expected f32[2,6]"));
-    EXPECT_TRUE((*exec)->run({{"in0", Feed(&all, fine)}, {"in1", &w}}, vars, 0, &out).ok());
-  }
-  ir::Graph columns = OneOp({{DType::kF32, {6, ir::kBatch}}, {DType::kF32, {3, 6}}},
-                            [](ir::Builder& b, auto x) { return b.exp(x[0]); });
-  columns.capacity = 4;
-  columns.clear_plan();
-  passes::plan_memory(columns);
-  Tensor w2(kiln::DType::kF32, {3, 6});
-  for (auto& engine : {make_interpreter(), Jit()}) {
-    auto exec = engine->compile(columns);
-    ASSERT_TRUE(exec.ok()) << exec.status();
-    VariableStore vars;
-    Outputs out;
-    auto s = (*exec)->run({{"in0", Feed(&all, fine)}, {"in1", &w2}}, vars, 0, &out);
-    EXPECT_THAT(std::string(s.message()),
-                HasSubstr("only rows along a first batch axis can be listed"));
+  auto expect_error = [](const ir::Graph& g, const Feeds& feeds, const std::string& message) {
+    for (const absl::Status& s : RunOnBoth(g, feeds)) {
+      EXPECT_THAT(std::string(s.message()), HasSubstr(message));
+    }
+  };
+  expect_error(rows, {{"in0", Feed(&all, outside)}, {"in1", &w}},
+               "input \"in0\": row 10 (listed at 2) is outside [0, 10)");
+  expect_error(rows, {{"in0", Feed(&all, negative)}, {"in1", &w}},
+               "row -1 (listed at 0) is outside [0, 10)");
+  expect_error(rows, {{"in0", Feed(&narrow, fine)}, {"in1", &w}},
+               "\"in0\" lists 2 rows of f32[10,5], expected f32[2,6]");
+  expect_error(columns, {{"in0", Feed(&all, fine)}, {"in1", &w2}},
+               "only rows along a first batch axis can be listed");
+  for (const absl::Status& s : RunOnBoth(rows, {{"in0", Feed(&all, fine)}, {"in1", &w}})) {
+    EXPECT_TRUE(s.ok()) << s;
   }
 }
 
