@@ -297,6 +297,26 @@ void BM_MatMulOneDnn(benchmark::State& state) {
 }
 #endif
 
+// What splitting a kernel over the pool costs on top of its work: one item
+// of `work` microseconds per thread (so each thread has time to claim its
+// own), back to back as a step's split kernels run. The time over `work` is
+// the hand-off a split kernel pays, and what running two small kernels at
+// once, one per thread, would have to win back.
+void BM_HandOff(benchmark::State& state) {
+  const auto work = std::chrono::microseconds(state.range(0));
+  auto task = [](void* context, int64_t begin, int64_t end) {
+    const auto spin = *static_cast<const std::chrono::microseconds*>(context);
+    for (int64_t i = begin; i < end; ++i) {
+      const auto until = std::chrono::steady_clock::now() + spin;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }
+  };
+  for (auto _ : state)
+    kiln_parallel_for(task, const_cast<std::chrono::microseconds*>(&work), parallel_threads());
+  state.counters["threads"] = parallel_threads();
+}
+
 void BM_CompileTrainStep(benchmark::State& state, const SeedModel& seed) {
   set_random_seed(1);
   Sequential model = seed.make();
@@ -459,6 +479,7 @@ void Register() {
 #if defined(KILN_BENCH_DNNL)
   shapes(benchmark::RegisterBenchmark("MatMul/onednn", BM_MatMulOneDnn));
 #endif
+  benchmark::RegisterBenchmark("HandOff", BM_HandOff)->Arg(0)->Arg(2)->Arg(10);
   benchmark::RegisterBenchmark("CompileTrainStep/seed001/jit", [](benchmark::State& st) {
     BM_CompileTrainStep(st, Seeds()[1]);
   })->Unit(benchmark::kMillisecond);
