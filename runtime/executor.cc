@@ -26,7 +26,9 @@ absl::StatusOr<const Feed*> FindFeed(const ir::Node& node, int64_t rows, const F
     return absl::InvalidArgumentError(str_cat("\"", name, "\" is ", t.type_string(), ", expected ",
                                               ir::type_string(ir::with_rows(node.type, rows))));
   }
-  if (ir::batch_axis(node.type.shape) != 0) {
+  // Rows are listed along the first axis: the batch's, or the first of a
+  // graph compiled for one batch size (no ?).
+  if (ir::batch_axis(node.type.shape) > 0) {
     return absl::InvalidArgumentError(
         str_cat("input \"", name, "\" is ", ir::type_string(node.type),
                 ": only rows along a first batch axis can be listed"));

@@ -23,7 +23,8 @@ struct Feed {
   Feed() = default;
   /// All of `t` (implicit, so feeds read {{"x", &t}}).
   Feed(const Tensor* t) : tensor(t) {}  // NOLINT(google-explicit-constructor)
-  /// Rows `r` of `t`, along its first axis, which must be the input's batch axis.
+  /// Rows `r` of `t`, along its first axis: the input's batch axis, or its
+  /// first axis in a graph compiled for one batch size.
   Feed(const Tensor* t, std::span<const int64_t> r) : tensor(t), rows(r) {}
   const Tensor* tensor = nullptr;
   std::optional<std::span<const int64_t>> rows;

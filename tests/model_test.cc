@@ -150,6 +150,33 @@ TEST(Model, EvaluateAndPredictShapes) {
   EXPECT_NEAR(whole.loss, e.loss, 1e-6);
 }
 
+// Dense on rank-3 inputs folds the batch into its rows, so the step is
+// compiled per batch size (no batch dimension ?): fit feeds it the listed
+// rows of x like any other step, the partial last batch too, and both
+// executors train it alike.
+TEST(Model, FitTrainsAModelCompiledPerBatchSize) {
+  std::vector<std::vector<Tensor>> weights;
+  for (Backend backend : {Backend::kInterpreter, Backend::kJit}) {
+    set_random_seed(8);
+    Sequential model({Dense(3), Flatten({2, 3}), Dense(2, "softmax")});
+    model.compile("adam", "sparse_categorical_crossentropy", {"accuracy"}, {.backend = backend});
+    Tensor x(DType::kF32, {10, 2, 2});
+    Tensor y(DType::kI32, {10});
+    for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = std::sin(0.3f * i);
+    for (int64_t i = 0; i < y.size(); ++i) y.data<int32_t>()[i] = static_cast<int32_t>(i % 2);
+    History h = model.fit(x, y, {.epochs = 2, .batch_size = 4, .verbose = 0});
+    ASSERT_EQ(h["loss"].size(), 2u);
+    EXPECT_TRUE(std::isfinite(h["loss"][1]));
+    weights.push_back(model.get_weights());
+  }
+  ASSERT_EQ(weights[0].size(), weights[1].size());
+  for (size_t i = 0; i < weights[0].size(); ++i) {
+    const std::vector<float> a = testing::values(weights[0][i]), b = testing::values(weights[1][i]);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k], b[k], 1e-5f * (1 + std::fabs(a[k])));
+  }
+}
+
 TEST(Model, LastPartialBatchIsTrained) {
   set_random_seed(3);
   Blobs data = MakeBlobs(10, 8, 3, 4);
