@@ -1,3 +1,5 @@
+#include <set>
+
 #include "passes/passes.h"
 
 namespace kiln::passes {
@@ -17,9 +19,17 @@ class DeadCodeElimination : public Pass {
     }
     std::vector<bool> dead(n);
     bool changed = false;
+    std::set<int> broken;  // fusion groups that lose a member
     for (size_t i = 0; i < n; ++i) {
       dead[i] = !live[i];
       changed |= dead[i];
+      if (dead[i] && graph.nodes[i].group >= 0) broken.insert(graph.nodes[i].group);
+    }
+    // What is left of such a group need not be one (a weight's bias gradient
+    // once its matmul is gone, when the weight is frozen); the fusion passes
+    // can group it again.
+    for (size_t i = 0; i < n; ++i) {
+      if (!dead[i] && broken.count(graph.nodes[i].group)) graph.nodes[i].group = -1;
     }
     if (changed) graph.remove(dead);
     return changed;
