@@ -54,13 +54,14 @@ struct StepHooks {
   bool row_tables = false;
 };
 
+absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
+                       const char* name, int part, int parts, StepHooks hooks,
+                       llvm::Module& module);
+
 /// The inputs that only matmuls read, as the rows of their first operand
 /// (directly, through reshapes that keep the rows, or through a transpose
 /// they read as their first operand): f32 inputs whose first axis is the
 /// batch. The tiles can read such an input through a table of row addresses.
 std::vector<bool> row_table_inputs(const ir::Graph& graph);
-absl::Status emit_step(const ir::Graph& graph, const BufferPlan& plan, int vector_width,
-                       const char* name, int part, int parts, StepHooks hooks,
-                       llvm::Module& module);
 
 }  // namespace kiln::codegen
