@@ -558,7 +558,7 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
   auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
   if (!jit) return FromLlvm(jit.takeError(), "cannot create LLJIT");
   codegen::add_perf_map_plugin(**jit);
-  // The step calls expf/logf/tanhf from the process's libm.
+  // The step calls logf/tanhf/log1pf from the process's libm.
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
       (*jit)->getDataLayout().getGlobalPrefix());
   if (!gen) return FromLlvm(gen.takeError(), "cannot search the process for symbols");

@@ -9,6 +9,7 @@
 #include "codegen/emit_context.h"
 #include "codegen/matmul_emitter.h"
 #include "runtime/distributed.h"
+#include "runtime/exp.h"
 
 namespace kiln::codegen {
 namespace {
@@ -50,8 +51,33 @@ void EmitRows(E& e) { e.Define(e.b().CreateSIToFP(e.rows(), e.f32())); }
 void EmitNeg(E& e) {
   e.Map([&](const std::vector<Value*>& x) { return e.b().CreateFNeg(x[0]); });
 }
+// kiln_exp (runtime/exp.h), operation for operation.
+Value* ExpOf(E& e, Value* x) {
+  using C = ExpConstants;
+  auto& b = e.b();
+  auto fma = [&](Value* a, Value* m, Value* c) {
+    return e.Intrinsic(llvm::Intrinsic::fma, {e.f32()}, {a, m, c});
+  };
+  Value* c = b.CreateSelect(b.CreateFCmpOGE(x, e.cf(C::kLowest)), x, e.cf(C::kLowest));
+  c = b.CreateSelect(b.CreateFCmpOLE(c, e.cf(C::kHighest)), c, e.cf(C::kHighest));
+  Value* y = b.CreateFMul(c, e.cf(C::kLog2e));
+  Value* n = b.CreateFSub(b.CreateFAdd(y, e.cf(C::kRound)), e.cf(C::kRound));
+  Value* r = fma(n, e.cf(-C::kLn2Hi), c);
+  r = fma(n, e.cf(-C::kLn2Lo), r);
+  Value* p = e.cf(C::kPoly[0]);
+  for (int i = 1; i < 8; ++i) p = fma(p, r, e.cf(C::kPoly[i]));
+  Value* k = b.CreateFPToSI(n, b.getInt32Ty());
+  Value* k1 = b.CreateAShr(k, 1);
+  Value* k2 = b.CreateSub(k, k1);
+  auto exp2_int = [&](Value* m) {
+    return b.CreateBitCast(b.CreateShl(b.CreateAdd(m, b.getInt32(127)), 23), e.f32());
+  };
+  Value* result = b.CreateFMul(b.CreateFMul(p, exp2_int(k1)), exp2_int(k2));
+  return b.CreateSelect(b.CreateFCmpUNO(x, x), x, result);
+}
+
 void EmitExp(E& e) {
-  e.Map([&](const std::vector<Value*>& x) { return e.Call("expf", x[0]); });
+  e.Map([&](const std::vector<Value*>& x) { return ExpOf(e, x[0]); });
 }
 void EmitLog(E& e) {
   e.Map([&](const std::vector<Value*>& x) { return e.Call("logf", x[0]); });
@@ -64,7 +90,7 @@ void EmitSoftplus(E& e) {
   e.Map([&](const std::vector<Value*>& x) {
     auto& b = e.b();
     Value* abs = e.Intrinsic(llvm::Intrinsic::fabs, {e.f32()}, {x[0]});
-    Value* tail = e.Call("log1pf", e.Call("expf", b.CreateFNeg(abs)));
+    Value* tail = e.Call("log1pf", ExpOf(e, b.CreateFNeg(abs)));
     return b.CreateFAdd(tail, b.CreateSelect(b.CreateFCmpOGT(x[0], e.cf(0.0)), x[0], e.cf(0.0)));
   });
 }
@@ -364,7 +390,7 @@ struct SoftmaxRow {
   Value* sum = nullptr;
 
   Value* at(size_t k, Value* c) { return e.Load(DType::kF32, e.in(k), e.b().CreateAdd(start, c)); }
-  Value* shifted_exp(Value* c) { return e.Call("expf", e.b().CreateFSub(at(0, c), max)); }
+  Value* shifted_exp(Value* c) { return ExpOf(e, e.b().CreateFSub(at(0, c), max)); }
   void Stats(Value* classes) {
     auto& b = e.b();
     max = Fold(e, 1, classes, at(0, e.c64(0)), [&](Value* acc, Value* c) {

@@ -9,6 +9,7 @@
 #include "runtime/denormals.h"
 #include "runtime/distributed.h"
 #include "runtime/executor.h"
+#include "runtime/exp.h"
 #include "runtime/numerics.h"
 #include "runtime/rng.h"
 
@@ -113,7 +114,7 @@ absl::Status KernelNeg(const Args& a) {
   return Unary(a, [](float x) { return -x; });
 }
 absl::Status KernelExp(const Args& a) {
-  return Unary(a, [](float x) { return std::exp(x); });
+  return Unary(a, [](float x) { return kiln_exp(x); });
 }
 absl::Status KernelLog(const Args& a) {
   return Unary(a, [](float x) { return std::log(x); });
@@ -125,7 +126,7 @@ absl::Status KernelTanh(const Args& a) {
   return Unary(a, [](float x) { return std::tanh(x); });
 }
 absl::Status KernelSoftplus(const Args& a) {
-  return Unary(a, [](float x) { return std::log1p(std::exp(-std::fabs(x))) + (x > 0 ? x : 0.0f); });
+  return Unary(a, [](float x) { return std::log1p(kiln_exp(-std::fabs(x))) + (x > 0 ? x : 0.0f); });
 }
 absl::Status KernelAdd(const Args& a) {
   return Binary(a, [](float x, float y) { return x + y; });
@@ -347,8 +348,8 @@ struct RowSoftmax {
 RowSoftmax SoftmaxStats(const float* z, int64_t classes) {
   float m = z[0];
   for (int64_t c = 1; c < classes; ++c) m = z[c] > m || std::isnan(z[c]) ? z[c] : m;
-  float sum = std::exp(z[0] - m);
-  for (int64_t c = 1; c < classes; ++c) sum += std::exp(z[c] - m);
+  float sum = kiln_exp(z[0] - m);
+  for (int64_t c = 1; c < classes; ++c) sum += kiln_exp(z[c] - m);
   return {m, sum};
 }
 
@@ -377,7 +378,7 @@ absl::Status KernelSoftmaxCrossEntropyGrad(const Args& a) {
     for (int64_t c = 0; c < classes; ++c) total += t[c];
     float g = a.f(2)[r];
     for (int64_t c = 0; c < classes; ++c) {
-      dz[c] = g * (std::exp(z[c] - st.max) / st.sum * total - t[c]);
+      dz[c] = g * (kiln_exp(z[c] - st.max) / st.sum * total - t[c]);
     }
   }
   return absl::OkStatus();

@@ -24,6 +24,7 @@
 #include "ir/memory_plan.h"
 #include "ir/strings.h"
 #include "passes/pipeline.h"
+#include "runtime/exp.h"
 #include "runtime/parallel.h"
 #include "test_util.h"
 
@@ -1285,6 +1286,44 @@ TEST(Feeds, ListedRowsOutsideTheTensorAreClearErrors) {
   for (const absl::Status& s : RunOnBoth(rows, {{"in0", Feed(&all, fine)}, {"in1", &w}})) {
     EXPECT_TRUE(s.ok()) << s;
   }
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// kiln_exp, which both executors use, is within 2 ulp of e^x over the whole
+// range where e^x is a normal f32, and exact at the ends and at 0.
+TEST(Exp, WithinTwoUlpOfTheTrueValue) {
+  int worst = 0;
+  float worst_at = 0;
+  for (float x = -87.3f; x < 88.7f; x = std::nextafter(x + 1e-4f * std::fabs(x) + 1e-7f, 100.f)) {
+    const double want = std::exp(static_cast<double>(x));
+    const float got = kiln_exp(x), rounded = static_cast<float>(want);
+    const float ulp = std::nextafter(rounded, INFINITY) - rounded;
+    const int err = static_cast<int>(std::lround(std::fabs(got - want) / ulp));
+    if (err > worst) worst = err, worst_at = x;
+  }
+  EXPECT_LE(worst, 2) << "at x = " << worst_at;
+  EXPECT_EQ(kiln_exp(0.0f), 1.0f);
+  EXPECT_EQ(kiln_exp(-INFINITY), 0.0f);
+  EXPECT_EQ(kiln_exp(-104.0f), 0.0f);
+  EXPECT_EQ(kiln_exp(INFINITY), INFINITY);
+  EXPECT_EQ(kiln_exp(89.0f), INFINITY);
+  EXPECT_TRUE(std::isnan(kiln_exp(NAN)));
+  EXPECT_TRUE(std::isfinite(kiln_exp(88.72f)));
+}
+
+// The JIT's exp is kiln_exp operation for operation, in loops it vectorises,
+// and softmax cross-entropy uses it too: the same bits as the interpreter,
+// past both ends of the range as well.
+TEST_P(JitOps, ExpIsTheInterpretersBitForBit) {
+  Compare(OneOp({{DType::kF32, {7, 333}}}, [](ir::Builder& b, auto x) { return b.exp(x[0]); }),
+          -110, 100, 1, /*relative=*/0);
+  Compare(OneOp({{DType::kF32, {5, 37}}}, [](ir::Builder& b, auto x) { return b.exp(x[0]); }), -3,
+          3, 1, /*relative=*/0);
 }
 
 }  // namespace
