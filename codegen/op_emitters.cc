@@ -189,9 +189,9 @@ void EmitBroadcast(E& e) {
   e.Define(e.Load(d, e.in(0), src));
 }
 
-// Transposes of at least this many elements split their row bands over
-// threads: a thread's bands are a block of rows, as the weight gradient's row
-// bands are, so a weight's transpose reads the rows its owner wrote.
+// Transposes the JIT materialises (those only matmuls read are folded into
+// them) of at least this many elements split their row bands over threads,
+// each thread's a block of rows, as a split=rows product's are.
 constexpr int64_t kParallelTranspose = 16384;
 
 // out[j, i] = in[i, j] in bands of W input rows (W the vector width): each
