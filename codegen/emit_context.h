@@ -228,9 +228,11 @@ class Emitter {
   // over t in a new task function, which reloads the current function's
   // buffers, seed and rows from a context the caller fills; `rebind` runs
   // whenever those change (entering the task and returning from it), for
-  // emitters that cache values derived from them.
+  // emitters that cache values derived from them. `finish` runs after a
+  // task's last item.
   void ParallelFor(Value* count, const std::function<void(Value*)>& item,
-                   const std::function<void()>& rebind = nullptr);
+                   const std::function<void()>& rebind = nullptr,
+                   const std::function<void()>& finish = nullptr);
   // Computes the fused members that follow a matmul at element (row, col) of
   // its result, whose value there is `product`; stores those read elsewhere.
   void EmitEpilogueElement(const std::vector<NodeId>& members, Value* row, Value* col,
@@ -260,7 +262,7 @@ class Emitter {
   void EmitGroupLoop(const std::vector<NodeId>& members);
   void EmitEpilogueGroup(const std::vector<NodeId>& group);
   llvm::Function* EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
-                                   int64_t stride);
+                                   int64_t stride, bool inlined);
   void EmitNumericsChecks(llvm::IRBuilder<>& sb, const std::vector<NodeId>& members,
                           Value* numerics);
   bool NeedsStore(NodeId id, const std::vector<NodeId>& members) const;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -226,13 +227,16 @@ void Emitter::EmitEpilogueGroup(const std::vector<NodeId>& group) {
   NodeId column_sum = ir::is_column_sum_of(g_, group[0], group[1]) ? group[1] : -1;
   std::vector<NodeId> members = {group[0]};
   members.insert(members.end(), group.begin() + (column_sum >= 0 ? 2 : 1), group.end());
-  // One out-of-line function per tile size, with noalias buffers (a parallel
-  // task loads its buffers from a context, so only the parameters carry the
-  // no-alias facts the vectoriser needs). The call costs little next to a tile.
-  std::map<std::pair<int, int>, llvm::Function*> bodies;
-  auto epilogue = [&](Value* i0, Value* j0, int rows, int cols, Value* tile, int64_t stride) {
-    llvm::Function*& body = bodies[{rows, cols}];
-    if (!body) body = EpilogueFunction(members, rows, cols, stride);
+  // One function per tile size, with noalias buffers (a parallel task loads
+  // its buffers from a context, so only the parameters carry the no-alias
+  // facts the vectoriser needs). Out of line, the call costs little next to a
+  // tile; the single vectors that run inside another tile's k loop are
+  // inlined, since a call there would spill the accumulators.
+  std::map<std::tuple<int, int, bool>, llvm::Function*> bodies;
+  auto epilogue = [&](Value* i0, Value* j0, int rows, int cols, Value* tile, int64_t stride,
+                      bool inlined) {
+    llvm::Function*& body = bodies[{rows, cols, inlined}];
+    if (!body) body = EpilogueFunction(members, rows, cols, stride, inlined);
     std::vector<Value*> args;
     for (const auto& [root, value] : params_) args.push_back(value);
     args.insert(args.end(), {tile, i0, j0, step_seed_, rows_});
@@ -264,7 +268,8 @@ void Emitter::TransposeInRegisters(std::vector<Value*>& rows) {
 // The context holds every buffer of the current function (an epilogue may
 // touch any of them), then the seed and the rows.
 void Emitter::ParallelFor(Value* count, const std::function<void(Value*)>& item,
-                          const std::function<void()>& rebind) {
+                          const std::function<void()>& rebind,
+                          const std::function<void()>& finish) {
   auto& b = b_;
   llvm::Type* ptr = b.getPtrTy();
   llvm::Module& m = *b.GetInsertBlock()->getModule();
@@ -301,6 +306,7 @@ void Emitter::ParallelFor(Value* count, const std::function<void(Value*)>& item,
   t->addIncoming(next, b.GetInsertBlock());
   b.CreateCondBr(b.CreateICmpULT(next, task->getArg(2)), loop, exit);
   b.SetInsertPoint(exit);
+  if (finish) finish();
   b.CreateRetVoid();
   b.restoreIP(saved);
   set_buffers(outer, outer_seed, outer_rows);
@@ -323,15 +329,16 @@ void Emitter::ParallelFor(Value* count, const std::function<void(Value*)>& item,
 
 // void epilogue(ptr noalias buffers..., ptr noalias tile, i64 i0, i64 j0, i64 seed, i64 rows)
 llvm::Function* Emitter::EpilogueFunction(const std::vector<NodeId>& members, int rows, int cols,
-                                          int64_t stride) {
+                                          int64_t stride, bool inlined) {
   llvm::Type* ptr = b_.getPtrTy();
   std::vector<llvm::Type*> params(params_.size() + 1, ptr);
   params.insert(params.end(), {i64(), i64(), i64(), i64()});
   auto* ty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
-  auto* f = llvm::Function::Create(
-      ty, llvm::Function::InternalLinkage,
-      str_cat("epilogue_", g_.nodes[members[0]].group, "_", rows, "x", cols), m_);
-  f->addFnAttr(llvm::Attribute::NoInline);
+  auto* f = llvm::Function::Create(ty, llvm::Function::InternalLinkage,
+                                   str_cat("epilogue_", g_.nodes[members[0]].group, "_", rows, "x",
+                                           cols, inlined ? "_inline" : ""),
+                                   m_);
+  f->addFnAttr(inlined ? llvm::Attribute::AlwaysInline : llvm::Attribute::NoInline);
   for (size_t i = 0; i <= params_.size(); ++i) f->addParamAttr(i, llvm::Attribute::NoAlias);
   llvm::IRBuilderBase::InsertPoint saved = b_.saveIP();
   std::map<NodeId, Value*> outer = params_;

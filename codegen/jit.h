@@ -23,8 +23,8 @@ enum class LlvmPipeline {
 
 /// JIT settings.
 struct JitOptions {
-  /// kAuto picks AVX-512 when the host has it, else AVX2; asking for an ISA the
-  /// host lacks is an error.
+  /// kAuto picks AVX-512 when the host has it, else AVX2, unless KILN_ISA
+  /// (avx2, avx512) names one; asking for an ISA the host lacks is an error.
   Isa isa = Isa::kAuto;
   /// Print the LLVM IR before/after optimisation and the assembly of each
   /// compiled graph to stderr. Also enabled by KILN_JIT_DUMP=ir,opt-ir,asm.

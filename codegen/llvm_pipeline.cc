@@ -5,6 +5,7 @@
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/Transforms/IPO/AlwaysInliner.h"
 #include "llvm/Transforms/InstCombine/InstCombine.h"
 #include "llvm/Transforms/Scalar/EarlyCSE.h"
 #include "llvm/Transforms/Scalar/LICM.h"
@@ -18,10 +19,11 @@ namespace {
 
 // What the emitted code needs, and no more: the emitter already tiles,
 // unrolls and vectorises the matmuls and gives every kernel its own function
-// with noalias buffers, so there is nothing to inline and no loop nest to
-// restructure. Left to do: promote the few allocas, clean up the index
-// arithmetic, hoist loop-invariant loads (broadcast scalars) and vectorise
-// the elementwise loops.
+// with noalias buffers, so the only functions to inline are the few marked
+// always-inline (one vector of a matmul's epilogue, inside the next tile's k
+// loop) and there is no loop nest to restructure. Left to do: promote the
+// few allocas, clean up the index arithmetic, hoist loop-invariant loads
+// (broadcast scalars) and vectorise the elementwise loops.
 llvm::ModulePassManager KilnPipeline() {
   llvm::FunctionPassManager early;
   early.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
@@ -35,6 +37,7 @@ llvm::ModulePassManager KilnPipeline() {
   early.addPass(
       llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions().convertSwitchToLookupTable(false)));
   llvm::ModulePassManager mpm;
+  mpm.addPass(llvm::AlwaysInlinerPass(/*InsertLifetimeIntrinsics=*/false));
   mpm.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(early)));
   return mpm;
 }

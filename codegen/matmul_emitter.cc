@@ -23,6 +23,9 @@ namespace {
 // capacity (with split=contraction, the same chains over the same parts of
 // K, added in the same order), so results depend only on the rows.
 class MatMulEmitter {
+  static constexpr int kEpilogueRegisters = 6;
+  static constexpr int kInterleavedRows = 4;
+
  public:
   using Epilogue = MatMulEpilogue;
 
@@ -43,8 +46,19 @@ class MatMulEmitter {
     BindBuffers();
     w_ = e.width();
     nv_ = w_ >= 16 ? 4 : 2;
-    mr_ = 6;
     vec_ = llvm::FixedVectorType::get(e.f32(), w_);
+    // An epilogue that waits for the next tile's k loop (see Pending) needs
+    // registers there besides the accumulators, the k step's B vectors and a
+    // broadcast. With 32 registers, tiles of 4 rows leave enough: seed-001's
+    // weight gradient with Adam took 71-74 us on one thread against 86-88 us
+    // for 6-row tiles run one after the other (80-82 us for 6-row tiles
+    // interleaved, which spill), and seed-000's with SGD 57-59 us against
+    // 64-66. With AVX2's 16 registers every interleaved variant was slower
+    // (seed-001's kernel 105-117 us against 96). The parts of a
+    // split=contraction product have no epilogue.
+    interleave_ = epilogue_ && e.node().split != ir::Split::kContraction &&
+                  kInterleavedRows * nv_ + nv_ + 1 + kEpilogueRegisters <= (w_ >= 16 ? 32 : 16);
+    mr_ = interleave_ ? kInterleavedRows : 6;
   }
 
   // A = X^T reads X (element (i, p) is X[p, i]), B = Y^T reads Y; C is
@@ -86,12 +100,14 @@ class MatMulEmitter {
       Value* i0 = b.CreateMul(it, e_.c64(mr_));
       e_.For(full_n, [&](Value* jt) { TileAt(i0, b.CreateMul(jt, e_.c64(nr)), mr_, nv_, w_); });
     });
+    Flush();
     if (rem_n) e_.For(full_m, [&](Value* it) { ColumnTail(b.CreateMul(it, e_.c64(mr_)), mr_); });
     PartialBand(b.CreateMul(full_m, e_.c64(mr_)), [&](Value* first_row, int rows) {
       e_.For(full_n,
              [&](Value* jt) { TileAt(first_row, b.CreateMul(jt, e_.c64(nr)), rows, nv_, w_); });
       if (rem_n) ColumnTail(first_row, rows);
     });
+    Flush();
   }
 
   // split=contraction: each part of K is a task that computes every tile
@@ -219,9 +235,11 @@ class MatMulEmitter {
     };
     Value* count = b.CreateMul(Bands(), e_.c64(strips));
     if (parallel) {
-      e_.ParallelFor(count, body, [this] { BindBuffers(); });
+      e_.ParallelFor(
+          count, body, [this] { BindBuffers(); }, [this] { Flush(); });
     } else {
       e_.For(count, body);
+      Flush();
     }
   }
 
@@ -355,9 +373,10 @@ class MatMulEmitter {
   void Tile(Value* i0, Value* j0, int mr, int nv, int last_lanes, bool column_sums) {
     auto& b = e_.b();
     std::vector<Value*> sums;
-    std::vector<Value*> values =
-        reduce_ ? SumParts(i0, j0, mr, nv, last_lanes)
-                : Products(i0, j0, mr, nv, last_lanes, column_sums && !part_ ? &sums : nullptr);
+    const bool defer = Interleaves() && mr == mr_ && nv == nv_ && last_lanes == w_;
+    std::vector<Value*> values = reduce_ ? SumParts(i0, j0, mr, nv, last_lanes)
+                                         : Products(i0, j0, mr, nv, last_lanes,
+                                                    column_sums && !part_ ? &sums : nullptr, defer);
     auto value = [&](int r, int v) { return values[r * nv + v]; };
     if (part_) return StoreTile(values, PartBuffer(part_), i0, j0, mr, nv, last_lanes);
     for (size_t v = 0; v < sums.size(); ++v) {
@@ -366,6 +385,8 @@ class MatMulEmitter {
     }
     if (c_) StoreTile(values, c_, i0, j0, mr, nv, last_lanes);
     if (!epilogue_) return;
+    if (defer) return Defer(values, i0, j0);
+    Flush();
     // The epilogue reads the tile from a scratch array in L1 (mem2reg cannot
     // keep it in registers across the loop, but it never leaves the core).
     int64_t stride = nv_ * w_;
@@ -379,72 +400,170 @@ class MatMulEmitter {
                              llvm::Align(4));
       }
     }
-    epilogue_(i0, j0, mr, (nv - 1) * w_ + last_lanes, tile, stride);
+    epilogue_(i0, j0, mr, (nv - 1) * w_ + last_lanes, tile, stride, false);
+  }
+
+  // A full tile's epilogue can wait in a scratch array and run one vector per
+  // k step inside the next tile's k loop, so that the out-of-order core runs
+  // its long operations (Adam's square root and divide) alongside the FMAs
+  // rather than after them. The state belongs to the function being emitted
+  // (a task, or the node's function): the waiting tile, its first row and
+  // column, and how many of its vectors wait (0 or mr nv).
+  struct Pending {
+    Value* tile;
+    Value* i0;
+    Value* j0;
+    Value* count;
+  };
+
+  bool Interleaves() const { return interleave_ && !reduce_ && !part_; }
+
+  Pending& PendingState() {
+    llvm::Function* f = e_.b().GetInsertBlock()->getParent();
+    auto it = pending_.find(f);
+    if (it != pending_.end()) return it->second;
+    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+    auto* tile = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), mr_ * nv_ * w_));
+    tile->setAlignment(llvm::Align(64));
+    Pending p{tile, entry.CreateAlloca(e_.i64()), entry.CreateAlloca(e_.i64()),
+              entry.CreateAlloca(e_.i64())};
+    entry.CreateStore(e_.c64(0), p.count);
+    return pending_[f] = p;
+  }
+
+  void Defer(const std::vector<Value*>& values, Value* i0, Value* j0) {
+    auto& b = e_.b();
+    Pending& p = PendingState();
+    for (size_t v = 0; v < values.size(); ++v) {
+      b.CreateAlignedStore(values[v], b.CreateConstInBoundsGEP1_64(e_.f32(), p.tile, v * w_),
+                           llvm::Align(64));
+    }
+    b.CreateStore(i0, p.i0);
+    b.CreateStore(j0, p.j0);
+    b.CreateStore(e_.c64(mr_ * nv_), p.count);
+  }
+
+  // Vector q of the waiting tile through the epilogue, in place.
+  void PendingVector(const Pending& p, Value* i0, Value* j0, Value* q) {
+    auto& b = e_.b();
+    const int64_t stride = nv_ * w_;
+    Value* r = b.CreateUDiv(q, e_.c64(nv_));
+    Value* c = b.CreateMul(b.CreateURem(q, e_.c64(nv_)), e_.c64(w_));
+    Value* at =
+        b.CreateInBoundsGEP(e_.f32(), p.tile, b.CreateAdd(b.CreateMul(r, e_.c64(stride)), c));
+    epilogue_(b.CreateAdd(i0, r), b.CreateAdd(j0, c), 1, w_, at, stride, true);
+  }
+
+  // Runs the waiting tile's epilogue, if a tile waits.
+  void Flush() {
+    if (!Interleaves()) return;
+    auto& b = e_.b();
+    Pending& p = PendingState();
+    e_.If(b.CreateICmpNE(b.CreateLoad(e_.i64(), p.count), e_.c64(0)), [&] {
+      epilogue_(b.CreateLoad(e_.i64(), p.i0), b.CreateLoad(e_.i64(), p.j0), mr_, nv_ * w_, p.tile,
+                nv_ * w_, false);
+      b.CreateStore(e_.c64(0), p.count);
+    });
   }
 
   // The tile's mr x nv vectors of A[i0.., k0:k1] B[k0:k1, j0..] (k0:k1 the
   // part being emitted, else all of K), each a chain of FMAs from zero in
-  // order over k; with `sums`, also B's column sums over those rows.
+  // order over k; with `sums`, also B's column sums over those rows. With
+  // `interleave`, the waiting tile's vectors go through the epilogue, one in
+  // each of the first k steps (a loop of its own, so that the loop without
+  // them keeps its accumulators in registers), the rest after the loop.
   std::vector<Value*> Products(Value* i0, Value* j0, int mr, int nv, int last_lanes,
-                               std::vector<Value*>* sums) {
+                               std::vector<Value*>* sums, bool interleave) {
     auto& b = e_.b();
-    llvm::Function* f = b.GetInsertBlock()->getParent();
     Value* k0 = k_begin_ ? k_begin_ : e_.c64(0);
     Value* k1 = k_end_ ? k_end_ : k_;
+    // Accumulators, then column sums.
+    std::vector<Value*> carried(mr * nv + (sums ? nv : 0), llvm::Constant::getNullValue(vec_));
+    const TilePlace tile{i0, j0, mr, nv, last_lanes, sums != nullptr};
+    if (!interleave) {
+      carried = KSteps(tile, k0, k1, carried, nullptr);
+    } else {
+      Pending& waiting = PendingState();
+      Value* count = b.CreateLoad(e_.i64(), waiting.count);
+      Value* wi0 = b.CreateLoad(e_.i64(), waiting.i0);
+      Value* wj0 = b.CreateLoad(e_.i64(), waiting.j0);
+      // An empty range (a static K of 0, or a part with no rows) has no steps.
+      Value* steps = b.CreateSelect(b.CreateICmpULT(k0, k1), b.CreateSub(k1, k0), e_.c64(0));
+      Value* shared = b.CreateBinaryIntrinsic(llvm::Intrinsic::umin, steps, count);
+      Value* k_mid = b.CreateAdd(k0, shared);
+      carried = KSteps(tile, k0, k_mid, carried,
+                       [&](Value* k) { PendingVector(waiting, wi0, wj0, b.CreateSub(k, k0)); });
+      carried = KSteps(tile, k_mid, k1, carried, nullptr);
+      e_.For(b.CreateSub(count, shared),
+             [&](Value* q) { PendingVector(waiting, wi0, wj0, b.CreateAdd(shared, q)); });
+      b.CreateStore(e_.c64(0), waiting.count);
+    }
+    if (sums) sums->assign(carried.begin() + mr * nv, carried.end());
+    carried.resize(mr * nv);
+    return carried;
+  }
+
+  struct TilePlace {
+    Value* i0;
+    Value* j0;
+    int mr, nv, last_lanes;
+    bool sums;
+  };
+
+  // The k steps from k0 to k1 (none when k1 <= k0) on `carried` (the
+  // accumulators, then the column sums); `also(k)` emits more work for step k.
+  std::vector<Value*> KSteps(const TilePlace& t, Value* k0, Value* k1,
+                             const std::vector<Value*>& carried,
+                             const std::function<void(Value*)>& also) {
+    auto& b = e_.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
     llvm::BasicBlock* pre = b.GetInsertBlock();
     llvm::BasicBlock* loop = llvm::BasicBlock::Create(e_.ctx(), "ktile", f);
     llvm::BasicBlock* exit = llvm::BasicBlock::Create(e_.ctx(), "ktile.exit", f);
-    // An empty range (a static K of 0, or a part with no rows) gives zeros.
     b.CreateCondBr(b.CreateICmpULT(k0, k1), loop, exit);
     b.SetInsertPoint(loop);
     llvm::PHINode* p = b.CreatePHI(e_.i64(), 2, "k");
     p->addIncoming(k0, pre);
-    Value* zero = llvm::Constant::getNullValue(vec_);
-    std::vector<llvm::PHINode*> acc;
-    for (int i = 0; i < mr * nv; ++i) {
-      acc.push_back(b.CreatePHI(vec_, 2, "acc"));
-      acc.back()->addIncoming(zero, pre);
-    }
-    std::vector<llvm::PHINode*> sum;
-    for (int v = 0; sums && v < nv; ++v) {
-      sum.push_back(b.CreatePHI(vec_, 2, "colsum"));
-      sum.back()->addIncoming(zero, pre);
+    std::vector<llvm::PHINode*> in;
+    for (Value* x : carried) {
+      in.push_back(b.CreatePHI(vec_, 2, "acc"));
+      in.back()->addIncoming(x, pre);
     }
     std::vector<Value*> bv;
     Value* brow =
-        packed_ ? b.CreateMul(p, e_.c64(nv_ * w_)) : b.CreateAdd(b.CreateMul(p, e_.c64(n_)), j0);
-    for (int v = 0; v < nv; ++v) {
+        packed_ ? b.CreateMul(p, e_.c64(nv_ * w_)) : b.CreateAdd(b.CreateMul(p, e_.c64(n_)), t.j0);
+    for (int v = 0; v < t.nv; ++v) {
       Value* ptr =
           b.CreateInBoundsGEP(e_.f32(), packed_ ? packed_ : bm_, b.CreateAdd(brow, e_.c64(v * w_)));
-      bv.push_back(LoadVector(ptr, v == nv - 1 ? last_lanes : w_));
+      bv.push_back(LoadVector(ptr, v == t.nv - 1 ? t.last_lanes : w_));
     }
-    std::vector<Value*> next(acc.size());
-    for (int r = 0; r < mr; ++r) {
-      Value* a = b.CreateVectorSplat(w_, LoadA(b.CreateAdd(i0, e_.c64(r)), p));
-      for (int v = 0; v < nv; ++v) {
+    std::vector<Value*> next(in.size());
+    for (int r = 0; r < t.mr; ++r) {
+      Value* a = b.CreateVectorSplat(w_, LoadA(b.CreateAdd(t.i0, e_.c64(r)), p));
+      for (int v = 0; v < t.nv; ++v) {
+        const int i = r * t.nv + v;
         // llvm.fma, not fmuladd: always fused, so results match the interpreter.
-        next[r * nv + v] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_}, {a, bv[v], acc[r * nv + v]});
+        next[i] = e_.Intrinsic(llvm::Intrinsic::fma, {vec_}, {a, bv[v], in[i]});
       }
     }
     // In order over k from 0, as reduce_sum adds, so the sums match the interpreter.
-    std::vector<Value*> sum_next;
-    for (size_t v = 0; v < sum.size(); ++v) sum_next.push_back(b.CreateFAdd(sum[v], bv[v]));
+    for (int v = 0; t.sums && v < t.nv; ++v) {
+      next[t.mr * t.nv + v] = b.CreateFAdd(in[t.mr * t.nv + v], bv[v]);
+    }
+    if (also) also(p);
     Value* pn = b.CreateAdd(p, e_.c64(1), "", true, true);
     llvm::BasicBlock* latch = b.GetInsertBlock();
     p->addIncoming(pn, latch);
-    for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], latch);
-    for (size_t v = 0; v < sum.size(); ++v) sum[v]->addIncoming(sum_next[v], latch);
+    for (size_t i = 0; i < in.size(); ++i) in[i]->addIncoming(next[i], latch);
     b.CreateCondBr(b.CreateICmpULT(pn, k1), loop, exit);
     b.SetInsertPoint(exit);
-    auto result = [&](Value* last) {
-      llvm::PHINode* phi = b.CreatePHI(vec_, 2);
-      phi->addIncoming(zero, pre);
-      phi->addIncoming(last, latch);
-      return phi;
-    };
     std::vector<Value*> out;
-    for (Value* x : next) out.push_back(result(x));
-    for (Value* x : sum_next) sums->push_back(result(x));
+    for (size_t i = 0; i < in.size(); ++i) {
+      llvm::PHINode* phi = b.CreatePHI(vec_, 2);
+      phi->addIncoming(carried[i], pre);
+      phi->addIncoming(next[i], latch);
+      out.push_back(phi);
+    }
     return out;
   }
 
@@ -522,6 +641,8 @@ class MatMulEmitter {
   Value* k_begin_ = nullptr;
   Value* k_end_ = nullptr;
   bool reduce_ = false;  // while emitting tiles that add up the parts
+  bool interleave_ = false;
+  std::map<llvm::Function*, Pending> pending_;
   int w_, nv_, mr_;
   llvm::FixedVectorType* vec_;
 };

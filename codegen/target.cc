@@ -9,6 +9,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
+#include "support/env.h"
 
 namespace kiln {
 namespace codegen {
@@ -30,7 +31,26 @@ void InitializeLlvm() {
   });
 }
 
+namespace {
+
+// KILN_ISA=avx2|avx512 stands in for Isa::kAuto, so that a program can be run
+// on the other code path without rebuilding it; unset or "auto" keeps kAuto.
+absl::StatusOr<Isa> IsaFromEnv() {
+  std::optional<std::string> name = env_string("KILN_ISA");
+  if (!name || *name == "auto") return Isa::kAuto;
+  if (*name == "avx2") return Isa::kAvx2;
+  if (*name == "avx512") return Isa::kAvx512;
+  return absl::InvalidArgumentError(str_cat("KILN_ISA=", *name, ": expected avx2, avx512 or auto"));
+}
+
+}  // namespace
+
 absl::StatusOr<Target> ChooseTarget(Isa isa) {
+  if (isa == Isa::kAuto) {
+    absl::StatusOr<Isa> from_env = IsaFromEnv();
+    if (!from_env.ok()) return from_env.status();
+    isa = *from_env;
+  }
   auto features = llvm::sys::getHostCPUFeatures();
   auto has = [&](const char* f) { return features.lookup(f); };
   Target t;
