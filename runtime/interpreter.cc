@@ -239,6 +239,7 @@ void MatMulPlain(const float* x, const float* w, float* y, int64_t m, int64_t k,
 void MatMulRange(const float* x, const float* w, float* y, int64_t m, int64_t k, int64_t n,
                  int64_t k0, int64_t k1) {
   std::fill_n(y, m * n, 0.0f);
+  if (k1 <= k0) return;  // an empty part of a contraction shorter than its parts
   // x's columns k0.. with x's row stride k: a view as an m x (k1 - k0) matrix
   // would need a stride, so the rows are gathered first (cheap next to the product).
   std::vector<float> part;
