@@ -55,8 +55,8 @@ class MatMulEmitter {
     // interleaved, which spill), and seed-000's with SGD 57-59 us against
     // 64-66. With AVX2's 16 registers every interleaved variant was slower
     // (seed-001's kernel 105-117 us against 96). The parts of a
-    // split=contraction product have no epilogue.
-    interleave_ = epilogue_ && e.node().split != ir::Split::kContraction &&
+    // split=contraction product have no epilogue, and only full tiles wait.
+    interleave_ = epilogue_ && e.node().split != ir::Split::kContraction && n_ >= nv_ * w_ &&
                   kInterleavedRows * nv_ + nv_ + 1 + kEpilogueRegisters <= (w_ >= 16 ? 32 : 16);
     mr_ = interleave_ ? kInterleavedRows : 6;
   }
