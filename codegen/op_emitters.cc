@@ -2,6 +2,7 @@
 // compile-time shapes or, for an elementwise op in a fused loop, its value at
 // the current element; and the table that maps each op to its emitter. The
 // matmul's register tiles are in matmul_emitter.cc.
+#include <algorithm>
 #include <functional>
 #include <iterator>
 #include <vector>
@@ -381,8 +382,117 @@ void EmitOneHot(E& e) {
   });
 }
 
-// One row of softmax cross-entropy: element c of operand k, and the row's
-// maximum and sum of exp(z - max), accumulated in the interpreter's order.
+// Softmax cross-entropy and its gradient, a block of rows at a time with one
+// row per vector lane. Each row's work is ordered sums over its classes,
+// which the loop vectoriser cannot vectorise along the row; so the block's
+// logits and labels are first copied class by class into scratch arrays in
+// L1, and every loop then runs over the block's rows at one class, unit
+// stride, which it vectorises. Each row still sees the interpreter's
+// operations in its order over the classes, so the bits are the same. On
+// seed-001 (batch 32, 10 classes) the loss took 1.8 us and its gradient 1.7
+// us row by row.
+class SoftmaxBlocks {
+ public:
+  // Beyond this, the scratch arrays would not fit in L1 with a useful block.
+  static constexpr int64_t kMaxClasses = 256;
+
+  explicit SoftmaxBlocks(E& e)
+      : e_(e),
+        b_(e.b()),
+        classes_(e.in_type(0).shape[1]),
+        block_(std::clamp<int64_t>(4096 / classes_, 16, 64)) {
+    logits_ = Scratch(classes_ * block_);
+    labels_ = Scratch(classes_ * block_);
+    max_ = Scratch(block_);
+    sum_ = Scratch(block_);
+    acc_ = Scratch(block_);
+  }
+
+  // body() for each block of rows (rows may be the batch dimension).
+  void ForEachBlock(const std::function<void()>& body) {
+    Value* rows = e_.Dim(e_.in_type(0).shape, 0);
+    Value* blocks = b_.CreateUDiv(b_.CreateAdd(rows, e_.c64(block_ - 1)), e_.c64(block_));
+    e_.For(blocks, [&](Value* k) {
+      first_ = b_.CreateMul(k, e_.c64(block_));
+      rows_ = b_.CreateBinaryIntrinsic(llvm::Intrinsic::umin, e_.c64(block_),
+                                       b_.CreateSub(rows, first_));
+      body();
+    });
+  }
+
+  // for i over the block's rows: body(i).
+  void Rows(const std::function<void(Value*)>& body) { e_.For(rows_, body); }
+  // for c from `from` over the classes: body(c).
+  void Classes(int64_t from, const std::function<void(Value*)>& body) {
+    e_.For(classes_ - from, [&](Value* c) { body(b_.CreateAdd(c, e_.c64(from))); });
+  }
+
+  // Copies the block of operands 0 (logits) and 1 (labels) to the scratch
+  // arrays, then the rows' maximum and sum of exp(z - max).
+  void Stats() {
+    for (int k = 0; k < 2; ++k) {
+      Value* to = k == 0 ? logits_ : labels_;
+      Classes(0, [&](Value* c) {
+        Rows([&](Value* i) { Set(to, c, i, e_.Load(DType::kF32, e_.in(k), Flat(i, c))); });
+      });
+    }
+    Rows([&](Value* i) { Set(max_, i, Logit(e_.c64(0), i)); });
+    Classes(1, [&](Value* c) {
+      Rows([&](Value* i) {
+        Value* x = Logit(c, i);
+        Value* acc = Get(max_, i);
+        Value* pick = b_.CreateOr(b_.CreateFCmpOGT(x, acc), b_.CreateFCmpUNO(x, x));
+        Set(max_, i, b_.CreateSelect(pick, x, acc));
+      });
+    });
+    Rows([&](Value* i) { Set(sum_, i, ShiftedExp(e_.c64(0), i)); });
+    Classes(1, [&](Value* c) {
+      Rows([&](Value* i) { Set(sum_, i, b_.CreateFAdd(Get(sum_, i), ShiftedExp(c, i))); });
+    });
+  }
+
+  // Flat index of the block's row i, class c, in the operands.
+  Value* Flat(Value* i, Value* c) {
+    return b_.CreateAdd(b_.CreateMul(b_.CreateAdd(first_, i), e_.c64(classes_)), c);
+  }
+  Value* Logit(Value* c, Value* i) { return Get(logits_, c, i); }
+  Value* Label(Value* c, Value* i) { return Get(labels_, c, i); }
+  Value* ShiftedExp(Value* c, Value* i) {
+    return ExpOf(e_, b_.CreateFSub(Logit(c, i), Get(max_, i)));
+  }
+  Value* Get(Value* array, Value* i) { return e_.Load(DType::kF32, array, i); }
+  Value* Get(Value* array, Value* c, Value* i) { return Get(array, At(c, i)); }
+  void Set(Value* array, Value* i, Value* v) { e_.Store(DType::kF32, v, array, i); }
+  void Set(Value* array, Value* c, Value* i, Value* v) { Set(array, At(c, i), v); }
+
+  Value* first() const { return first_; }
+  Value* logits() const { return logits_; }
+  Value* max() const { return max_; }
+  Value* sum() const { return sum_; }
+  Value* acc() const { return acc_; }
+  int64_t classes() const { return classes_; }
+
+ private:
+  Value* At(Value* c, Value* i) { return b_.CreateAdd(b_.CreateMul(c, e_.c64(block_)), i); }
+  Value* Scratch(int64_t floats) {
+    llvm::Function* f = b_.GetInsertBlock()->getParent();
+    llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+    auto* a = entry.CreateAlloca(llvm::ArrayType::get(e_.f32(), floats));
+    a->setAlignment(llvm::Align(64));
+    return a;
+  }
+
+  E& e_;
+  llvm::IRBuilder<>& b_;
+  int64_t classes_, block_;
+  Value *logits_, *labels_, *max_, *sum_, *acc_;  // [class][row] and [row] scratch
+  Value* first_ = nullptr;                        // the block's first row
+  Value* rows_ = nullptr;                         // and its row count
+};
+
+// One row of softmax cross-entropy, for more classes than a block holds:
+// element c of operand k, and the row's maximum and sum of exp(z - max),
+// accumulated in the interpreter's order.
 struct SoftmaxRow {
   E& e;
   Value* start;  // flat index of the row's first element
@@ -412,28 +522,75 @@ void ForEachSoftmaxRow(E& e, const std::function<void(SoftmaxRow&, Value*, Value
   });
 }
 
+bool SoftmaxInBlocks(E& e) { return e.in_type(0).shape[1] <= SoftmaxBlocks::kMaxClasses; }
+
+// loss = -(sum over c of y_c ((z_c - max) - log(sum))), per row.
 void EmitSoftmaxCrossEntropy(E& e) {
   auto& b = e.b();
-  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, Value* classes) {
-    Value* log_sum = e.Call("logf", row.sum);
-    Value* acc = Fold(e, 0, classes, e.cf(0.0), [&](Value* acc, Value* c) {
-      Value* log_p = b.CreateFSub(b.CreateFSub(row.at(0, c), row.max), log_sum);
-      return b.CreateFAdd(acc, b.CreateFMul(row.at(1, c), log_p));
+  if (!SoftmaxInBlocks(e)) {
+    return ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, Value* classes) {
+      Value* log_sum = e.Call("logf", row.sum);
+      Value* acc = Fold(e, 0, classes, e.cf(0.0), [&](Value* acc, Value* c) {
+        Value* log_p = b.CreateFSub(b.CreateFSub(row.at(0, c), row.max), log_sum);
+        return b.CreateFAdd(acc, b.CreateFMul(row.at(1, c), log_p));
+      });
+      e.Store(DType::kF32, b.CreateFNeg(acc), e.out(), r);
     });
-    e.Store(DType::kF32, b.CreateFNeg(acc), e.out(), r);
+  }
+  SoftmaxBlocks s(e);
+  s.ForEachBlock([&] {
+    s.Stats();
+    // log(sum) in place of the sum: a call per row, which does not vectorise.
+    s.Rows([&](Value* i) { s.Set(s.sum(), i, e.Call("logf", s.Get(s.sum(), i))); });
+    s.Rows([&](Value* i) { s.Set(s.acc(), i, e.cf(0.0)); });
+    s.Classes(0, [&](Value* c) {
+      s.Rows([&](Value* i) {
+        Value* log_p =
+            b.CreateFSub(b.CreateFSub(s.Logit(c, i), s.Get(s.max(), i)), s.Get(s.sum(), i));
+        s.Set(s.acc(), i, b.CreateFAdd(s.Get(s.acc(), i), b.CreateFMul(s.Label(c, i), log_p)));
+      });
+    });
+    s.Rows([&](Value* i) {
+      e.Store(DType::kF32, b.CreateFNeg(s.Get(s.acc(), i)), e.out(), b.CreateAdd(s.first(), i));
+    });
   });
 }
 
+// dz_c = g (softmax_c total - y_c), total = sum over c of y_c, per row.
 void EmitSoftmaxCrossEntropyGrad(E& e) {
   auto& b = e.b();
-  ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, Value* classes) {
-    Value* total = Fold(e, 0, classes, e.cf(0.0),
-                        [&](Value* acc, Value* c) { return b.CreateFAdd(acc, row.at(1, c)); });
-    Value* g = e.Load(DType::kF32, e.in(2), r);
-    e.For(classes, [&](Value* c) {
-      Value* p = b.CreateFDiv(row.shifted_exp(c), row.sum);
-      Value* dz = b.CreateFMul(g, b.CreateFSub(b.CreateFMul(p, total), row.at(1, c)));
-      e.Store(DType::kF32, dz, e.out(), b.CreateAdd(row.start, c));
+  if (!SoftmaxInBlocks(e)) {
+    return ForEachSoftmaxRow(e, [&](SoftmaxRow& row, Value* r, Value* classes) {
+      Value* total = Fold(e, 0, classes, e.cf(0.0),
+                          [&](Value* acc, Value* c) { return b.CreateFAdd(acc, row.at(1, c)); });
+      Value* g = e.Load(DType::kF32, e.in(2), r);
+      e.For(classes, [&](Value* c) {
+        Value* p = b.CreateFDiv(row.shifted_exp(c), row.sum);
+        Value* dz = b.CreateFMul(g, b.CreateFSub(b.CreateFMul(p, total), row.at(1, c)));
+        e.Store(DType::kF32, dz, e.out(), b.CreateAdd(row.start, c));
+      });
+    });
+  }
+  SoftmaxBlocks s(e);
+  s.ForEachBlock([&] {
+    s.Stats();
+    s.Rows([&](Value* i) { s.Set(s.acc(), i, e.cf(0.0)); });
+    s.Classes(0, [&](Value* c) {
+      s.Rows([&](Value* i) { s.Set(s.acc(), i, b.CreateFAdd(s.Get(s.acc(), i), s.Label(c, i))); });
+    });
+    // dz over the logits in the scratch array (each read just before it is
+    // written), then copied out row by row.
+    s.Classes(0, [&](Value* c) {
+      s.Rows([&](Value* i) {
+        Value* p = b.CreateFDiv(s.ShiftedExp(c, i), s.Get(s.sum(), i));
+        Value* g = e.Load(DType::kF32, e.in(2), b.CreateAdd(s.first(), i));
+        Value* total = s.Get(s.acc(), i);
+        s.Set(s.logits(), c, i,
+              b.CreateFMul(g, b.CreateFSub(b.CreateFMul(p, total), s.Label(c, i))));
+      });
+    });
+    s.Rows([&](Value* i) {
+      s.Classes(0, [&](Value* c) { e.Store(DType::kF32, s.Logit(c, i), e.out(), s.Flat(i, c)); });
     });
   });
 }

@@ -301,17 +301,31 @@ TEST_P(JitOps, Reductions) {
   }
 }
 
+// Exactly the interpreter's values: in blocks of rows (one lane per row; a
+// partial last block, one row, no rows), row by row past 256 classes, and at
+// a run-time row count.
 TEST_P(JitOps, SoftmaxCrossEntropyAndItsGradient) {
-  for (auto [rows, classes] :
-       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 3}, {33, 17}, {2, 129}, {0, 4}}) {
+  for (auto [rows, classes] : std::vector<std::pair<int64_t, int64_t>>{
+           {1, 1}, {7, 3}, {33, 17}, {2, 129}, {0, 4}, {150, 10}, {65, 300}}) {
     SCOPED_TRACE(str_cat(rows, "x", classes));
-    ir::Type z{DType::kF32, {rows, classes}}, g{DType::kF32, {rows}};
-    Compare(
-        OneOp({z, z}, [](ir::Builder& b, auto x) { return b.softmax_cross_entropy(x[0], x[1]); }),
-        -8, 8);
-    Compare(OneOp({z, z, g}, [](ir::Builder& b,
-                                auto x) { return b.softmax_cross_entropy_grad(x[0], x[1], x[2]); }),
-            -8, 8);
+    for (const int64_t capacity : {int64_t{0}, rows}) {
+      const int64_t r = capacity > 1 ? ir::kBatch : rows;
+      ir::Type z{DType::kF32, {r, classes}}, g{DType::kF32, {r}};
+      ir::Graph loss =
+          OneOp({z, z}, [](ir::Builder& b, auto x) { return b.softmax_cross_entropy(x[0], x[1]); });
+      ir::Graph grad = OneOp({z, z, g}, [](ir::Builder& b, auto x) {
+        return b.softmax_cross_entropy_grad(x[0], x[1], x[2]);
+      });
+      if (r == ir::kBatch) {
+        loss.capacity = grad.capacity = capacity;
+        for (ir::Graph* graph : {&loss, &grad}) {
+          graph->clear_plan();
+          passes::plan_memory(*graph);
+        }
+      }
+      Compare(loss, -8, 8, 1, /*relative=*/0);
+      Compare(grad, -8, 8, 1, /*relative=*/0);
+    }
   }
 }
 
