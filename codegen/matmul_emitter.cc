@@ -54,7 +54,8 @@ class MatMulEmitter {
     // for 6-row tiles run one after the other (80-82 us for 6-row tiles
     // interleaved, which spill), and seed-000's with SGD 57-59 us against
     // 64-66. With AVX2's 16 registers every interleaved variant was slower
-    // (seed-001's kernel 105-117 us against 96). The parts of a
+    // (seed-001's kernel: 94-96 us with 6-row tiles one after the other; 105
+    // with 6-row tiles interleaved, 113-117 with 4 or 3 rows, 141-143 with 2). The parts of a
     // split=contraction product have no epilogue, and only full tiles wait.
     interleave_ = epilogue_ && e.node().split != ir::Split::kContraction && n_ >= nv_ * w_ &&
                   kInterleavedRows * nv_ + nv_ + 1 + kEpilogueRegisters <= (w_ >= 16 ? 32 : 16);
