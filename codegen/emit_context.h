@@ -89,8 +89,14 @@ class Emitter {
     return n;
   }
 
+  // What a loop asks of LLVM's loop vectoriser: its own choice, vector code
+  // without interleaving (each unrolled copy of a vector body costs compile
+  // time), or scalar code.
+  enum class Vectorise { kDefault, kWithoutInterleaving, kNo };
+
   // for (i = 0; i < n; ++i) body(i); a run-time `n` may be 0.
-  void For(Value* n, const std::function<void(Value*)>& body) {
+  void For(Value* n, const std::function<void(Value*)>& body,
+           Vectorise vectorise = Vectorise::kDefault) {
     auto* constant = llvm::dyn_cast<llvm::ConstantInt>(n);
     if (constant && constant->getSExtValue() <= 0) return;
     llvm::Function* f = b_.GetInsertBlock()->getParent();
@@ -108,10 +114,28 @@ class Emitter {
     body(i);
     Value* next = b_.CreateAdd(i, c64(1), "", /*HasNUW=*/true, /*HasNSW=*/true);
     i->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateCondBr(b_.CreateICmpULT(next, n), loop, exit);
+    llvm::BranchInst* latch = b_.CreateCondBr(b_.CreateICmpULT(next, n), loop, exit);
+    if (vectorise != Vectorise::kDefault)
+      latch->setMetadata(llvm::LLVMContext::MD_loop, Hints(vectorise));
     b_.SetInsertPoint(exit);
   }
   void For(int64_t n, const std::function<void(Value*)>& body) { For(c64(n), body); }
+
+  // The loop metadata that asks for `vectorise`.
+  llvm::MDNode* Hints(Vectorise vectorise) {
+    auto hint = [&](const char* name, llvm::Constant* value) {
+      return llvm::MDNode::get(
+          ctx_, {llvm::MDString::get(ctx_, name), llvm::ConstantAsMetadata::get(value)});
+    };
+    std::vector<llvm::Metadata*> ops = {nullptr};  // the loop's self-reference
+    if (vectorise == Vectorise::kNo) {
+      ops.push_back(hint("llvm.loop.vectorize.enable", b_.getFalse()));
+    }
+    ops.push_back(hint("llvm.loop.interleave.count", b_.getInt32(1)));
+    llvm::MDNode* loop_id = llvm::MDNode::getDistinct(ctx_, ops);
+    loop_id->replaceOperandWith(0, loop_id);
+    return loop_id;
+  }
 
   // if (cond) then() else otherwise()
   void If(Value* cond, const std::function<void()>& then,

@@ -71,8 +71,12 @@ std::vector<Emitter::Unit> Emitter::Units() const {
     u.name = u.members.size() > 1 ? str_cat("fused_", n.group, "_", id)
                                   : str_cat(ir::op_name(n.op), "_", id);
     // Rough machine-code size, to balance the partitions compiled in parallel:
-    // a matmul's unrolled register tiles dwarf any elementwise loop.
-    u.cost = (n.op == OpKind::kMatMul ? 40 : 4) + static_cast<int>(u.members.size());
+    // a matmul's unrolled register tiles dwarf any elementwise loop, and so do
+    // the softmax loss kernels' vector loops (costed as elementwise ops, the
+    // seed-001 step compiled in 97-99 ms, as matmuls in 83-85 ms).
+    const bool large = n.op == OpKind::kMatMul || n.op == OpKind::kSoftmaxCrossEntropy ||
+                       n.op == OpKind::kSoftmaxCrossEntropyGrad;
+    u.cost = (large ? 40 : 4) + static_cast<int>(u.members.size());
     units.push_back(std::move(u));
   }
   // Each unit goes to the lightest part; part 0 starts with the step's calls.
