@@ -90,8 +90,8 @@ class Emitter {
   }
 
   // What a loop asks of LLVM's loop vectoriser: its own choice, vector code
-  // without interleaving (each unrolled copy of a vector body costs compile
-  // time), or scalar code.
+  // with one copy of the vector body (the softmax loss kernels ran and
+  // compiled as fast as with the copies LLVM interleaves), or scalar code.
   enum class Vectorise { kDefault, kWithoutInterleaving, kNo };
 
   // for (i = 0; i < n; ++i) body(i); a run-time `n` may be 0.
