@@ -91,10 +91,7 @@ std::vector<Emitter::Unit> Emitter::Units() const {
 
 absl::Status Emitter::Emit(const char* name) {
   row_tables_ = row_table_inputs(g_);
-  consumers_.assign(g_.nodes.size(), {});
-  for (size_t i = 0; i < g_.nodes.size(); ++i) {
-    for (NodeId in : g_.nodes[i].inputs) consumers_[in].push_back(static_cast<NodeId>(i));
-  }
+  consumers_ = g_.consumers();
   std::vector<Unit> units = Units();
   // Functions called across modules are external, named after the step.
   std::vector<llvm::Function*> fns(units.size(), nullptr);
@@ -433,10 +430,7 @@ bool ReadAsRows(const ir::Graph& g, const std::vector<std::vector<NodeId>>& cons
 }  // namespace
 
 std::vector<bool> row_table_inputs(const ir::Graph& graph) {
-  std::vector<std::vector<NodeId>> consumers(graph.nodes.size());
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (NodeId in : graph.nodes[i].inputs) consumers[in].push_back(static_cast<NodeId>(i));
-  }
+  const std::vector<std::vector<NodeId>> consumers = graph.consumers();
   std::vector<bool> rows(graph.nodes.size(), false);
   for (NodeId id : graph.nodes_of(OpKind::kInput)) {
     const ir::Node& n = graph.nodes[id];

@@ -71,6 +71,14 @@ std::vector<NodeId> Graph::nodes_of(OpKind op) const {
   return ids;
 }
 
+std::vector<std::vector<NodeId>> Graph::consumers() const {
+  std::vector<std::vector<NodeId>> readers(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    for (NodeId in : nodes[i].inputs) readers[in].push_back(static_cast<NodeId>(i));
+  }
+  return readers;
+}
+
 void Graph::remove(const std::vector<bool>& dead) {
   std::vector<NodeId> new_id(nodes.size(), -1);
   std::vector<Node> kept;

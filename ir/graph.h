@@ -133,6 +133,9 @@ struct Graph {
   /// Ids of the nodes of kind `op`, in order.
   std::vector<NodeId> nodes_of(OpKind op) const;
 
+  /// For each node, the nodes that read it, in order (once per input slot).
+  std::vector<std::vector<NodeId>> consumers() const;
+
   /// Drops the nodes marked in `dead` and renumbers the rest, keeping order.
   /// Live nodes must not use dead ones.
   void remove(const std::vector<bool>& dead);

@@ -104,10 +104,7 @@ namespace {
 // outside operands and writes only the values read outside the group.
 std::string FusionSummary(const ir::Graph& graph) {
   const size_t n = graph.nodes.size();
-  std::vector<std::vector<ir::NodeId>> consumers(n);
-  for (size_t i = 0; i < n; ++i) {
-    for (ir::NodeId in : graph.nodes[i].inputs) consumers[in].push_back(static_cast<ir::NodeId>(i));
-  }
+  const std::vector<std::vector<ir::NodeId>> consumers = graph.consumers();
   int groups = 0, kernels = 0;
   int64_t fused_bytes = 0, unfused_bytes = 0;
   for (size_t i = 0; i < n;) {
