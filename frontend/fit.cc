@@ -55,7 +55,8 @@ class StepBatches {
     if (last > first) {
       local.x_rows =
           Feed(&x_all_, std::span<const int64_t>(order).subspan(begin + first, last - first));
-      detail::gather_rows(y_all_, order, begin + first, begin + last, &local.y);
+      gather_rows(y_all_, std::span<const int64_t>(order).subspan(begin + first, last - first),
+                  local.y.raw());
     } else {
       Resize(local.x, x_all_, rows);
       std::memset(local.x.raw(), 0, local.x.nbytes());

@@ -318,14 +318,6 @@ uint64_t fingerprint_for(const SequentialImpl& impl, TrainingState& state, Graph
   return state.executors.at(ExecutorKey(impl, kind, batch, input)).fingerprint;
 }
 
-void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
-                 Tensor* dst) {
-  const size_t bytes = src.dim(0) ? src.nbytes() / src.dim(0) : 0;
-  for (int64_t i = begin; i < end; ++i) {
-    std::memcpy(dst->raw() + (i - begin) * bytes, src.raw() + order[i] * bytes, bytes);
-  }
-}
-
 }  // namespace detail
 
 Sequential::Sequential(std::vector<Layer> layers, std::string name)

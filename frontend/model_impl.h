@@ -12,7 +12,6 @@
 #include "kiln/model.h"
 #include "runtime/distributed.h"
 #include "runtime/executor.h"
-#include "runtime/parallel.h"
 
 namespace kiln::detail {
 
@@ -108,10 +107,6 @@ void check_same_on_all_ranks(const char* method,
 void share_rank0_state(TrainingState& state);
 /// Whether this process writes files and prints progress: rank 0 of the job.
 bool is_chief();
-/// Copies rows `order[begin..end)` of `src` into `dst` (whose axis 0 is end -
-/// begin): the labels of a batch (its inputs are fed as listed rows).
-void gather_rows(const Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end,
-                 Tensor* dst);
 /// Calls `hook` on every callback after pointing it at `model`.
 template <typename Hook>
 void notify(const std::vector<std::shared_ptr<Callback>>& callbacks, Sequential* model, Hook hook) {

@@ -1,7 +1,5 @@
 #include "runtime/executor.h"
 
-#include <cstring>
-
 #include "ir/strings.h"
 
 namespace kiln {
@@ -52,9 +50,6 @@ absl::StatusOr<const Feed*> FindFeed(const ir::Node& node, int64_t rows, const F
   return &feed;
 }
 
-// Bytes per row of a tensor along its first axis.
-size_t RowBytes(const Tensor& t) { return t.dim(0) ? t.nbytes() / t.dim(0) : 0; }
-
 }  // namespace
 
 absl::StatusOr<int64_t> run_rows(const ir::Graph& graph, const Feeds& feeds) {
@@ -101,10 +96,7 @@ absl::StatusOr<std::byte*> bind_leaf(const ir::Node& node, int64_t rows, const F
     if (gathered->shape() != shape || gathered->dtype() != t.dtype()) {
       *gathered = Tensor(t.dtype(), shape);
     }
-    const size_t bytes = RowBytes(t);
-    for (int64_t i = 0; i < rows; ++i) {
-      std::memcpy(gathered->raw() + i * bytes, t.raw() + (*feed.rows)[i] * bytes, bytes);
-    }
+    gather_rows(t, *feed.rows, gathered->raw());
     return gathered->raw();
   }
   const std::string& name = ir::attr_string(node.attrs, "name");
@@ -125,7 +117,7 @@ absl::Status bind_rows(const ir::Node& node, int64_t rows, const Feeds& feeds,
   if (!found.ok()) return found.status();
   const Feed& feed = **found;
   const Tensor& t = *feed.tensor;
-  const size_t bytes = RowBytes(t);
+  const size_t bytes = row_bytes(t);
   if (table->size() < static_cast<size_t>(rows)) table->resize(rows);
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t r = feed.rows ? (*feed.rows)[i] : i;

@@ -1,5 +1,7 @@
 #include "runtime/tensor.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -7,8 +9,6 @@
 #include <limits>
 #include <ostream>
 #include <type_traits>
-
-#include <sys/mman.h>
 
 #include "ir/strings.h"
 #include "support/status.h"
@@ -172,6 +172,13 @@ Tensor Tensor::operator[](int64_t i) const {
   Tensor row = slice(i, i + 1);
   Shape s(shape_.begin() + 1, shape_.end());
   return row.reshape(s);
+}
+
+void gather_rows(const Tensor& src, std::span<const int64_t> rows, std::byte* dst) {
+  const size_t bytes = row_bytes(src);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(dst + i * bytes, src.raw() + rows[i] * bytes, bytes);
+  }
 }
 
 void convert_elements(const std::byte* src, DType from, std::byte* dst, DType to, int64_t n) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "ir/types.h"
 #include "kiln/tensor.h"
@@ -44,5 +45,12 @@ inline ir::Type type_of(const Tensor& t) { return {to_ir(t.dtype()), t.shape()};
 /// Converts `n` elements from `from` to `to`, saturating float-to-integer
 /// conversions (NaN becomes 0) where C++ casts would be undefined.
 void convert_elements(const std::byte* src, DType from, std::byte* dst, DType to, int64_t n);
+
+/// Bytes per row of `t` along its first axis (0 for no rows).
+inline size_t row_bytes(const Tensor& t) { return t.dim(0) ? t.nbytes() / t.dim(0) : 0; }
+
+/// Copies rows `rows` of `src` (along its first axis), in that order, one
+/// after another to `dst`.
+void gather_rows(const Tensor& src, std::span<const int64_t> rows, std::byte* dst);
 
 }  // namespace kiln
