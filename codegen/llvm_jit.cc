@@ -267,10 +267,9 @@ class JitEngine : public Engine {
     auto work = [&] {
       for (size_t i; (i = next.fetch_add(1)) < l.parts.size();) build(i);
     };
+    const int compile_threads = std::min<int>(CompileThreads(), l.parts.size());
     std::vector<std::thread> threads;
-    for (int i = 1; i < std::min<int>(CompileThreads(), l.parts.size()); ++i) {
-      threads.emplace_back(work);
-    }
+    for (int i = 1; i < compile_threads; ++i) threads.emplace_back(work);
     work();
     for (std::thread& t : threads) t.join();
     for (const absl::Status& st : status) {
@@ -290,8 +289,8 @@ class JitEngine : public Engine {
       for (double p : part_ms) str_append(&parts, parts.empty() ? "" : " + ", FormatMs(p));
       std::cerr << "kiln: jit compile of graph " << graph.name << ": emit " << FormatMs(emit_ms)
                 << " ms, optimise and codegen " << FormatMs(build_ms) << " ms (parts " << parts
-                << " ms on " << std::min<int>(CompileThreads(), l.parts.size())
-                << " threads), link " << FormatMs(ms(linked)) << " ms\n";
+                << " ms on " << compile_threads << " threads), link " << FormatMs(ms(linked))
+                << " ms\n";
       LogArena(graph, l.plan);
     }
     return std::unique_ptr<Executor>(

@@ -325,7 +325,6 @@ class MatMulEmitter {
   }
 
   // The first `lanes` lanes (a run-time count; all of them from W up).
-  // The first `lanes` lanes (a run-time count below W).
   Value* LaneMask(Value* lanes) {
     auto& b = e_.b();
     std::vector<llvm::Constant*> index;
