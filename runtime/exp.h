@@ -3,7 +3,8 @@
 // both give the same bits. Unlike a call to libm's expf, a JIT loop of it
 // vectorises, and it costs a few FMAs instead of a call: softmax
 // cross-entropy and its gradient on a seed-001 batch took 2.0 and 2.5 µs with
-// expf, 1.9 and 1.8 µs with this.
+// expf, 1.9 and 1.8 µs with this row by row, and 0.68 and 0.76 µs with this in
+// blocks of rows (codegen/op_emitters.cc).
 #pragma once
 
 #include <bit>
