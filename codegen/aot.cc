@@ -88,18 +88,29 @@ llvm::GlobalVariable* Scratch(llvm::Module& m, const std::string& name, int64_t 
   return g;
 }
 
-// The step's matmuls hand their tiles to kiln_parallel_for; exported code runs
-// them all on the caller's thread, in order (a tile's result never depends on
-// which thread computes it).
+// The step's matmuls hand their tiles to kiln_parallel_for, and units that
+// run beside another go to kiln_run_beside; exported code runs them all on
+// the caller's thread, in order (a tile's result never depends on which
+// thread computes it, nor a side unit's on when it runs).
 void DefineSerialParallelFor(llvm::Module& m) {
-  llvm::Function* f = m.getFunction("kiln_parallel_for");
-  if (f == nullptr || !f->isDeclaration()) return;
-  f->setLinkage(llvm::GlobalValue::InternalLinkage);
-  llvm::IRBuilder<> b(llvm::BasicBlock::Create(m.getContext(), "entry", f));
-  auto* task_type =
-      llvm::FunctionType::get(b.getVoidTy(), {b.getPtrTy(), b.getInt64Ty(), b.getInt64Ty()}, false);
-  b.CreateCall(task_type, f->getArg(0), {f->getArg(1), b.getInt64(0), f->getArg(2)});
-  b.CreateRetVoid();
+  auto define = [&](const char* name, auto body) {
+    llvm::Function* f = m.getFunction(name);
+    if (f == nullptr || !f->isDeclaration()) return;
+    f->setLinkage(llvm::GlobalValue::InternalLinkage);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(m.getContext(), "entry", f));
+    body(b, f,
+         llvm::FunctionType::get(b.getVoidTy(), {b.getPtrTy(), b.getInt64Ty(), b.getInt64Ty()},
+                                 false));
+    b.CreateRetVoid();
+  };
+  define("kiln_parallel_for",
+         [](llvm::IRBuilder<>& b, llvm::Function* f, llvm::FunctionType* task) {
+           b.CreateCall(task, f->getArg(0), {f->getArg(1), b.getInt64(0), f->getArg(2)});
+         });
+  define("kiln_run_beside", [](llvm::IRBuilder<>& b, llvm::Function* f, llvm::FunctionType* task) {
+    b.CreateCall(task, f->getArg(0), {f->getArg(1), b.getInt64(0), b.getInt64(1)});
+    b.CreateCall(task, f->getArg(2), {f->getArg(3), b.getInt64(0), b.getInt64(1)});
+  });
 }
 
 // Rows the exported step computes at a time: its capacity, or its static batch.

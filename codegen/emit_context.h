@@ -289,6 +289,8 @@ class Emitter {
                                    int64_t stride, bool inlined);
   void EmitNumericsChecks(llvm::IRBuilder<>& sb, const std::vector<NodeId>& members,
                           Value* numerics);
+  llvm::Function* UnitTask(llvm::Function* f);
+  Value* TaskContext(llvm::IRBuilder<>& sb, const std::vector<Value*>& args);
   bool NeedsStore(NodeId id, const std::vector<NodeId>& members) const;
 
   const ir::Graph& g_;

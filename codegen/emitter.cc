@@ -110,21 +110,48 @@ absl::Status Emitter::Emit(const char* name) {
   auto slot = [&](NodeId root) {
     return sb.CreateLoad(ptr, sb.CreateConstInBoundsGEP1_64(ptr, table, root));
   };
+  // A unit's function (declared here when another part defines it) and the
+  // arguments the step passes it.
+  auto function = [&](size_t k) {
+    if (!fns[k]) {
+      std::vector<llvm::Type*> params(units[k].roots.size(), ptr);
+      params.insert(params.end(), {i64(), i64(), ptr});
+      fns[k] = llvm::Function::Create(llvm::FunctionType::get(b_.getInt32Ty(), params, false),
+                                      llvm::Function::ExternalLinkage,
+                                      str_cat(name, ".", units[k].name), m_);
+    }
+    return fns[k];
+  };
+  auto arguments = [&](size_t k) {
+    std::vector<Value*> args;
+    for (NodeId r : units[k].roots) args.push_back(slot(r));
+    args.insert(args.end(), {step->getArg(1), step->getArg(2), step->getArg(3)});
+    return args;
+  };
+  // The unit that runs beside each main unit, by the main unit's first node.
+  std::map<NodeId, size_t> side_of;
+  for (size_t k = 0; k < units.size(); ++k) {
+    const NodeId main = g_.nodes[units[k].members[0]].beside;
+    if (main >= 0) side_of[main] = k;
+  }
+  size_t sides_run = 0;
   for (size_t k = 0; k < units.size(); ++k) {
     const Unit& u = units[k];
-    llvm::Function* f = fns[k];
-    if (!f) {
-      std::vector<llvm::Type*> params(u.roots.size(), ptr);
-      params.insert(params.end(), {i64(), i64(), ptr});
-      f = llvm::Function::Create(llvm::FunctionType::get(b_.getInt32Ty(), params, false),
-                                 llvm::Function::ExternalLinkage, str_cat(name, ".", u.name), m_);
+    if (g_.nodes[u.members[0]].beside >= 0) continue;  // runs with its main unit
+    Value* status = nullptr;
+    auto side = side_of.find(u.members[0]);
+    if (side == side_of.end()) {
+      status = sb.CreateCall(function(k), arguments(k));
+    } else {
+      // Matmul units cannot fail (ir::check_beside): no status to check.
+      const size_t s = side->second;
+      llvm::FunctionCallee run_beside =
+          m_.getOrInsertFunction("kiln_run_beside", b_.getVoidTy(), ptr, ptr, ptr, ptr);
+      sb.CreateCall(run_beside, {UnitTask(function(s)), TaskContext(sb, arguments(s)),
+                                 UnitTask(function(k)), TaskContext(sb, arguments(k))});
+      if (hooks_.check_numerics) EmitNumericsChecks(sb, units[s].members, step->getArg(4));
+      ++sides_run;
     }
-    std::vector<Value*> call_args;
-    for (NodeId r : u.roots) call_args.push_back(slot(r));
-    call_args.push_back(step->getArg(1));
-    call_args.push_back(step->getArg(2));
-    call_args.push_back(step->getArg(3));
-    Value* status = sb.CreateCall(f, call_args);
     if (g_.nodes[u.members[0]].op == OpKind::kOneHot) {
       llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "cont", step);
       llvm::BasicBlock* fail = llvm::BasicBlock::Create(ctx_, "fail", step);
@@ -140,6 +167,10 @@ absl::Status Emitter::Emit(const char* name) {
       sb.CreateCall(mark, {step->getArg(5), sb.getInt64(u.members[0])});
     }
   }
+  if (sides_run != side_of.size()) {
+    return absl::InternalError(
+        str_cat("graph ", g_.name, ": a unit runs beside a node that ", "starts no unit of code"));
+  }
   // Assigns take effect after every read of the step.
   for (NodeId id : g_.nodes_of(OpKind::kAssign)) {
     if (plan_.in_place[id]) continue;
@@ -152,6 +183,39 @@ absl::Status Emitter::Emit(const char* name) {
   }
   sb.CreateRet(sb.getInt32(0));
   return absl::OkStatus();
+}
+
+// void task(ptr context, i64, i64) that calls unit function `f` with the
+// arguments TaskContext stored: what kiln_run_beside runs.
+llvm::Function* Emitter::UnitTask(llvm::Function* f) {
+  const std::string name = str_cat(f->getName().str(), ".task");
+  if (llvm::Function* task = m_.getFunction(name)) return task;
+  llvm::Type* ptr = b_.getPtrTy();
+  auto* task =
+      llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), {ptr, i64(), i64()}, false),
+                             llvm::Function::InternalLinkage, name, m_);
+  llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", task));
+  std::vector<Value*> args;
+  for (unsigned i = 0; i < f->arg_size(); ++i) {
+    Value* arg = tb.CreateLoad(ptr, tb.CreateConstInBoundsGEP1_64(ptr, task->getArg(0), i));
+    args.push_back(f->getArg(i)->getType()->isPointerTy() ? arg : tb.CreatePtrToInt(arg, i64()));
+  }
+  tb.CreateCall(f, args);
+  tb.CreateRetVoid();
+  return task;
+}
+
+// An array on the step's stack holding `args` (integers as pointers).
+Value* Emitter::TaskContext(llvm::IRBuilder<>& sb, const std::vector<Value*>& args) {
+  llvm::Type* ptr = b_.getPtrTy();
+  llvm::Function* step = sb.GetInsertBlock()->getParent();
+  llvm::IRBuilder<> entry(&step->getEntryBlock(), step->getEntryBlock().begin());
+  Value* array = entry.CreateAlloca(llvm::ArrayType::get(ptr, args.size()));
+  for (size_t i = 0; i < args.size(); ++i) {
+    Value* arg = args[i]->getType()->isPointerTy() ? args[i] : sb.CreateIntToPtr(args[i], ptr);
+    sb.CreateStore(arg, sb.CreateConstInBoundsGEP1_64(ptr, array, i));
+  }
+  return array;
 }
 
 // After a unit: the values it stored in the arena or wrote into a variable

@@ -566,6 +566,8 @@ absl::StatusOr<std::unique_ptr<Engine>> make_jit(JitOptions options) {
   llvm::orc::SymbolMap runtime;
   runtime[(*jit)->mangleAndIntern("kiln_parallel_for")] = llvm::orc::ExecutorSymbolDef(
       llvm::orc::ExecutorAddr::fromPtr(&kiln_parallel_for), llvm::JITSymbolFlags::Exported);
+  runtime[(*jit)->mangleAndIntern("kiln_run_beside")] = llvm::orc::ExecutorSymbolDef(
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_run_beside), llvm::JITSymbolFlags::Exported);
   runtime[(*jit)->mangleAndIntern("kiln_check_numerics")] = llvm::orc::ExecutorSymbolDef(
       llvm::orc::ExecutorAddr::fromPtr(&kiln_check_numerics), llvm::JITSymbolFlags::Exported);
   runtime[(*jit)->mangleAndIntern("kiln_profile_mark")] = llvm::orc::ExecutorSymbolDef(

@@ -89,6 +89,9 @@ void Graph::remove(const std::vector<bool>& dead) {
     for (NodeId& in : kept.back().inputs) in = new_id[in];
   }
   nodes = std::move(kept);
+  for (Node& n : nodes) {
+    if (n.beside >= 0) n.beside = new_id[n.beside];
+  }
   clear_plan();  // aliases name the old ids
 }
 
@@ -100,6 +103,7 @@ void Graph::reorder(const std::vector<NodeId>& order) {
   for (NodeId old : order) {
     sorted.push_back(std::move(nodes[old]));
     for (NodeId& in : sorted.back().inputs) in = new_id[in];
+    sorted.back().beside = -1;  // a new order may put other nodes between
   }
   nodes = std::move(sorted);
   clear_plan();

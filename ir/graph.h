@@ -84,6 +84,11 @@ struct Node {
   /// For a matmul: how threads share it (the partition pass); kNone: as the
   /// JIT sees fit, rows.
   Split split = Split::kNone;
+  /// For the first node of a unit (its fusion group, or a lone node): the
+  /// first node of a later unit that this one runs beside, on another thread
+  /// while that one runs (the overlap pass; ir::check_beside says when that
+  /// is allowed). -1: in order. The interpreter runs every node in order.
+  NodeId beside = -1;
   /// Set by the plan-memory pass; kUnplanned before it.
   Storage storage;
 };

@@ -6,6 +6,7 @@
 #include <queue>
 #include <set>
 
+#include "ir/overlap.h"
 #include "ir/strings.h"
 
 namespace kiln::ir {
@@ -119,11 +120,22 @@ std::vector<int64_t> last_reads(const Graph& g, const PlanState& w,
       end[src] = std::max(end[src], when);
     }
   };
+  // A unit that runs beside a later one (Node::beside) reads its operands,
+  // and needs its own values, until that one ends.
+  std::vector<int64_t> runs_at = unit;
+  for (size_t s = 0; s < g.nodes.size(); ++s) {
+    if (g.nodes[s].beside < 0) continue;
+    const auto side = static_cast<NodeId>(s);
+    for (NodeId j = side; j <= unit_end(g, side); ++j) {
+      runs_at[j] = unit[g.nodes[s].beside];
+      read(j, runs_at[j]);
+    }
+  }
   for (size_t j = 0; j < g.nodes.size(); ++j) {
     const Node& node = g.nodes[j];
     for (size_t k = 0; k < node.inputs.size(); ++k) {
       if (node.op == OpKind::kAssign && k == 0) continue;
-      read(node.inputs[k], unit[j]);
+      read(node.inputs[k], runs_at[j]);
     }
     if (node.op == OpKind::kOutput) read(static_cast<NodeId>(j), kAfterStep);
     if (node.op == OpKind::kAssign && !w.in_place[j]) {

@@ -44,7 +44,8 @@ bool can_update_in_place(const Graph& graph, const PlanState& state, const Uses&
 /// loop reads and writes all its buffers at once), every other node its own.
 std::vector<int64_t> step_units(const Graph& graph);
 
-/// The last unit that reads each root's storage (INT64_MAX: read after the step).
+/// The last unit that reads each root's storage (INT64_MAX: read after the step);
+/// a unit that runs beside a later one reads, and keeps its values, until then.
 std::vector<int64_t> last_reads(const Graph& graph, const PlanState& state,
                                 const std::vector<int64_t>& unit);
 

@@ -69,6 +69,12 @@ class Parser {
             at, str_cat("mem=%", alias, " names no node (the graph has ", g.nodes.size(), ")"));
       }
     }
+    for (const auto& [main, at] : besides_) {
+      if (main >= static_cast<int64_t>(g.nodes.size())) {
+        return FailAt(
+            at, str_cat("beside=%", main, " names no node (the graph has ", g.nodes.size(), ")"));
+      }
+    }
     return g;
   }
 
@@ -167,6 +173,7 @@ class Parser {
       n.group = static_cast<int>(group);
     }
     if (Accept("split=") && !ParseSplit(&n.split)) return false;
+    if (Accept("beside=") && !ParseBeside(g->nodes.size(), &n.beside)) return false;
     if (Accept("mem=") && !ParseStorage(*g, &n)) return false;
     g->add(std::move(n));
     return true;
@@ -180,6 +187,20 @@ class Parser {
       str_append(&out, i ? ", " : "", info.attrs[i].name);
     }
     return out + ")";
+  }
+
+  // beside=%N: a later node, checked against the node count at the end.
+  bool ParseBeside(size_t id, NodeId* beside) {
+    SkipSpace();
+    const size_t at = pos_;
+    int64_t main;
+    if (!Expect("%") || !Int(&main)) return false;
+    if (main <= static_cast<int64_t>(id) || main > kMaxId) {
+      return FailAt(at, str_cat("beside=%", main, " must name a later node")).ok();
+    }
+    besides_.emplace_back(main, at);
+    *beside = static_cast<NodeId>(main);
+    return true;
   }
 
   bool ParseStorage(const Graph& g, Node* n) {
@@ -455,6 +476,7 @@ class Parser {
   size_t pos_ = 0;
   size_t token_ = 0;  // start of the last name read, for errors about it
   std::vector<std::pair<int64_t, size_t>> aliases_;  // mem=%N and where, checked at the end
+  std::vector<std::pair<int64_t, size_t>> besides_;  // beside=%N and where, likewise
   absl::Status error_ = absl::OkStatus();
 };
 

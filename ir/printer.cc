@@ -93,6 +93,7 @@ std::string print(const Graph& graph) {
                phase_name(n.phase));
     if (n.group >= 0) str_append(&out, " fused=", n.group);
     if (n.split != Split::kNone) str_append(&out, " split=", split_name(n.split));
+    if (n.beside >= 0) str_append(&out, " beside=%", n.beside);
     if (n.storage.kind != StorageKind::kUnplanned)
       str_append(&out, " mem=", FormatStorage(n.storage));
     out += "\n";

@@ -1,8 +1,10 @@
 #include "ir/verifier.h"
 
 #include <set>
+#include <vector>
 
 #include "ir/memory_plan.h"
+#include "ir/overlap.h"
 #include "ir/strings.h"
 
 namespace kiln::ir {
@@ -43,6 +45,9 @@ absl::Status CheckStructure(const Graph& g, NodeId id) {
   if (n.group < -1) {
     return absl::InvalidArgumentError(str_cat("fusion group id ", n.group, " is negative"));
   }
+  if (n.beside != -1 && (n.beside <= id || n.beside >= static_cast<NodeId>(g.nodes.size()))) {
+    return absl::InvalidArgumentError(str_cat("beside=%", n.beside, " names no later node"));
+  }
   const Storage& s = n.storage;
   if (s.kind == StorageKind::kAlias &&
       (s.alias < 0 || s.alias >= static_cast<NodeId>(g.nodes.size()))) {
@@ -78,6 +83,14 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
   if (n.split == Split::kContraction && g.nodes[n.inputs[0]].type.shape[1] == kBatch) {
     return absl::InvalidArgumentError(
         "split=contraction needs a static contraction, but it is the batch dimension ?");
+  }
+  if (n.beside >= 0) {
+    if (auto s = check_beside(g, id, n.beside); !s.ok()) return s;
+    // One thread runs the side unit whole, so it must not have one itself.
+    if (g.nodes[n.beside].beside >= 0) {
+      return absl::InvalidArgumentError(str_cat(
+          "runs beside %", n.beside, ", which itself runs beside %", g.nodes[n.beside].beside));
+    }
   }
   if (n.op == OpKind::kAssign && g.nodes[n.inputs[0]].op != OpKind::kVariable) {
     return absl::InvalidArgumentError("assign target must be a variable");
@@ -187,12 +200,21 @@ absl::Status verify(const Graph& graph) {
   if (auto s = check_structure(graph); !s.ok()) return s;
   std::set<std::string> names;
   std::set<int> closed_groups;
+  std::vector<NodeId> side_of(graph.nodes.size(), -1);
   NodeId leader = 0;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     NodeId id = static_cast<NodeId>(i);
     if (id == 0 || graph.nodes[id - 1].group != graph.nodes[id].group) leader = id;
     absl::Status s = CheckNode(graph, id, &names);
     if (s.ok()) s = CheckGroup(graph, id, leader, &closed_groups);
+    if (s.ok() && graph.nodes[id].beside >= 0) {
+      NodeId& side = side_of[graph.nodes[id].beside];
+      if (side >= 0) {
+        s = absl::InvalidArgumentError(str_cat("runs beside %", graph.nodes[id].beside, ", which %",
+                                               side, " already runs beside"));
+      }
+      side = id;
+    }
     if (!s.ok()) {
       return absl::InvalidArgumentError(str_cat(
           "graph \"", excerpt(graph.name), "\": ", describe_node(graph, id), ": ", s.message()));

@@ -67,6 +67,12 @@ std::unique_ptr<Pass> make_fuse_elementwise();
 /// rows, the input gradient through it by columns; other products by rows.
 std::unique_ptr<Pass> make_partition();
 
+/// "overlap": marks a matmul's unit to run beside the next split matmul
+/// (Node::beside, printed beside=%N) when nothing between them depends on it
+/// and it is small next to that product: one thread runs it while the others
+/// share the product. Results are those of running every node in order.
+std::unique_ptr<Pass> make_overlap();
+
 /// "plan-memory": decides where every value of the step lives: views alias,
 /// fused updates write in place, group-internal values stay in registers, and
 /// the rest share one arena by liveness (best fit, 64-byte aligned slices,

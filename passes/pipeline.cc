@@ -6,8 +6,8 @@
 namespace kiln::passes {
 
 std::vector<std::string> pass_names() {
-  return {"infer-shapes", "autodiff",         "data-parallel", "optimizer",  "dce",
-          "fuse-dense",   "fuse-elementwise", "partition",     "plan-memory"};
+  return {"infer-shapes", "autodiff",         "data-parallel", "optimizer", "dce",
+          "fuse-dense",   "fuse-elementwise", "partition",     "overlap",   "plan-memory"};
 }
 
 absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
@@ -20,6 +20,7 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
   if (name == "fuse-dense") return make_fuse_dense();
   if (name == "fuse-elementwise") return make_fuse_elementwise();
   if (name == "partition") return make_partition();
+  if (name == "overlap") return make_overlap();
   if (name == "plan-memory") return make_plan_memory();
   return absl::NotFoundError(
       str_cat("unknown pass '", name, "' (valid passes: ", absl::StrJoin(pass_names(), ", "), ")"));
@@ -30,17 +31,24 @@ std::vector<std::string> gradient_pipeline(int world_size) {
   return {"infer-shapes", "autodiff", "optimizer", "dce"};
 }
 
+std::vector<std::string> fusion_pipeline() { return {"fuse-dense", "fuse-elementwise"}; }
+
+std::vector<std::string> planning_pipeline() { return {"partition", "overlap", "plan-memory"}; }
+
 std::vector<std::string> training_pipeline(int world_size) {
   std::vector<std::string> names = gradient_pipeline(world_size);
-  names.push_back("fuse-dense");
-  names.push_back("fuse-elementwise");
-  names.push_back("partition");
-  names.push_back("plan-memory");
+  for (auto stage : {fusion_pipeline(), planning_pipeline()}) {
+    names.insert(names.end(), stage.begin(), stage.end());
+  }
   return names;
 }
 
 std::vector<std::string> inference_pipeline() {
-  return {"infer-shapes", "dce", "fuse-dense", "fuse-elementwise", "partition", "plan-memory"};
+  std::vector<std::string> names = {"infer-shapes", "dce"};
+  for (auto stage : {fusion_pipeline(), planning_pipeline()}) {
+    names.insert(names.end(), stage.begin(), stage.end());
+  }
+  return names;
 }
 
 absl::StatusOr<PassManager> build_pipeline(const std::vector<std::string>& names,

@@ -20,7 +20,12 @@ absl::StatusOr<std::unique_ptr<Pass>> make_pass(std::string_view name,
 /// Forward + loss graph -> one training step (forward, backward, update),
 /// unfused; with data-parallel when the step is one of `world_size` processes'.
 std::vector<std::string> gradient_pipeline(int world_size = 1);
-/// gradient_pipeline() followed by fusion: what compile() runs.
+/// The fusion passes: fuse-dense, fuse-elementwise.
+std::vector<std::string> fusion_pipeline();
+/// The passes that decide how the step runs: which threads share each matmul,
+/// what runs beside what, and where each value lives.
+std::vector<std::string> planning_pipeline();
+/// gradient_pipeline(), fusion_pipeline(), planning_pipeline(): what compile() runs.
 std::vector<std::string> training_pipeline(int world_size = 1);
 /// Forward graph (prediction or evaluation) -> cleaned-up graph.
 std::vector<std::string> inference_pipeline();

@@ -21,6 +21,17 @@ using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
 /// kernel run on one thread alone would undo for the kernels after it.
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 
+/// Runs main(main_context, 0, 1) with side(side_context, 0, 1) beside it: on a
+/// pool of 3 threads or more, the first kiln_parallel_for that main makes
+/// there makes side one more piece of its job (the caller takes it first, any
+/// other thread once its own share of chunks is done) and waits for it with
+/// its chunks; if main makes none, the caller runs side after main. On fewer
+/// threads, or inline, side runs and then main. Returns once both are done.
+/// Neither may read what the other writes (ir::check_beside), so results do
+/// not depend on which runs first.
+extern "C" void kiln_run_beside(ParallelTask side, void* side_context, ParallelTask main,
+                                void* main_context);
+
 /// Whether something (a whole step) runs faster on the pool or on its caller
 /// alone depends on the machine of the moment: a busy core, or cores far
 /// apart, make the split lose. This keeps a moving average of the way it runs

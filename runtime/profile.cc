@@ -36,7 +36,12 @@ std::string format_profile(const ir::Graph& graph, const StepProfile& profile) {
   const double steps = static_cast<double>(std::max<int64_t>(profile.steps, 1));
   std::string out = str_cat("kiln: profile of graph ", graph.name, " over ", profile.steps,
                             " steps (KILN_PROFILE): us per step by kernel\n");
-  char line[256];
+  // A unit that runs beside another is timed with it.
+  std::vector<ir::NodeId> side_of(graph.nodes.size(), -1);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (graph.nodes[i].beside >= 0) side_of[graph.nodes[i].beside] = static_cast<ir::NodeId>(i);
+  }
+  char line[320];
   for (ir::NodeId id : kernels) {
     const ir::Node& n = graph.nodes[id];
     int members = 1;
@@ -44,11 +49,12 @@ std::string format_profile(const ir::Graph& graph, const StepProfile& profile) {
          n.group >= 0 && k < graph.nodes.size() && graph.nodes[k].group == n.group; ++k) {
       ++members;
     }
-    std::snprintf(line, sizeof(line), "  %9.2f  %5.1f %%  %%%d %s (layer %s, %s)%s\n",
+    const std::string beside = side_of[id] >= 0 ? str_cat(", with %", side_of[id], " beside") : "";
+    std::snprintf(line, sizeof(line), "  %9.2f  %5.1f %%  %%%d %s (layer %s, %s)%s%s\n",
                   profile.ns[id] / steps / 1e3, 100.0 * profile.ns[id] / total, id,
                   std::string(ir::op_name(n.op)).c_str(), n.layer.empty() ? "-" : n.layer.c_str(),
                   std::string(ir::phase_name(n.phase)).c_str(),
-                  members > 1 ? str_cat(" + ", members - 1, " fused").c_str() : "");
+                  members > 1 ? str_cat(" + ", members - 1, " fused").c_str() : "", beside.c_str());
     out += line;
   }
   std::snprintf(line, sizeof(line), "  %9.2f  100.0 %%  total\n", total / steps / 1e3);

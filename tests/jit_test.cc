@@ -610,6 +610,52 @@ TEST_P(FusionJit, UpdatesInsideTheNextTilesLoopAreTheInterpretersBitForBit) {
   }
 }
 
+// The overlap pass runs the last layers' weight gradients beside the next
+// split product (seed-000's shape, smaller). With three threads or more
+// (ctest's parallel.8threads) the pool runs them at once, with fewer in order;
+// either way the step gives the interpreter's values bit for bit.
+TEST_P(ParallelJit, UnitsBesideTheNextProductGiveTheInterpretersBits) {
+  set_random_seed(5);
+  Sequential model({Dense(131, "relu"), Dense(67, "relu"), Dense(3)});
+  model.build({301});
+  model.compile("sgd", losses::SparseCategoricalCrossentropy{.from_logits = true});
+  auto graph = ir::parse(model.ir(33, true));
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  std::vector<std::string> besides;
+  for (const ir::Node& n : graph->nodes) {
+    if (n.beside < 0) continue;
+    besides.push_back(str_cat(ir::shape_string(n.type.shape), " beside ",
+                              ir::shape_string(graph->nodes[n.beside].type.shape)));
+  }
+  // dW3 beside dH2 W2^T, and dW2 beside dW1.
+  EXPECT_THAT(besides,
+              ::testing::ElementsAre("[67,3] beside [?,131]", "[131,67] beside [301,131]"));
+  Compare(*graph, 0, 1, /*steps=*/3, /*relative=*/0);  // labels floor to 0
+}
+
+// A unit that runs beside a later one keeps its operands (and values) until
+// that one ends: no value of the later unit may take their bytes.
+TEST(MemoryPlan, AUnitBesideAnotherKeepsItsOperandsUntilThatOneEnds) {
+  auto g = ir::parse(R"(graph "g" {
+    %0 = input {name="x"} : f32[64,64] @input fwd
+    %1 = neg %0 : f32[64,64] @l fwd
+    %2 = matmul %1, %0 : f32[64,64] @l fwd beside=%3
+    %3 = matmul %0, %0 : f32[64,64] @l fwd split=rows
+    %4 = output %2 {name="a"} : f32[64,64] @l fwd
+    %5 = output %3 {name="b"} : f32[64,64] @l fwd
+  })");
+  ASSERT_TRUE(g.ok()) << g.status();
+  passes::plan_memory(*g);
+  ASSERT_TRUE(ir::verify(*g).ok()) << ir::verify(*g);
+  EXPECT_NE(g->nodes[3].storage.offset, g->nodes[1].storage.offset);
+  // %1, last read by %2, would be free for %3 if %2 ran in order.
+  g->nodes[3].storage.offset = g->nodes[1].storage.offset;
+  EXPECT_THAT(std::string(ir::verify(*g).message()),
+              HasSubstr("%1 and %3 are live at the same time but share arena bytes"));
+  g->nodes[2].beside = -1;
+  EXPECT_TRUE(ir::verify(*g).ok()) << ir::verify(*g);
+}
+
 TEST(MemoryPlan, TrainingStepIsPlannedWithInPlaceUpdatesAndSharedArena) {
   set_random_seed(1);
   Sequential model({Flatten({4, 4}), Dense(5, "relu"), Dense(3, "softmax")});
@@ -724,6 +770,42 @@ TEST(Parallel, EveryIndexRunsExactlyOnce) {
   for (int round = 0; round < 50; ++round) kiln_parallel_for(task, &hits, 1001);
   for (auto& h : hits) EXPECT_EQ(h.load(), 50);
   EXPECT_GE(parallel_threads(), 1);
+}
+
+// A side unit runs exactly once, with every index of the loop its main unit
+// starts, whether the pool takes it (three threads or more: ctest's
+// parallel.8threads) or the caller; and in order, side first, when inline.
+TEST(Parallel, ASideUnitRunsOnceBesideItsMainUnit) {
+  struct State {
+    std::vector<std::atomic<int>> hits = std::vector<std::atomic<int>>(1001);
+    std::atomic<int> sides{0};
+    bool loop = true;
+    bool side_first = true;  // whether each main saw its side done
+  } state;
+  auto side = [](void* context, int64_t, int64_t) { ++static_cast<State*>(context)->sides; };
+  auto main = [](void* context, int64_t, int64_t) {
+    auto* s = static_cast<State*>(context);
+    if (!s->loop) return;
+    kiln_parallel_for(
+        [](void* c, int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) ++static_cast<State*>(c)->hits[i];
+        },
+        s, 1001);
+  };
+  for (int round = 0; round < 50; ++round) kiln_run_beside(side, &state, main, &state);
+  state.loop = false;  // a main that starts no loop: the caller runs the side
+  for (int round = 0; round < 50; ++round) kiln_run_beside(side, &state, main, &state);
+  EXPECT_EQ(state.sides.load(), 100);
+  for (auto& h : state.hits) EXPECT_EQ(h.load(), 50);
+  auto check_order = [](void* context, int64_t, int64_t) {
+    auto* s = static_cast<State*>(context);
+    s->side_first &= s->sides.load() == 101;
+  };
+  {
+    RunInline alone;
+    kiln_run_beside(side, &state, check_order, &state);
+  }
+  EXPECT_TRUE(state.side_first);
 }
 
 // The choice between the pool and the caller alone follows the measured

@@ -501,7 +501,7 @@ TEST(VerifierErrors, PassManagerRejectsInvalidInputAndNamesFailingPass) {
   EXPECT_EQ(
       unknown.status().message(),
       "unknown pass 'fuse' (valid passes: infer-shapes, autodiff, data-parallel, optimizer, dce, "
-      "fuse-dense, fuse-elementwise, partition, plan-memory)");
+      "fuse-dense, fuse-elementwise, partition, overlap, plan-memory)");
 }
 
 }  // namespace

@@ -22,13 +22,13 @@ absl::Status RunPasses(StageContext& context, const std::vector<std::string>& na
   return pm->run(context.graph);
 }
 
-std::vector<std::string> FusionPasses(int) { return {"fuse-dense", "fuse-elementwise"}; }
+std::vector<std::string> FusionPasses(int) { return passes::fusion_pipeline(); }
 
 absl::Status RunGradientPipeline(StageContext& context) {
   return RunPasses(context, passes::gradient_pipeline(context.world_size));
 }
 absl::Status RunFusion(StageContext& context) { return RunPasses(context, FusionPasses(1)); }
-std::vector<std::string> PlanningPasses(int) { return {"partition", "plan-memory"}; }
+std::vector<std::string> PlanningPasses(int) { return passes::planning_pipeline(); }
 absl::Status RunPlanning(StageContext& context) { return RunPasses(context, PlanningPasses(1)); }
 
 absl::Status Emit(StageContext& context, JitArtifact what) {
@@ -66,8 +66,8 @@ const std::vector<Stage>& stages() {
        passes::gradient_pipeline, RunGradientPipeline},
       {"fused", "the training step with its fusion groups (fused=N)", FusionPasses, RunFusion},
       {"planned",
-       "the fused step with its thread partition (split=...) and memory plan (mem=..., "
-       "arena=BYTES): what the JIT compiles",
+       "the fused step with its thread partition (split=...), the units that run beside "
+       "another (beside=%N) and its memory plan (mem=..., arena=BYTES): what the JIT compiles",
        PlanningPasses, RunPlanning},
       {"llvm", "the LLVM IR the JIT makes of the fused step, after O3", NoPasses, EmitLlvm},
       {"asm", "the host assembly of the step", NoPasses, EmitAsm},

@@ -80,6 +80,36 @@ const int kRegistered = add({
            "  %2 = matmul %0, %1 : f32[2,5] @l fwd fused=0 split=contraction mem=reg\n"
            "  %3 = neg %2 : f32[2,5] @l fwd fused=0 mem=reg\n}\n",
            {"%2 (matmul): has split=contraction, so its parts need a slice of the arena"}, ""),
+    IrCase("ir/beside-an-earlier-node", "early.kir",
+           Kir("  %1 = matmul %0, %0 : f32[4] @l fwd beside=%0"),
+           {"{dir}/early.kir:3:45: error:", "beside=%0 must name a later node"}),
+    IrCase("ir/beside-no-node", "nobeside.kir",
+           Kir("  %1 = matmul %0, %0 : f32[4] @l fwd beside=%9"),
+           {"{dir}/nobeside.kir:3:45: error:", "beside=%9 names no node (the graph has 2)"}),
+    IrCase("ir/beside-a-product-that-reads-it", "reads.kir",
+           "graph \"g\" {\n"
+           "  %0 = input {name=\"x\"} : f32[2,2] @input fwd\n"
+           "  %1 = matmul %0, %0 : f32[2,2] @l fwd beside=%2\n"
+           "  %2 = matmul %1, %0 : f32[2,2] @l fwd split=rows\n}\n",
+           {"%1 = matmul (layer l, fwd): %2 reads %1, which the unit of %1 computes"},
+           "--verify-each=true"),
+    IrCase("ir/beside-a-product-that-updates-its-weight", "writes.kir",
+           "graph \"g\" {\n"
+           "  %0 = input {name=\"x\"} : f32[2,2] @input fwd\n"
+           "  %1 = variable {init=\"zeros\", name=\"w\", trainable=1} : f32[2,2] @l fwd\n"
+           "  %2 = matmul %0, %1 : f32[2,2] @l fwd beside=%3\n"
+           "  %3 = matmul %0, %0 : f32[2,2] @l fwd split=rows\n"
+           "  %4 = assign %1, %3 : f32[2,2] @l upd\n}\n",
+           {"%2 = matmul (layer l, fwd): the unit of %2 reads the variable %1 and %3's unit or a "
+            "node before it writes it"},
+           "--verify-each=true"),
+    IrCase("ir/beside-an-unsplit-product", "unsplit.kir",
+           "graph \"g\" {\n"
+           "  %0 = input {name=\"x\"} : f32[2,2] @input fwd\n"
+           "  %1 = matmul %0, %0 : f32[2,2] @l fwd beside=%2\n"
+           "  %2 = matmul %0, %0 : f32[2,2] @l fwd\n}\n",
+           {"beside=%2 must name a later matmul that starts its unit and has a split"},
+           "--verify-each=true"),
     // C: sizes and ids that do not fit.
     IrCase("ir/negative-dimension", "dim.kir", Kir("  %1 = neg %0 : f32[4,-2] @l fwd"),
            {"{dir}/dim.kir:3:23: error:", "dimension -2 is negative (the batch dimension is ?)"}),

@@ -1,0 +1,65 @@
+// "overlap": lets a matmul's unit run on one thread beside the next matmul
+// that the pool splits, when nothing between them depends on it
+// (ir::check_beside). In a step the small serial kernels (the last layer's
+// weight gradient and update) otherwise run on the caller while the other
+// threads wait, and a small split product pays a hand-off and, for a weight
+// both cores touch, its cache lines crossing; beside a large product, its
+// thread simply takes fewer of that product's tiles.
+#include "ir/overlap.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "passes/passes.h"
+
+namespace kiln::passes {
+namespace {
+
+class Overlap : public Pass {
+ public:
+  std::string_view name() const override { return "overlap"; }
+
+  absl::StatusOr<bool> run(ir::Graph& g) override {
+    const auto n = static_cast<ir::NodeId>(g.nodes.size());
+    std::vector<ir::NodeId> before(n);
+    for (ir::NodeId id = 0; id < n; ++id) before[id] = std::exchange(g.nodes[id].beside, -1);
+    std::vector<bool> is_main(n, false);
+    ir::NodeId side = -1;  // the matmul that leads the previous matmul's unit
+    for (ir::NodeId id = 0; id < n; ++id) {
+      if (g.nodes[id].op != ir::OpKind::kMatMul || !ir::starts_unit(g, id)) continue;
+      if (side >= 0 && !is_main[side] && g.nodes[id].split != ir::Split::kNone &&
+          kSideShare * Flops(g, side) <= Flops(g, id) && ir::check_beside(g, side, id).ok()) {
+        g.nodes[side].beside = id;
+        is_main[id] = true;
+      }
+      side = id;
+    }
+    bool changed = false;
+    for (ir::NodeId id = 0; id < n; ++id) changed |= before[id] != g.nodes[id].beside;
+    return changed;
+  }
+
+ private:
+  // The side unit runs on one thread while the others share the main one, so
+  // it is hidden while side <= (side + main) / threads: a side of at most a
+  // third of the main product keeps it so up to 4 threads.
+  static constexpr double kSideShare = 3;
+
+  static double Flops(const ir::Graph& g, ir::NodeId matmul) {
+    const ir::Shape a = g.at_capacity(g.nodes[g.nodes[matmul].inputs[0]].type.shape);
+    const ir::Shape b = g.at_capacity(g.nodes[g.nodes[matmul].inputs[1]].type.shape);
+    // Unverified IR (passes run without --verify-each) may lie about ranks.
+    if (a.size() != 2 || b.size() != 2) return 0;
+    // Without a capacity the batch stays unknown; both products of a step
+    // scale with it, so one row compares them as well.
+    auto dim = [](int64_t d) { return static_cast<double>(std::max<int64_t>(d, 1)); };
+    return 2.0 * dim(a[0]) * dim(a[1]) * dim(b[1]);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_overlap() { return std::make_unique<Overlap>(); }
+
+}  // namespace kiln::passes
