@@ -143,7 +143,7 @@ absl::Status Emitter::Emit(const char* name) {
     if (side == side_of.end()) {
       status = sb.CreateCall(function(k), arguments(k));
     } else {
-      // Matmul units cannot fail (ir::check_beside): no status to check.
+      // Matmul units cannot fail (ir::BesideRule): no status to check.
       const size_t s = side->second;
       llvm::FunctionCallee run_beside =
           m_.getOrInsertFunction("kiln_run_beside", b_.getVoidTy(), ptr, ptr, ptr, ptr);

@@ -86,7 +86,7 @@ struct Node {
   Split split = Split::kNone;
   /// For the first node of a unit (its fusion group, or a lone node): the
   /// first node of a later unit that this one runs beside, on another thread
-  /// while that one runs (the overlap pass; ir::check_beside says when that
+  /// while that one runs (the overlap pass; ir::BesideRule says when that
   /// is allowed). -1: in order. The interpreter runs every node in order.
   NodeId beside = -1;
   /// Set by the plan-memory pass; kUnplanned before it.

@@ -1,8 +1,6 @@
 #include "ir/overlap.h"
 
-#include <map>
 #include <set>
-#include <vector>
 
 #include "ir/strings.h"
 
@@ -14,77 +12,6 @@ namespace {
 bool ReadsThrough(OpKind op) {
   return op == OpKind::kTranspose || has_traits(op, op_traits::kView);
 }
-
-// The variables a run of nodes reads and may write (an update written into
-// its variable in place writes it while its unit runs, before the assign).
-struct Access {
-  std::set<NodeId> reads, writes;
-};
-
-class BesideCheck {
- public:
-  BesideCheck(const Graph& g, NodeId side) : g_(g), side_(side), side_end_(unit_end(g, side)) {
-    for (NodeId a : g.nodes_of(OpKind::kAssign)) {
-      assigned_[g.nodes[a].inputs[1]].push_back(g.nodes[a].inputs[0]);
-    }
-  }
-
-  absl::Status Run(NodeId main) {
-    Access side, rest;
-    if (auto s = Collect(side_, side_end_, &side); !s.ok()) return s;
-    if (auto s = Collect(side_end_ + 1, unit_end(g_, main), &rest); !s.ok()) return s;
-    for (NodeId v : side.writes) {
-      if (rest.reads.count(v) || rest.writes.count(v)) {
-        return Conflict(v, "writes", str_cat("%", main, "'s unit or a node before it uses it"));
-      }
-    }
-    for (NodeId v : rest.writes) {
-      if (side.reads.count(v)) {
-        return Conflict(v, "reads", str_cat("%", main, "'s unit or a node before it writes it"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  bool InSide(NodeId x) const { return x >= side_ && x <= side_end_; }
-
-  absl::Status Collect(NodeId first, NodeId last, Access* access) const {
-    for (NodeId j = first; j <= last; ++j) {
-      const Node& node = g_.nodes[j];
-      if (node.op == OpKind::kOneHot) {
-        return absl::InvalidArgumentError(
-            str_cat("%", j, " (one_hot) may fail, so it cannot run before %", side_, "'s unit"));
-      }
-      if (node.op == OpKind::kAssign) access->writes.insert(node.inputs[0]);
-      if (auto it = assigned_.find(j); it != assigned_.end()) {
-        access->writes.insert(it->second.begin(), it->second.end());
-      }
-      for (size_t k = 0; k < node.inputs.size(); ++k) {
-        if (node.op == OpKind::kAssign && k == 0) continue;
-        for (NodeId x = node.inputs[k];; x = g_.nodes[x].inputs[0]) {
-          if (!InSide(j) && InSide(x)) {
-            return absl::InvalidArgumentError(
-                str_cat("%", j, " reads %", x, ", which the unit of %", side_, " computes"));
-          }
-          if (g_.nodes[x].op == OpKind::kVariable) access->reads.insert(x);
-          if (!ReadsThrough(g_.nodes[x].op) || g_.nodes[x].inputs.empty()) break;
-        }
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Conflict(NodeId variable, std::string_view side_does,
-                        const std::string& other) const {
-    return absl::InvalidArgumentError(str_cat("the unit of %", side_, " ", side_does,
-                                              " the variable %", variable, " and ", other));
-  }
-
-  const Graph& g_;
-  const NodeId side_, side_end_;
-  std::map<NodeId, std::vector<NodeId>> assigned_;  // value -> variables it is assigned to
-};
 
 }  // namespace
 
@@ -102,7 +29,20 @@ bool starts_unit(const Graph& graph, NodeId id) {
   return id == 0 || graph.nodes[id].group < 0 || graph.nodes[id - 1].group != graph.nodes[id].group;
 }
 
-absl::Status check_beside(const Graph& graph, NodeId side, NodeId main) {
+BesideRule::BesideRule(const Graph& graph)
+    : graph_(graph), assigned_to_(graph.nodes.size()), source_(graph.nodes.size()) {
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const Node& n = graph.nodes[i];
+    source_[i] =
+        ReadsThrough(n.op) && !n.inputs.empty() ? source_[n.inputs[0]] : static_cast<NodeId>(i);
+  }
+  for (NodeId a : graph.nodes_of(OpKind::kAssign)) {
+    assigned_to_[graph.nodes[a].inputs[1]].push_back(graph.nodes[a].inputs[0]);
+  }
+}
+
+absl::Status BesideRule::check(NodeId side, NodeId main) const {
+  const Graph& graph = graph_;
   const auto n = static_cast<NodeId>(graph.nodes.size());
   if (side < 0 || side >= n || main < 0 || main >= n) {
     return absl::InvalidArgumentError(str_cat("beside=%", main, " names no node"));
@@ -117,7 +57,52 @@ absl::Status check_beside(const Graph& graph, NodeId side, NodeId main) {
     return absl::InvalidArgumentError(str_cat(
         "beside=%", main, " must name a later matmul that starts its unit and has a split"));
   }
-  return BesideCheck(graph, side).Run(main);
+  const NodeId side_end = unit_end(graph, side);
+  auto in_side = [&](NodeId x) { return x >= side && x <= side_end; };
+  // The variables a run of nodes reads and may write (an update written into
+  // its variable in place writes it while its unit runs, before the assign).
+  auto collect = [&](NodeId first, NodeId last, std::set<NodeId>* reads,
+                     std::set<NodeId>* writes) -> absl::Status {
+    for (NodeId j = first; j <= last; ++j) {
+      const Node& node = graph.nodes[j];
+      if (node.op == OpKind::kOneHot) {
+        return absl::InvalidArgumentError(
+            str_cat("%", j, " (one_hot) may fail, so it cannot run before %", side, "'s unit"));
+      }
+      if (node.op == OpKind::kAssign) writes->insert(node.inputs[0]);
+      writes->insert(assigned_to_[j].begin(), assigned_to_[j].end());
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        if (node.op == OpKind::kAssign && k == 0) continue;
+        // A unit holds no transposes or views, so a read through them
+        // reaches a value of the side unit only at either end.
+        for (NodeId x : {node.inputs[k], source_[node.inputs[k]]}) {
+          if (!in_side(j) && in_side(x)) {
+            return absl::InvalidArgumentError(
+                str_cat("%", j, " reads %", x, ", which the unit of %", side, " computes"));
+          }
+          if (graph.nodes[x].op == OpKind::kVariable) reads->insert(x);
+        }
+      }
+    }
+    return absl::OkStatus();
+  };
+  std::set<NodeId> side_reads, side_writes, rest_reads, rest_writes;
+  if (auto s = collect(side, side_end, &side_reads, &side_writes); !s.ok()) return s;
+  if (auto s = collect(side_end + 1, unit_end(graph, main), &rest_reads, &rest_writes); !s.ok()) {
+    return s;
+  }
+  auto conflict = [&](NodeId variable, std::string_view side_does, std::string_view other_does) {
+    return absl::InvalidArgumentError(str_cat("the unit of %", side, " ", side_does,
+                                              " the variable %", variable, " and %", main,
+                                              "'s unit or a node before it ", other_does, " it"));
+  };
+  for (NodeId v : side_writes) {
+    if (rest_reads.count(v) || rest_writes.count(v)) return conflict(v, "writes", "uses");
+  }
+  for (NodeId v : rest_writes) {
+    if (side_reads.count(v)) return conflict(v, "reads", "writes");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace kiln::ir

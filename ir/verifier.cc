@@ -84,14 +84,6 @@ absl::Status CheckNode(const Graph& g, NodeId id, std::set<std::string>* names) 
     return absl::InvalidArgumentError(
         "split=contraction needs a static contraction, but it is the batch dimension ?");
   }
-  if (n.beside >= 0) {
-    if (auto s = check_beside(g, id, n.beside); !s.ok()) return s;
-    // One thread runs the side unit whole, so it must not have one itself.
-    if (g.nodes[n.beside].beside >= 0) {
-      return absl::InvalidArgumentError(str_cat(
-          "runs beside %", n.beside, ", which itself runs beside %", g.nodes[n.beside].beside));
-    }
-  }
   if (n.op == OpKind::kAssign && g.nodes[n.inputs[0]].op != OpKind::kVariable) {
     return absl::InvalidArgumentError("assign target must be a variable");
   }
@@ -143,6 +135,32 @@ absl::Status CheckGroup(const Graph& g, NodeId id, NodeId leader, std::set<int>*
   }
   if (id + 1 >= static_cast<NodeId>(g.nodes.size()) || g.nodes[id + 1].group != n.group) {
     closed->insert(n.group);
+  }
+  return absl::OkStatus();
+}
+
+// Units that run beside others (Node::beside), once every group is known to
+// be well formed. From a side unit to the end of its main unit no other unit
+// runs beside anything (so a main has one side and is none), which keeps the
+// checks linear in the graph.
+absl::Status CheckBesides(const Graph& g) {
+  const BesideRule rule(g);
+  NodeId busy_until = -1;  // the end of the last main unit
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const auto id = static_cast<NodeId>(i);
+    const NodeId main = g.nodes[id].beside;
+    if (main < 0) continue;
+    absl::Status s = absl::OkStatus();
+    if (id <= busy_until) {
+      s = absl::InvalidArgumentError(str_cat(
+          "runs beside %", main, ", but an earlier unit runs beside another until %", busy_until));
+    }
+    if (s.ok()) s = rule.check(id, main);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          str_cat("graph \"", excerpt(g.name), "\": ", describe_node(g, id), ": ", s.message()));
+    }
+    busy_until = unit_end(g, main);
   }
   return absl::OkStatus();
 }
@@ -200,26 +218,18 @@ absl::Status verify(const Graph& graph) {
   if (auto s = check_structure(graph); !s.ok()) return s;
   std::set<std::string> names;
   std::set<int> closed_groups;
-  std::vector<NodeId> side_of(graph.nodes.size(), -1);
   NodeId leader = 0;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     NodeId id = static_cast<NodeId>(i);
     if (id == 0 || graph.nodes[id - 1].group != graph.nodes[id].group) leader = id;
     absl::Status s = CheckNode(graph, id, &names);
     if (s.ok()) s = CheckGroup(graph, id, leader, &closed_groups);
-    if (s.ok() && graph.nodes[id].beside >= 0) {
-      NodeId& side = side_of[graph.nodes[id].beside];
-      if (side >= 0) {
-        s = absl::InvalidArgumentError(str_cat("runs beside %", graph.nodes[id].beside, ", which %",
-                                               side, " already runs beside"));
-      }
-      side = id;
-    }
     if (!s.ok()) {
       return absl::InvalidArgumentError(str_cat(
           "graph \"", excerpt(graph.name), "\": ", describe_node(graph, id), ": ", s.message()));
     }
   }
+  if (auto s = CheckBesides(graph); !s.ok()) return s;
   if (auto s = check_memory_plan(graph); !s.ok()) {
     return absl::InvalidArgumentError(
         str_cat("graph \"", excerpt(graph.name), "\": memory plan: ", s.message()));

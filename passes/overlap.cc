@@ -1,6 +1,6 @@
 // "overlap": lets a matmul's unit run on one thread beside the next matmul
 // that the pool splits, when nothing between them depends on it
-// (ir::check_beside). In a step the small serial kernels (the last layer's
+// (ir::BesideRule). In a step the small serial kernels (the last layer's
 // weight gradient and update) otherwise run on the caller while the other
 // threads wait, and a small split product pays a hand-off and, for a weight
 // both cores touch, its cache lines crossing; beside a large product, its
@@ -24,15 +24,17 @@ class Overlap : public Pass {
     const auto n = static_cast<ir::NodeId>(g.nodes.size());
     std::vector<ir::NodeId> before(n);
     for (ir::NodeId id = 0; id < n; ++id) before[id] = std::exchange(g.nodes[id].beside, -1);
-    std::vector<bool> is_main(n, false);
+    // Only neighbouring matmul units pair up, and a main is no side: the
+    // ranges of the pairs do not overlap, as the verifier requires.
+    const ir::BesideRule rule(g);
+    bool is_main = false;  // whether the previous matmul's unit is a main
     ir::NodeId side = -1;  // the matmul that leads the previous matmul's unit
     for (ir::NodeId id = 0; id < n; ++id) {
       if (g.nodes[id].op != ir::OpKind::kMatMul || !ir::starts_unit(g, id)) continue;
-      if (side >= 0 && !is_main[side] && g.nodes[id].split != ir::Split::kNone &&
-          kSideShare * Flops(g, side) <= Flops(g, id) && ir::check_beside(g, side, id).ok()) {
-        g.nodes[side].beside = id;
-        is_main[id] = true;
-      }
+      const bool pairs = side >= 0 && !is_main && g.nodes[id].split != ir::Split::kNone &&
+                         kSideShare * Flops(g, side) <= Flops(g, id) && rule.check(side, id).ok();
+      if (pairs) g.nodes[side].beside = id;
+      is_main = pairs;
       side = id;
     }
     bool changed = false;

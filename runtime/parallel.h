@@ -27,7 +27,7 @@ extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 /// other thread once its own share of chunks is done) and waits for it with
 /// its chunks; if main makes none, the caller runs side after main. On fewer
 /// threads, or inline, side runs and then main. Returns once both are done.
-/// Neither may read what the other writes (ir::check_beside), so results do
+/// Neither may read what the other writes (ir::BesideRule), so results do
 /// not depend on which runs first.
 extern "C" void kiln_run_beside(ParallelTask side, void* side_context, ParallelTask main,
                                 void* main_context);

@@ -228,6 +228,37 @@ TEST(HostileIr, CheckingAHugeMemoryPlanIsNLogN) {
               HasSubstr(str_cat("%", a, " and %", b, " are live at the same time")));
 }
 
+// Checking units beside others stays linear: 100,000 pairs of products, the
+// last side ahead of a long chain of transposes its main reads through.
+TEST(HostileIr, CheckingManyUnitsBesideOthersIsLinear) {
+  ir::Graph g;
+  g.nodes.push_back({.op = ir::OpKind::kInput,
+                     .attrs = {{"name", std::string("x")}},
+                     .type = {ir::DType::kF32, {2, 2}}});
+  auto add = [&](ir::OpKind op, std::vector<ir::NodeId> inputs) {
+    g.nodes.push_back({.op = op, .inputs = std::move(inputs), .type = {ir::DType::kF32, {2, 2}}});
+    return static_cast<ir::NodeId>(g.nodes.size()) - 1;
+  };
+  constexpr int kPairs = 100000;
+  for (int i = 0; i < kPairs; ++i) {
+    const ir::NodeId side = add(ir::OpKind::kMatMul, {0, 0});
+    g.nodes[side].beside = side + 1;
+    g.nodes[add(ir::OpKind::kMatMul, {0, 0})].split = ir::Split::kRows;
+  }
+  const ir::NodeId side = add(ir::OpKind::kMatMul, {0, 0});
+  ir::NodeId chain = 0;
+  for (int i = 0; i < kPairs; ++i) chain = add(ir::OpKind::kTranspose, {chain});
+  const ir::NodeId main = add(ir::OpKind::kMatMul, {chain, 0});
+  g.nodes[main].split = ir::Split::kRows;
+  g.nodes[side].beside = main;
+  ASSERT_TRUE(ir::verify(g).ok()) << ir::verify(g);
+  // The main unit reads the side's value through the chain: found where the
+  // chain starts.
+  g.nodes[side + 1].inputs = {side};
+  EXPECT_THAT(ir::verify(g).message(),
+              HasSubstr(str_cat("%", side + 1, " reads %", side, ", which the unit of %", side)));
+}
+
 // The sweep keeps the pairwise rule's edge cases: touching slices are fine,
 // an empty slice clashes only with one strictly around its offset.
 TEST(HostileIr, OverlapSweepEdgeCases) {

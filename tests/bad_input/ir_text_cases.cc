@@ -103,6 +103,15 @@ const int kRegistered = add({
            {"%2 = matmul (layer l, fwd): the unit of %2 reads the variable %1 and %3's unit or a "
             "node before it writes it"},
            "--verify-each=true"),
+    IrCase("ir/two-units-beside-one-product", "two.kir",
+           "graph \"g\" {\n"
+           "  %0 = input {name=\"x\"} : f32[2,2] @input fwd\n"
+           "  %1 = matmul %0, %0 : f32[2,2] @l fwd beside=%3\n"
+           "  %2 = matmul %0, %0 : f32[2,2] @l fwd beside=%3\n"
+           "  %3 = matmul %0, %0 : f32[2,2] @l fwd split=rows\n}\n",
+           {"%2 = matmul (layer l, fwd): runs beside %3, but an earlier unit runs beside another "
+            "until %3"},
+           "--verify-each=true"),
     IrCase("ir/beside-an-unsplit-product", "unsplit.kir",
            "graph \"g\" {\n"
            "  %0 = input {name=\"x\"} : f32[2,2] @input fwd\n"
