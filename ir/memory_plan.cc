@@ -124,8 +124,10 @@ std::vector<int64_t> last_reads(const Graph& g, const PlanState& w,
   // and needs its own values, until that one ends.
   std::vector<int64_t> runs_at = unit;
   for (size_t s = 0; s < g.nodes.size(); ++s) {
-    if (g.nodes[s].beside < 0) continue;
     const auto side = static_cast<NodeId>(s);
+    // Only a unit's first node may run it beside another (the verifier's
+    // rule); reading the attribute anywhere else would make this quadratic.
+    if (g.nodes[s].beside < 0 || !starts_unit(g, side)) continue;
     for (NodeId j = side; j <= unit_end(g, side); ++j) {
       runs_at[j] = unit[g.nodes[s].beside];
       read(j, runs_at[j]);

@@ -69,7 +69,7 @@ std::unique_ptr<Pass> make_partition();
 
 /// "overlap": marks a matmul's unit to run beside the next split matmul
 /// (Node::beside, printed beside=%N) when nothing between them depends on it
-/// and it is small next to that product: one thread runs it while the others
+/// and it has at most a seventh of that product's FLOPs: one thread runs it while the others
 /// share the product. Results are those of running every node in order.
 std::unique_ptr<Pass> make_overlap();
 

@@ -22,8 +22,8 @@ using ParallelTask = void (*)(void* context, int64_t begin, int64_t end);
 extern "C" void kiln_parallel_for(ParallelTask task, void* context, int64_t n);
 
 /// Runs main(main_context, 0, 1) with side(side_context, 0, 1) beside it: on a
-/// pool of 3 threads or more, the first kiln_parallel_for that main makes
-/// there makes side one more piece of its job (the caller takes it first, any
+/// pool of 3 threads or more, the first kiln_parallel_for of main's that runs
+/// on the pool makes side one more piece of its job (the caller takes it first, any
 /// other thread once its own share of chunks is done) and waits for it with
 /// its chunks; if main makes none, the caller runs side after main. On fewer
 /// threads, or inline, side runs and then main. Returns once both are done.

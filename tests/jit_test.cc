@@ -611,13 +611,14 @@ TEST_P(FusionJit, UpdatesInsideTheNextTilesLoopAreTheInterpretersBitForBit) {
 }
 
 // The overlap pass runs the last layers' weight gradients beside the next
-// split product (seed-000's shape, smaller). With three threads or more
+// split product (seed-000's shape; the second one split itself, its loop then
+// running inline on the side's thread). With three threads or more
 // (ctest's parallel.8threads) the pool runs them at once, with fewer in order;
 // either way the step gives the interpreter's values bit for bit.
 TEST_P(ParallelJit, UnitsBesideTheNextProductGiveTheInterpretersBits) {
   set_random_seed(5);
   Sequential model({Dense(131, "relu"), Dense(67, "relu"), Dense(3)});
-  model.build({301});
+  model.build({1201});
   model.compile("sgd", losses::SparseCategoricalCrossentropy{.from_logits = true});
   auto graph = ir::parse(model.ir(33, true));
   ASSERT_TRUE(graph.ok()) << graph.status();
@@ -629,7 +630,7 @@ TEST_P(ParallelJit, UnitsBesideTheNextProductGiveTheInterpretersBits) {
   }
   // dW3 beside dH2 W2^T, and dW2 beside dW1.
   EXPECT_THAT(besides,
-              ::testing::ElementsAre("[67,3] beside [?,131]", "[131,67] beside [301,131]"));
+              ::testing::ElementsAre("[67,3] beside [?,131]", "[131,67] beside [1201,131]"));
   Compare(*graph, 0, 1, /*steps=*/3, /*relative=*/0);  // labels floor to 0
 }
 
