@@ -131,12 +131,13 @@ class MatMulEmitter {
   // split=contraction: each part of K computes every tile over its rows of B
   // into its own slice (no epilogue); then each tile is the parts added in
   // order, which the epilogue gets. The work items are groups of a part's
-  // column strips, part by part: up to 4 threads each take whole parts (the
+  // column strips, part by part: 1, 2 or 4 threads each take whole parts (the
   // rows of B, a weight, that they own in the step's other kernels too), more
-  // share a part's groups. Each group streams the part's rows of A once, so
-  // groups are few: on seed-003 (8 strips) items of one strip made the step
-  // 0.7-0.8 % slower on one and two threads. EmitAllTiles and EmitItems serve
-  // both phases (part_ and reduce_ say which).
+  // share a part's groups (3 threads split the parts as they split the weight
+  // gradient's rows, in thirds, neither matching the other). Each group streams the part's rows of
+  // A once, so groups are few: on seed-003 (8 strips) items of one strip made the step 0.7-0.8 %
+  // slower on one and two threads. EmitAllTiles and EmitItems serve both phases (part_ and reduce_
+  // say which).
   void EmitContraction(int64_t strips) {
     auto& b = e_.b();
     const int64_t groups = std::min<int64_t>(strips, kStripGroups);
