@@ -131,15 +131,16 @@ absl::Status Emitter::Emit(const char* name) {
   // The unit that runs beside each main unit, by the main unit's first node.
   // Checking numerics runs every unit in order, so that the first value that
   // is not finite stops the step before any later unit has run.
+  const bool overlap = !hooks_.check_numerics;
   std::map<NodeId, size_t> side_of;
-  for (size_t k = 0; k < units.size() && !hooks_.check_numerics; ++k) {
+  for (size_t k = 0; k < units.size() && overlap; ++k) {
     const NodeId main = g_.nodes[units[k].members[0]].beside;
     if (main >= 0) side_of[main] = k;
   }
   size_t sides_run = 0;
   for (size_t k = 0; k < units.size(); ++k) {
     const Unit& u = units[k];
-    if (g_.nodes[u.members[0]].beside >= 0 && !hooks_.check_numerics) continue;  // with its main
+    if (overlap && g_.nodes[u.members[0]].beside >= 0) continue;  // runs with its main unit
     Value* status = nullptr;
     auto side = side_of.find(u.members[0]);
     if (side == side_of.end()) {

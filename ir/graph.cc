@@ -79,6 +79,20 @@ std::vector<std::vector<NodeId>> Graph::consumers() const {
   return readers;
 }
 
+bool starts_unit(const Graph& graph, NodeId id) {
+  return id == 0 || graph.nodes[id].group < 0 || graph.nodes[id - 1].group != graph.nodes[id].group;
+}
+
+NodeId unit_end(const Graph& graph, NodeId begin) {
+  const int group = graph.nodes[begin].group;
+  NodeId end = begin;
+  while (group >= 0 && end + 1 < static_cast<NodeId>(graph.nodes.size()) &&
+         graph.nodes[end + 1].group == group) {
+    ++end;
+  }
+  return end;
+}
+
 void Graph::remove(const std::vector<bool>& dead) {
   std::vector<NodeId> new_id(nodes.size(), -1);
   std::vector<Node> kept;

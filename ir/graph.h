@@ -102,6 +102,14 @@ struct Graph;
 /// operand, so the tiles of the first row band add them up on the way.
 bool is_column_sum_of(const Graph& g, NodeId leader, NodeId id);
 
+/// Whether node `id` is the first node of its unit: the run of consecutive
+/// nodes of one fusion group that the JIT computes as one kernel, or a node
+/// outside any group alone.
+bool starts_unit(const Graph& graph, NodeId id);
+
+/// The last node of the unit that starts at `begin`.
+NodeId unit_end(const Graph& graph, NodeId begin);
+
 /// A graph of nodes in topological order.
 struct Graph {
   std::string name = "graph";

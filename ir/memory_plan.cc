@@ -6,7 +6,6 @@
 #include <queue>
 #include <set>
 
-#include "ir/overlap.h"
 #include "ir/strings.h"
 
 namespace kiln::ir {
@@ -20,9 +19,7 @@ std::vector<std::pair<NodeId, NodeId>> GroupSpans(const Graph& g) {
   const auto n = static_cast<NodeId>(g.nodes.size());
   std::vector<std::pair<NodeId, NodeId>> span(n);
   for (NodeId begin = 0; begin < n;) {
-    NodeId end = begin;
-    int group = g.nodes[begin].group;
-    while (group >= 0 && end + 1 < n && g.nodes[end + 1].group == group) ++end;
+    const NodeId end = unit_end(g, begin);
     for (NodeId i = begin; i <= end; ++i) span[i] = {begin, end};
     begin = end + 1;
   }
@@ -99,9 +96,7 @@ bool can_update_in_place(const Graph& g, const PlanState& w, const Uses& u, Node
 std::vector<int64_t> step_units(const Graph& g) {
   std::vector<int64_t> unit(g.nodes.size());
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    int group = g.nodes[i].group;
-    unit[i] = group >= 0 && i > 0 && g.nodes[i - 1].group == group ? unit[i - 1]
-                                                                   : static_cast<int64_t>(i);
+    unit[i] = starts_unit(g, static_cast<NodeId>(i)) ? static_cast<int64_t>(i) : unit[i - 1];
   }
   return unit;
 }

@@ -15,20 +15,6 @@ bool ReadsThrough(OpKind op) {
 
 }  // namespace
 
-NodeId unit_end(const Graph& graph, NodeId begin) {
-  const int group = graph.nodes[begin].group;
-  NodeId end = begin;
-  while (group >= 0 && end + 1 < static_cast<NodeId>(graph.nodes.size()) &&
-         graph.nodes[end + 1].group == group) {
-    ++end;
-  }
-  return end;
-}
-
-bool starts_unit(const Graph& graph, NodeId id) {
-  return id == 0 || graph.nodes[id].group < 0 || graph.nodes[id - 1].group != graph.nodes[id].group;
-}
-
 BesideRule::BesideRule(const Graph& graph)
     : graph_(graph), assigned_to_(graph.nodes.size()), source_(graph.nodes.size()) {
   for (size_t i = 0; i < graph.nodes.size(); ++i) {

@@ -9,13 +9,6 @@
 
 namespace kiln::ir {
 
-/// The last node of the unit that starts at `begin`: the run of nodes of its
-/// fusion group, or `begin` alone outside any group.
-NodeId unit_end(const Graph& graph, NodeId begin);
-
-/// Whether node `id` is the first node of its unit.
-bool starts_unit(const Graph& graph, NodeId id);
-
 /// When a unit may run beside a later one (Node::beside). Made once per
 /// graph (linear in it), so that checking units whose ranges do not overlap
 /// stays linear too.

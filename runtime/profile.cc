@@ -44,11 +44,7 @@ std::string format_profile(const ir::Graph& graph, const StepProfile& profile) {
   char line[320];
   for (ir::NodeId id : kernels) {
     const ir::Node& n = graph.nodes[id];
-    int members = 1;
-    for (size_t k = id + 1;
-         n.group >= 0 && k < graph.nodes.size() && graph.nodes[k].group == n.group; ++k) {
-      ++members;
-    }
+    const int members = ir::unit_end(graph, id) - id + 1;
     const std::string beside = side_of[id] >= 0 ? str_cat(", with %", side_of[id], " beside") : "";
     std::snprintf(line, sizeof(line), "  %9.2f  %5.1f %%  %%%d %s (layer %s, %s)%s%s\n",
                   profile.ns[id] / steps / 1e3, 100.0 * profile.ns[id] / total, id,
